@@ -1,0 +1,326 @@
+"""Command line: arguments -> profile -> session calls; errors -> one line and a fixed exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from remotebook import __version__
+from remotebook.errors import (
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_RUNNING,
+    EXIT_REMOTE,
+    EXIT_SERVER,
+    EXIT_SSH,
+    EXIT_TUNNEL,
+    EXIT_USAGE,
+    RemotebookError,
+)
+
+log = logging.getLogger("remotebook")
+
+EXIT_CODES_HELP = f"""\b
+Exit codes:
+  0    success
+  {EXIT_ERROR}    unexpected error (run with -v for details)
+  {EXIT_USAGE}    bad command-line usage
+  {EXIT_CONFIG}    config file malformed or invalid
+  {EXIT_SSH}    cannot reach, authenticate to, or trust the host
+  {EXIT_REMOTE}    the remote lacks python3, jupyter or a writable remote_dir
+  {EXIT_SERVER}    Jupyter failed to start or to answer in time
+  {EXIT_TUNNEL}    local port taken or port forwarding refused
+  {EXIT_NOT_RUNNING}    status/open: the target is not up
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+"""
+
+
+class Env:
+    """What every command needs: the paths and the global options."""
+
+    def __init__(self, ssh_config: str, verbose: bool) -> None:
+        from remotebook.paths import default_paths
+
+        self.paths = default_paths()
+        self.ssh_config = ssh_config
+        self.verbose = verbose
+
+    def session(self, target: str | None) -> Any:
+        from remotebook import config, session
+
+        cfg = config.load(Path.cwd(), self.paths.user_config)
+        profile = config.resolve(cfg, target, self.ssh_config)
+        return session.Session.open(self.paths, profile)
+
+
+def _setup_logging(paths_state_dir: Path, verbose: bool) -> None:
+    root = logging.getLogger("remotebook")
+    root.setLevel(logging.DEBUG)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    stderr.setFormatter(logging.Formatter("remotebook: %(levelname)s: %(message)s"))
+    root.addHandler(stderr)
+    try:  # every run leaves a DEBUG log behind, to read after the fact
+        from remotebook.paths import private_dir
+
+        logfile = private_dir(paths_state_dir) / "remotebook.log"
+        if logfile.exists() and logfile.stat().st_size > 1_000_000:
+            logfile.replace(logfile.with_suffix(".log.1"))
+        handler = logging.FileHandler(logfile, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+        root.addHandler(handler)
+    except OSError as e:
+        log.warning("no log file: %s", e)
+
+
+def _progress(quiet: bool) -> Any:
+    def say(message: str) -> None:
+        if not quiet:
+            click.echo(f"» {message}", err=True)
+        log.info(message)
+
+    return say
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="remotebook")
+@click.option(
+    "--ssh-config",
+    envvar="REMOTEBOOK_SSH_CONFIG",
+    default="",
+    metavar="FILE",
+    help="ssh config file passed as `ssh -F FILE` to every ssh remotebook runs (env REMOTEBOOK_SSH_CONFIG).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="DEBUG log on stderr, and tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, ssh_config: str, verbose: bool) -> None:
+    """A remote Jupyter server in your laptop's browser, in one command.
+
+    TARGET is a profile name from remotebook.toml (or the user config), or an ssh
+    destination: host, user@host, or an alias from your ~/.ssh/config.
+    """
+    env = Env(ssh_config, verbose)
+    _setup_logging(env.paths.state_dir, verbose)
+    ctx.obj = env
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("--port", type=click.IntRange(1, 65535), help="Local port to use; fail if it is taken.")
+@click.option("--detach", is_flag=True, help="Return once ready; the forward lives on in the ssh master.")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object once ready.")
+@click.option("--stop", "stop_server", is_flag=True, help="Foreground: Ctrl-C also stops the remote server.")
+@click.pass_obj
+def up(env: Env, target: str | None, port: int | None, detach: bool, no_browser: bool, as_json: bool, stop_server: bool) -> None:
+    """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
+    from remotebook import session as core
+
+    sess = env.session(target)
+    result = core.up(sess, port=port, progress=_progress(as_json))
+    if as_json:
+        click.echo(json.dumps(result.report))
+    else:
+        click.echo(f"Jupyter is up: {result.report['url']}")
+    if not no_browser:
+        _open_browser(env, sess.profile.name, result.report["url"], quiet=as_json)
+    if detach:
+        return
+    _foreground(sess, result, stop_server=stop_server, quiet=as_json)
+
+
+def _foreground(sess: Any, result: Any, *, stop_server: bool, quiet: bool) -> None:
+    """Stay until Ctrl-C, saying when the connection or the server changes state."""
+    import threading
+
+    from remotebook import session as core
+
+    if not quiet:
+        what = "stops the server too" if stop_server else "removes the forward; the server keeps running"
+        click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
+    ticker = threading.Event()
+    last = (True, True)
+    try:
+        while not ticker.wait(2.0):
+            now = core.check_alive(sess, result)
+            if now != last and not quiet:
+                click.echo("» " + _health_line(*now), err=True)
+            last = now
+    except KeyboardInterrupt:
+        if not quiet:
+            click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
+    finally:
+        core.foreground_exit(sess, result, stop_server=stop_server)
+
+
+def _health_line(master: bool, answering: bool) -> str:
+    if answering:
+        return "connection is back: Jupyter answers again"
+    if not master:
+        return "the ssh connection is down (run `remotebook up` again to reconnect)"
+    return "Jupyter does not answer through the tunnel"
+
+
+def _open_browser(env: Env, name: str, url: str, *, quiet: bool) -> None:
+    from remotebook import browser
+
+    if not browser.open_url(env.paths, name, url) and not quiet:
+        click.echo("» no browser found here; open the URL above yourself", err=True)
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(env: Env, target: str | None, as_json: bool) -> None:
+    """Show whether TARGET's server and tunnel are up (no TARGET: list all known targets)."""
+    from remotebook import session as core
+
+    if target is None:
+        _list_targets(env, as_json)
+        return
+    report = core.status(env.session(target))
+    up_now = report["tunnel"]["up"] and report["server"]["running"]
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        click.echo(_status_text(report))
+    if not up_now:
+        sys.exit(EXIT_NOT_RUNNING)
+
+
+def _status_text(r: dict[str, Any]) -> str:
+    s, t = r["server"], r["tunnel"]
+    lines = [f"{r['target']} ({r['host']})"]
+    if s["running"]:
+        how = "unix socket" if s["transport"] == "unix" else "TCP on the remote's 127.0.0.1 (no --sock support)"
+        lines.append(f"  server: running, Jupyter {s['version']}, pid {s['pid']}, {how} {s['endpoint']}")
+        lines.append(f"  root:   {s['root_dir']}")
+    else:
+        lines.append("  server: not running")
+    lines.append(f"  tunnel: {'up on 127.0.0.1:' + str(t['local_port']) if t['up'] else 'down'}"
+                 f" (ssh master {'alive' if t['master'] else 'not running'})")
+    if r.get("url"):
+        lines.append(f"  url:    {r['url']}")
+    lines += [f"  note:   {n}" for n in r.get("notes", [])]
+    return "\n".join(lines)
+
+
+def _list_targets(env: Env, as_json: bool) -> None:
+    from remotebook import state, tunnel
+
+    rows = []
+    for data in state.all_targets(env.paths):
+        port, token = data.get("local_port"), data.get("token")
+        alive = bool(port and token and tunnel.api_status(port, token) == 200)
+        rows.append({"target": data["target"], "host": data.get("host"), "local_port": port, "up": alive, "url": data.get("url") if alive else None})
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no targets are up (start one with `remotebook up TARGET`)")
+    for row in rows:
+        click.echo(f"{row['target']:<20} {'up' if row['up'] else 'down':<5} 127.0.0.1:{row['local_port']}  {row['url'] or ''}")
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("--server", "stop_server", is_flag=True, help="Also stop the remote Jupyter server.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def down(env: Env, target: str | None, stop_server: bool, as_json: bool) -> None:
+    """Remove the forward and close the ssh connection (--server: stop Jupyter too)."""
+    from remotebook import session as core
+
+    result = core.down(env.session(target), stop_server=stop_server, progress=_progress(as_json))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    done = ["forward removed" if result["forward_removed"] else "no forward",
+            "ssh connection closed" if result["master_closed"] else "no ssh connection"]
+    if stop_server:
+        action = result.get("server", {}).get("action")
+        done.append("server stopped" if action == "stopped" else "no server was running")
+    click.echo(f"{result['target']}: " + ", ".join(done))
+
+
+@cli.command(name="open")
+@click.argument("target", required=False)
+@click.pass_obj
+def open_(env: Env, target: str | None) -> None:
+    """Open the browser at TARGET's running notebook."""
+    from remotebook import session as core
+
+    sess = env.session(target)
+    url = core.saved_url(sess)
+    click.echo(url)
+    _open_browser(env, sess.profile.name, url, quiet=False)
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option("-n", "--lines", default=200, show_default=True, type=click.IntRange(0, 100000))
+@click.pass_obj
+def logs(env: Env, target: str | None, follow: bool, lines: int) -> None:
+    """Print the remote Jupyter server's log."""
+    from remotebook import session as core
+
+    core.logs(env.session(target), follow=follow, lines=lines, write=lambda s: click.echo(s, nl=False))
+
+
+@cli.command()
+@click.option("--host", default="", help="ssh destination for the first profile.")
+@click.option("--force", is_flag=True, help="Overwrite an existing remotebook.toml.")
+def init(host: str, force: bool) -> None:
+    """Write a commented remotebook.toml in the current directory."""
+    from remotebook import init as init_core
+
+    path = init_core.write(Path.cwd(), host=host, force=force)
+    click.echo(f"wrote {path}; edit it, then run `remotebook up`")
+
+
+def _fail(err: RemotebookError, verbose: bool) -> int:
+    click.secho(f"remotebook: error: {err.message}", fg="red", err=True)
+    if err.detail:
+        click.echo("\n".join("  | " + line for line in err.detail.splitlines()), err=True)
+    if err.hint:
+        click.echo(f"  hint: {err.hint}", err=True)
+    if verbose:
+        import traceback
+
+        traceback.print_exception(err)
+    return err.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    verbose = bool({"-v", "--verbose"} & set(sys.argv[1:] if argv is None else argv))
+    try:
+        cli.main(args=argv, prog_name="remotebook", standalone_mode=False)
+    except RemotebookError as err:
+        sys.exit(_fail(err, verbose))
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE if isinstance(e, click.UsageError) else e.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("\nremotebook: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except PermissionError as e:
+        sys.exit(_fail(RemotebookError(str(e)), verbose))
+    except Exception as e:  # a bug: one line for the user, the traceback with -v and in the log
+        log.debug("unexpected error", exc_info=True)
+        sys.exit(_fail(RemotebookError(f"unexpected error: {e!r}", hint="run with -v and report it"), verbose))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""TOML profiles (project file found upward, then the user file) -> a frozen, validated Profile."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remotebook.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+PROJECT_FILE = "remotebook.toml"
+APPS = ("lab", "notebook")
+TRANSPORTS = ("auto", "unix", "tcp")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # the profile name, or the ssh destination when no profile matched
+    host: str  # an ssh destination: host, user@host, or an alias from ssh config
+    remote_dir: str  # the notebook root on the remote; ~ means the remote home
+    app: str = "lab"
+    local_port: int | None = None
+    jupyter: str = ""  # path of the jupyter executable on the remote
+    venv: str = ""  # a venv on the remote whose bin/ holds jupyter
+    conda_env: str = ""
+    setup: tuple[str, ...] = ()  # shell commands run first on the remote (e.g. module load)
+    jupyter_args: tuple[str, ...] = ()
+    ssh_config: str = ""  # passed as `ssh -F`
+    transport: str = "auto"  # unix socket when Jupyter supports it, else tcp on 127.0.0.1
+    start_timeout: float = 60.0
+    source: str = ""  # which file defined it, for messages
+    project_dir: Path = field(default=Path("."), compare=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    profiles: dict[str, dict[str, Any]]  # raw, validated tables by name
+    sources: dict[str, str]  # profile name -> file that defined it
+    default: str
+    project_dir: Path  # where remotebook.toml is, or the current directory
+    files: tuple[Path, ...]
+
+
+_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "host": (str, "a string (ssh destination)"),
+    "remote_dir": (str, "a string (path on the remote)"),
+    "app": (str, "one of: " + ", ".join(APPS)),
+    "local_port": (int, "an integer from 1 to 65535"),
+    "jupyter": (str, "a string (path of jupyter on the remote)"),
+    "venv": (str, "a string (path of a venv on the remote)"),
+    "conda_env": (str, "a string (name of a conda env)"),
+    "setup": ((str, list), "a string or a list of strings (shell commands)"),
+    "jupyter_args": (list, "a list of strings"),
+    "ssh_config": (str, "a string (path of an ssh config file)"),
+    "transport": (str, "one of: " + ", ".join(TRANSPORTS)),
+    "start_timeout": ((int, float), "a number of seconds"),
+}
+
+
+def find_project_file(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load(cwd: Path, user_file: Path) -> Config:
+    """Read the user file, then the project file (whose profiles win on a name clash)."""
+    project_file = find_project_file(cwd)
+    profiles: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    default = ""
+    files = []
+    for path in (user_file, project_file):
+        if path is None or not path.is_file():
+            continue
+        files.append(path)
+        data = _read_toml(path)
+        file_default, tables = _validate_file(data, path)
+        default = file_default or default
+        for name, table in tables.items():
+            profiles[name] = table
+            sources[name] = str(path)
+    project_dir = project_file.parent if project_file else cwd
+    return Config(profiles, sources, default, project_dir, tuple(files))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}", hint="fix the file or run `remotebook init` for a template") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def _validate_file(data: dict[str, Any], path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
+    for key in data:
+        if key not in ("default", "profiles"):
+            raise ConfigError(f"{path}: unknown key `{key}` (expected `default` or `[profiles.NAME]` tables)")
+    default = data.get("default", "")
+    if not isinstance(default, str):
+        raise ConfigError(f"{path}: `default` must be a string (a profile name)")
+    tables = data.get("profiles", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: `profiles` must be a table of `[profiles.NAME]` tables")
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: `profiles.{name}` must be a table")
+        for key, value in table.items():
+            _validate_key(path, f"profiles.{name}.{key}", key, value)
+    return default, tables
+
+
+def _validate_key(path: Path, where: str, key: str, value: Any) -> None:
+    if key not in _KEYS:
+        raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(_KEYS))})")
+    types, expected = _KEYS[key]
+    ok = isinstance(value, types) and not isinstance(value, bool)
+    if ok and key == "app":
+        ok = value in APPS
+    elif ok and key == "transport":
+        ok = value in TRANSPORTS
+    elif ok and key == "local_port":
+        ok = 1 <= value <= 65535
+    elif ok and key == "start_timeout":
+        ok = 0 < value <= 3600
+    elif ok and isinstance(value, list):
+        ok = all(isinstance(item, str) for item in value)
+    if not ok:
+        raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}")
+
+
+def resolve(config: Config, target: str | None, ssh_config_override: str = "") -> Profile:
+    """The profile for TARGET: a profile name, else an ssh destination with defaults."""
+    name = target or config.default or _only_profile(config)
+    if not name:
+        raise ConfigError(
+            "no target given and no default profile",
+            hint="run `remotebook up HOST`, or `remotebook init` to write a remotebook.toml",
+        )
+    table = dict(config.profiles.get(name, {}))
+    setup = table.pop("setup", ())
+    ssh_config = ssh_config_override or table.pop("ssh_config", "")
+    table.pop("ssh_config", None)
+    profile = Profile(
+        name=name,
+        host=table.pop("host", name),
+        remote_dir=table.pop("remote_dir", "~/" + project_name(config.project_dir)),
+        setup=(setup,) if isinstance(setup, str) else tuple(setup),
+        jupyter_args=tuple(table.pop("jupyter_args", ())),
+        ssh_config=os.path.expanduser(ssh_config) if ssh_config else "",
+        source=config.sources.get(name, ""),
+        project_dir=config.project_dir,
+        **table,
+    )
+    if profile.host.startswith("-"):
+        raise ConfigError(f"host `{profile.host}` cannot start with '-'", hint="give an ssh destination like user@host")
+    return profile
+
+
+def _only_profile(config: Config) -> str:
+    return next(iter(config.profiles)) if len(config.profiles) == 1 else ""
+
+
+def project_name(folder: Path) -> str:
+    name = folder.resolve().name
+    return name if name not in ("", "/") else "remotebook"

@@ -1,0 +1,25 @@
+"""The one polling loop: every wait in remotebook checks readiness against a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def poll(check: Callable[[], T | None], *, timeout: float, interval: float) -> T | None:
+    """Call `check` until it returns something other than None, or `timeout` passes (-> None).
+
+    `interval` is the pause between checks, not a guess at how long a thing takes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None:
+            return value
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        time.sleep(min(interval, left))

@@ -1,0 +1,76 @@
+"""Typed errors and the one table of exit codes; the CLI turns them into one-line messages."""
+
+from __future__ import annotations
+
+# Exit codes are part of the interface: scripts test them. Keep this table in step
+# with the epilog of `remotebook --help` (cli.EXIT_CODES_HELP) and the README.
+EXIT_OK = 0
+EXIT_ERROR = 1  # unexpected failure (a bug, or a tool that misbehaved)
+EXIT_USAGE = 2  # bad command-line usage
+EXIT_CONFIG = 3  # a config file is malformed or invalid
+EXIT_SSH = 4  # cannot reach, authenticate to or trust the host
+EXIT_REMOTE = 5  # the remote lacks what is needed (python3, jupyter, a writable remote_dir)
+EXIT_SERVER = 6  # the Jupyter server failed to start or to answer in time
+EXIT_TUNNEL = 7  # the local port or the port forward failed
+EXIT_NOT_RUNNING = 8  # status/open: nothing is up for that target
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+
+class RemotebookError(Exception):
+    """An error meant for the user: a one-line message, a hint, and an exit code."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, hint: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.detail = detail  # e.g. a log tail; shown below the message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(RemotebookError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(RemotebookError):
+    exit_code = EXIT_CONFIG
+
+
+class SSHError(RemotebookError):
+    exit_code = EXIT_SSH
+
+
+class RemoteEnvError(RemotebookError):
+    exit_code = EXIT_REMOTE
+
+
+class ServerError(RemotebookError):
+    exit_code = EXIT_SERVER
+
+
+class TunnelError(RemotebookError):
+    exit_code = EXIT_TUNNEL
+
+
+class NotRunningError(RemotebookError):
+    exit_code = EXIT_NOT_RUNNING
+
+
+class CommandError(RemotebookError):
+    """A local process failed; carries argv, exit code and the tail of stderr."""
+
+    def __init__(self, argv: list[str], returncode: int | None, stderr: str, message: str = "") -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+        what = "timed out" if returncode is None else f"exited {returncode}"
+        super().__init__(message or f"{argv[0]} {what}: {last_line(stderr) or 'no output'}")
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of some output, stripped (most tools put the reason there)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

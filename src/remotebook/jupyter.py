@@ -1,0 +1,150 @@
+"""Ensure, query and stop the remote Jupyter server for a profile, through the bootstrap."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from remotebook import remote, ssh
+from remotebook.config import Profile
+from remotebook.errors import NotRunningError, RemoteEnvError, ServerError, SSHError
+
+log = logging.getLogger(__name__)
+
+QUERY_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running remote server, as Jupyter itself describes it (jpserver-<pid>.json)."""
+
+    pid: int
+    transport: str  # "unix" or "tcp"
+    endpoint: str  # socket path, or 127.0.0.1:PORT on the remote
+    token: str
+    version: str
+    root_dir: str
+    base_url: str
+    log: str
+    host: str
+    action: str  # "started" or "running" (found)
+
+    @classmethod
+    def from_answer(cls, data: dict[str, Any]) -> Server:
+        info = data["info"]
+        sock = info.get("sock") or ""
+        return cls(
+            pid=int(data["pid"]),
+            transport="unix" if sock else "tcp",
+            endpoint=sock or f"127.0.0.1:{info['port']}",
+            token=str(info.get("token", "")),
+            version=str(info.get("version", "")),
+            root_dir=str(info.get("root_dir", data.get("root_dir", ""))),
+            base_url=str(info.get("base_url", "/")),
+            log=str(data.get("log", "")),
+            host=str(data.get("host", "")),
+            action=str(data.get("action", "")),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "running": True,
+            "pid": self.pid,
+            "transport": self.transport,
+            "endpoint": self.endpoint,
+            "version": self.version,
+            "root_dir": self.root_dir,
+            "log": self.log,
+            "host": self.host,
+            "started": self.action == "started",
+        }
+
+
+def _values(profile: Profile, **extra: str) -> dict[str, str]:
+    values = {
+        "ROOT": profile.remote_dir,
+        "APP": profile.app,
+        "JUPYTER": profile.jupyter,
+        "VENV": profile.venv,
+        "CONDA_ENV": profile.conda_env,
+        "SETUP": "\n".join(profile.setup),
+        "TRANSPORT": profile.transport,
+        "TIMEOUT": str(int(profile.start_timeout)),
+        "TOKEN": "",
+        "FOLLOW": "no",
+        "LINES": "200",
+    }
+    values.update(extra)
+    return values
+
+
+def ensure(target: ssh.Target, profile: Profile, token: str) -> Server:
+    """Find this profile's server or start one; may create the ssh master (and prompt)."""
+    script = remote.render("ensure", _values(profile, TOKEN=token), profile.jupyter_args)
+    result = ssh.run_script(target, script, timeout=profile.start_timeout + 15)
+    answer = _parse(result.stdout, result.stderr)
+    if not answer.ok:
+        raise translate(answer, target.destination)
+    return Server.from_answer(answer.data)
+
+
+def query(target: ssh.Target, profile: Profile, *, through_master: bool) -> Server | None:
+    """The running server, or None. Never prompts: no master means a BatchMode connection."""
+    script = remote.render("query", _values(profile))
+    result = ssh.run_script(target, script, timeout=QUERY_TIMEOUT, may_create_master=False, batch=not through_master)
+    answer = _parse(result.stdout, result.stderr)
+    if not answer.ok:
+        raise translate(answer, target.destination)
+    return Server.from_answer(answer.data) if answer.data.get("action") == "running" else None
+
+
+def stop(target: ssh.Target, profile: Profile) -> dict[str, Any]:
+    """Shutdown API, then TERM, then KILL on the remote; removes its socket and state."""
+    script = remote.render("stop", _values(profile))
+    result = ssh.run_script(target, script, timeout=30, may_create_master=False)
+    answer = _parse(result.stdout, result.stderr)
+    if not answer.ok:
+        raise translate(answer, target.destination)
+    return answer.data
+
+
+def logs_script(profile: Profile, *, follow: bool, lines: int) -> str:
+    return remote.render("logs", _values(profile, FOLLOW="yes" if follow else "no", LINES=str(lines)))
+
+
+def _parse(stdout: str, stderr: str) -> remote.Answer:
+    try:
+        answer = remote.parse(stdout)
+    except remote.AnswerError as e:
+        raise SSHError(f"{e}", hint="run with -v to see what the remote printed", detail=stderr.strip()[-2000:]) from None
+    if answer.noise:
+        log.debug("remote login scripts printed: %s", answer.noise[:2000])
+    return answer
+
+
+_HINT_JUPYTER = (
+    "install JupyterLab on the server (`python3 -m pip install --user jupyterlab`), or point the profile "
+    "at one: jupyter = \"/path/bin/jupyter\", venv = \"~/venv\" or conda_env = \"NAME\""
+)
+_REMOTE_HINTS = {
+    "no_python": "install Python 3 on the server, or set venv / conda_env / jupyter in the profile",
+    "no_jupyter": _HINT_JUPYTER,
+    "no_jupyter_server": _HINT_JUPYTER,
+    "no_app": "install it beside Jupyter (`pip install jupyterlab` or `pip install notebook`), or set app",
+    "venv_missing": "create it, or fix `venv` in the profile",
+    "conda_missing": "make conda available in a login shell, or add its setup to the profile's `setup`",
+    "conda_env_missing": "check `conda env list` on the server",
+    "root_not_writable": "choose a remote_dir you can write to",
+    "state_dir": "check the permissions of ~/.remotebook on the server",
+    "setup_failed": "fix the profile's `setup` commands",
+}
+
+
+def translate(answer: remote.Answer, destination: str) -> Exception:
+    where = f"{destination}: {answer.message}"
+    if answer.error in _REMOTE_HINTS:
+        return RemoteEnvError(where, hint=_REMOTE_HINTS[answer.error], detail=answer.log_tail)
+    if answer.error == "no_log":
+        return NotRunningError(where, hint=f"start it with `remotebook up {destination}`")
+    return ServerError(where, hint="see the server log above, or `remotebook logs`", detail=answer.log_tail)

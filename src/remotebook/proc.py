@@ -1,0 +1,129 @@
+"""The one door to local processes: argv lists, a timeout on every call, DEBUG logging, typed errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from remotebook.errors import CommandError
+
+log = logging.getLogger(__name__)
+
+_SECRET_MARK = "token="
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def masked(argv: Sequence[str]) -> str:
+    """argv as one line for the log, with anything that looks like a token hidden."""
+    out = []
+    for arg in argv:
+        if _SECRET_MARK in arg:
+            arg = arg.split(_SECRET_MARK, 1)[0] + _SECRET_MARK + "***"
+        out.append(arg)
+    return " ".join(out)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    input: str | None = None,
+    check: bool = False,
+    capture: bool = True,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """Run argv to completion within `timeout` seconds.
+
+    stdin is /dev/null unless `input` is given, so a child never steals the user's
+    terminal input; ssh still reads passwords and 2FA codes from /dev/tty.
+    On timeout the child is stopped (INT, TERM, KILL) and CommandError is raised.
+    """
+    argv = list(argv)
+    log.debug("run: %s", masked(argv))
+    start = time.monotonic()
+    stdio = subprocess.PIPE if capture else None
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=stdio,
+        stderr=stdio,
+        text=True,
+        env=env,
+    )
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        out, err = proc.communicate()
+        raise CommandError(argv, None, err or "") from None
+    except BaseException:  # Ctrl-C: never leave the child behind
+        stop(proc)
+        raise
+    result = Result(argv, proc.returncode, out or "", err or "", time.monotonic() - start)
+    log.debug("exit %s in %.3fs: %s", result.returncode, result.elapsed, masked(argv[:1]))
+    if check and not result.ok:
+        raise CommandError(argv, result.returncode, result.stderr)
+    return result
+
+
+def stop(proc: subprocess.Popen, grace: float = 2.0) -> None:  # type: ignore[type-arg]
+    """Stop a child in three steps (INT, TERM, KILL), each with a bounded wait."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def stream(argv: Sequence[str], *, input: str, on_line: Callable[[str], None], timeout: float) -> int:
+    """Run argv, handing each stdout line to `on_line` as it arrives; stopped at `timeout`."""
+    argv = list(argv)
+    log.debug("stream: %s", masked(argv))
+    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    timer = threading.Timer(timeout, stop, [child])
+    timer.start()
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(input)
+        child.stdin.close()
+        for line in child.stdout:
+            on_line(line)
+        return child.wait()
+    except BaseException:
+        stop(child)
+        raise
+    finally:
+        timer.cancel()
+
+
+def spawn(argv: Sequence[str], **kwargs: object) -> subprocess.Popen:  # type: ignore[type-arg]
+    """Start a long-lived child (the caller owns it and must `stop` it)."""
+    argv = list(argv)
+    log.debug("spawn: %s", masked(argv))
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.Popen(argv, env=kwargs.pop("env", None) or os.environ.copy(), **kwargs)  # type: ignore[call-overload]

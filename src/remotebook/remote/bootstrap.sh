@@ -1,0 +1,253 @@
+# remotebook bootstrap: find, start, query or stop this user's Jupyter server for one
+# root dir, in one round trip; the answer is one JSON line after a marker line.
+# POSIX sh. remotebook prepends the RB_* assignments and `set -- JUPYTER_ARGS...`,
+# every value quoted with shlex, so nothing here is interpolated from user input.
+# shellcheck disable=SC2088,SC2015 # literal "~/" prefixes; A && B || fail is meant
+umask 077
+RB_MARK='@@remotebook-answer@@'
+LC_ALL=C; export LC_ALL
+
+rb_str() { # a JSON string (control characters dropped; paths never need them)
+    printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+}
+rb_answer() { printf '\n%s\n%s\n' "$RB_MARK" "$1"; }
+rb_fail() { # KIND MESSAGE [FILE-WHOSE-TAIL-TO-SHOW]
+    rb_answer "{\"ok\":false,\"error\":$(rb_str "$1"),\"message\":$(rb_str "$2")}"
+    if [ -n "${3:-}" ] && [ -f "$3" ]; then printf '%s\n' '@@remotebook-log@@'; tail -n 25 -- "$3"; fi
+    exit 3
+}
+rb_nap() { sleep 0.05 2>/dev/null || sleep 1; } # the poll interval, not a hopeful wait
+
+rb_abs() { # ~ and relative paths are relative to the remote home
+    case $1 in
+        "~") printf '%s' "$HOME" ;;
+        "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;;
+        /*) printf '%s' "$1" ;;
+        *) printf '%s/%s' "$HOME" "$1" ;;
+    esac
+}
+
+rb_dirs() { # ROOT (canonical), D (per-server state dir), SOCK
+    ROOT=$(cd -- "$ROOT" 2>/dev/null && pwd -P) || return 1
+    KEY=$(printf '%s' "$ROOT" | cksum | cut -d ' ' -f 1)
+    HOST=$(hostname 2>/dev/null || uname -n)
+    HOST=${HOST%%.*}
+    # Per host: a home on NFS is shared by many nodes, and a pid means nothing elsewhere.
+    D="$HOME/.remotebook/$HOST/$KEY"
+    SOCK="$D/jupyter.sock"
+    if [ "${#SOCK}" -gt 100 ]; then # sockaddr_un holds ~104 bytes
+        SOCK="${TMPDIR:-/tmp}/rb-$(id -u)-$KEY/jupyter.sock"
+    fi
+}
+
+rb_private_dir() {
+    mkdir -p -- "$1" && chmod 700 -- "$1" && [ -O "$1" ]
+}
+
+rb_server_pid() { # prints the pid of a live managed server for D, else fails
+    [ -f "$D/server.pid" ] || return 1
+    rb_pid=$(cat -- "$D/server.pid" 2>/dev/null)
+    case $rb_pid in '' | *[!0-9]*) return 1 ;; esac
+    kill -0 "$rb_pid" 2>/dev/null || return 1
+    # A recycled pid belongs to some other program: only trust a jupyter process.
+    case $(ps -p "$rb_pid" -o args= 2>/dev/null) in *jupyter*) printf '%s' "$rb_pid" ;; *) return 1 ;; esac
+}
+
+rb_info_file() { # Jupyter's own runtime info for that pid, once it is listening
+    f="$D/runtime/jpserver-$1.json"
+    [ -s "$f" ] && printf '%s' "$f"
+}
+
+rb_wait_ready() { # PID: poll until Jupyter wrote its runtime info, it died, or the deadline
+    rb_deadline=$(($(date +%s) + ${RB_TIMEOUT%.*}))
+    while :; do
+        INFO=$(rb_info_file "$1") && return 0
+        kill -0 "$1" 2>/dev/null || rb_fail server_died "Jupyter exited while starting" "$D/server.log"
+        [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail start_timeout "Jupyter did not become ready within ${RB_TIMEOUT%.*}s" "$D/server.log"
+        rb_nap
+    done
+}
+
+rb_lock() { # one starter at a time per server dir; mkdir is atomic, also on NFS
+    rb_deadline=$(($(date +%s) + ${RB_TIMEOUT%.*} + 10))
+    until mkdir -- "$D/lock" 2>/dev/null; do
+        rb_holder=$(cat -- "$D/lock/pid" 2>/dev/null)
+        if [ -n "$rb_holder" ] && ! kill -0 "$rb_holder" 2>/dev/null; then
+            rm -rf -- "$D/lock" # its owner died: the lock is stale
+            continue
+        fi
+        [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail lock_busy "another remotebook is starting this server ($D/lock)"
+        rb_nap
+    done
+    printf '%s\n' "$$" >"$D/lock/pid"
+    trap 'rm -rf -- "$D/lock"' EXIT
+}
+
+rb_report() { # ACTION PID: the answer for a running server
+    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$D"),\"log\":$(rb_str "$D/server.log"),\"root_dir\":$(rb_str "$ROOT"),\"host\":$(rb_str "$HOST"),\"transport\":$(rb_str "$(cat -- "$D/transport" 2>/dev/null)"),\"info\":$(tr "\n" " " <"$INFO")}"
+}
+
+rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
+    if [ -n "$RB_VENV" ]; then
+        RB_VENV=$(rb_abs "$RB_VENV")
+        [ -d "$RB_VENV/bin" ] || rb_fail venv_missing "venv $RB_VENV does not exist on the remote"
+        PATH="$RB_VENV/bin:$PATH"
+    fi
+    if [ -n "$RB_CONDA_ENV" ]; then
+        command -v conda >/dev/null 2>&1 || rb_fail conda_missing "conda_env is set but conda is not on PATH in a login shell"
+        eval "$(conda shell.posix hook 2>/dev/null)" && conda activate "$RB_CONDA_ENV" ||
+            rb_fail conda_env_missing "cannot activate conda env $RB_CONDA_ENV"
+    fi
+    if [ -n "$RB_SETUP" ]; then
+        eval "$RB_SETUP" >/dev/null 2>"$D/setup.log" || rb_fail setup_failed "the profile's setup commands failed" "$D/setup.log"
+    fi
+    if [ -n "$RB_JUPYTER" ]; then
+        JUP=$(rb_abs "$RB_JUPYTER")
+        [ -x "$JUP" ] || rb_fail no_jupyter "jupyter = $JUP is not an executable file on the remote"
+    else
+        JUP=$(command -v jupyter 2>/dev/null) || {
+            command -v python3 >/dev/null 2>&1 || command -v python >/dev/null 2>&1 ||
+                rb_fail no_python "no python3 and no jupyter on the remote PATH (login shell)"
+            rb_fail no_jupyter "python3 is there but jupyter is not on the remote PATH (login shell)"
+        }
+    fi
+    # The interpreter is the script's shebang (pip writes a /bin/sh trampoline for long paths).
+    PY=$(head -n 1 -- "$JUP" 2>/dev/null | sed -n 's/^#![[:space:]]*//p')
+    case $PY in
+        */env\ *) PY=$(command -v "${PY##* }" 2>/dev/null) ;;
+        /bin/sh* | '')
+            rb_line=$(sed -n 2p -- "$JUP" 2>/dev/null)
+            case $rb_line in "'''exec' "*) PY=${rb_line#"'''exec' "} ;; *) PY= ;; esac
+            PY=$(printf '%s' "${PY%% *}" | tr -d '"')
+            ;;
+        *\ *) PY=${PY%% *} ;;
+    esac
+    [ -n "$PY" ] && [ -x "$PY" ] || PY=$(command -v python3 2>/dev/null) || rb_fail no_python "cannot find the python that runs $JUP"
+}
+
+rb_check_versions() { # one light python call: jupyter_server version and whether the app is there
+    VERS=$("$PY" - "$RB_APP" <<'PYEOF' 2>/dev/null
+import importlib.util, sys
+try:
+    import jupyter_server
+except ImportError:
+    print("none"); sys.exit()
+app = {"lab": "jupyterlab", "notebook": "notebook"}[sys.argv[1]]
+print(jupyter_server.__version__, "yes" if importlib.util.find_spec(app) else "no")
+PYEOF
+    )
+    case $VERS in
+        '' | none) rb_fail no_jupyter_server "$JUP runs $PY, which has no jupyter_server (Jupyter 4 or newer is needed)" ;;
+        *\ no) rb_fail no_app "the $RB_APP app is not installed beside $JUP" ;;
+    esac
+    SERVER_MAJOR=${VERS%%.*}
+}
+
+rb_start() {
+    rb_find_jupyter
+    rb_check_versions
+    TRANSPORT=$RB_TRANSPORT
+    if [ "$TRANSPORT" = auto ]; then
+        # --sock arrived with jupyter_server 2; older servers get 127.0.0.1 on a free port.
+        if [ "$SERVER_MAJOR" -ge 2 ] 2>/dev/null; then TRANSPORT=unix; else TRANSPORT=tcp; fi
+    fi
+    rb_private_dir "$D/runtime" || rb_fail state_dir "cannot create a private dir $D/runtime"
+    rm -f -- "$D"/runtime/jpserver-*.json "$D"/runtime/jpserver-*-open.html
+    printf '%s' "$RB_TOKEN" >"$D/token" # umask 077: readable by this user only
+    printf '%s' "$TRANSPORT" >"$D/transport"
+    printf '%s' "$PY" >"$D/python"
+    if [ "$TRANSPORT" = unix ]; then
+        rb_private_dir "${SOCK%/*}" || rb_fail state_dir "cannot create a private dir ${SOCK%/*}"
+        rm -f -- "$SOCK" # a socket left by a crash would block the bind
+        set -- --sock="$SOCK" --sock-mode=0600 "$@"
+    else
+        set -- --ip=127.0.0.1 "$@"
+    fi
+    [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
+    set -- "$JUP" "$RB_APP" --no-browser "--ServerApp.root_dir=$ROOT" "$@"
+    # Its own session, no tty, stdin from /dev/null: it outlives this ssh session.
+    # The token reaches it through a 0600 file named in the environment, never argv.
+    command -v setsid >/dev/null 2>&1 && set -- setsid "$@"
+    (
+        cd -- "$ROOT" || exit 1
+        JUPYTER_RUNTIME_DIR="$D/runtime" JUPYTER_TOKEN_FILE="$D/token" exec nohup "$@" </dev/null >"$D/server.log" 2>&1
+    ) &
+    rb_pid=$!
+    printf '%s\n' "$rb_pid" >"$D/server.pid"
+    rb_wait_ready "$rb_pid"
+    rb_report started "$rb_pid"
+}
+
+rb_stop() { # shutdown API, then TERM, then KILL (kernels too), each with a bounded wait
+    if ! rb_pid=$(rb_server_pid); then
+        rm -rf -- "$D" "${SOCK%/*}" 2>/dev/null
+        rb_answer '{"ok":true,"action":"not_running"}'
+        return 0
+    fi
+    kids=$(ps -eo pid=,ppid= | awk -v p="$rb_pid" '$2 == p { print $1 }')
+    INFO=$(rb_info_file "$rb_pid") && PY=$(cat -- "$D/python" 2>/dev/null) && [ -x "$PY" ] &&
+        "$PY" - "$INFO" <<'PYEOF' >/dev/null 2>&1
+import http.client, json, socket, sys
+info = json.load(open(sys.argv[1]))
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        if info.get("sock"):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(5)
+            self.sock.connect(info["sock"])
+        else:
+            super().connect()
+conn = Conn("127.0.0.1", info.get("port") or 80, timeout=5)
+conn.request("POST", "/api/shutdown", headers={"Authorization": "token " + info["token"], "Host": "localhost"})
+conn.getresponse()
+PYEOF
+    how=api
+    for sig in none TERM KILL; do
+        # shellcheck disable=SC2086 # $kids is a list of pids
+        [ "$sig" = none ] || { kill "-$sig" "$rb_pid" $kids 2>/dev/null; how=$sig; }
+        n=0
+        while kill -0 "$rb_pid" 2>/dev/null && [ "$n" -lt 100 ]; do rb_nap; n=$((n + 1)); done # ~5 s
+        kill -0 "$rb_pid" 2>/dev/null || break
+    done
+    # A server stopped by signal may leave its kernels (their own sessions) behind.
+    [ "$how" = api ] || for k in $kids; do kill -KILL "$k" 2>/dev/null; done
+    rm -rf -- "$D" "${SOCK%/*}" 2>/dev/null
+    rb_answer "{\"ok\":true,\"action\":\"stopped\",\"pid\":$rb_pid,\"how\":\"$how\"}"
+}
+
+ROOT=$(rb_abs "$RB_ROOT")
+case $RB_ACTION in
+    ensure)
+        mkdir -p -- "$ROOT" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $ROOT"
+        [ -d "$ROOT" ] && [ -w "$ROOT" ] || rb_fail root_not_writable "remote_dir $ROOT is not a writable directory"
+        rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $ROOT"
+        rb_private_dir "$D" || rb_fail state_dir "cannot create a private dir $D"
+        rb_lock
+        if rb_pid=$(rb_server_pid); then
+            rb_wait_ready "$rb_pid" # it may still be starting (another `up` began it)
+            rb_report running "$rb_pid"
+        else
+            rb_start "$@"
+        fi
+        ;;
+    query)
+        if [ -d "$ROOT" ] && rb_dirs && rb_pid=$(rb_server_pid) && INFO=$(rb_info_file "$rb_pid"); then
+            rb_report running "$rb_pid"
+        else
+            rb_answer "{\"ok\":true,\"action\":\"not_running\",\"root_dir\":$(rb_str "$ROOT")}"
+        fi
+        ;;
+    stop)
+        if [ -d "$ROOT" ] && rb_dirs; then
+            rb_stop
+        else
+            rb_answer '{"ok":true,"action":"not_running"}'
+        fi
+        ;;
+    logs)
+        [ -d "$ROOT" ] && rb_dirs && [ -f "$D/server.log" ] || rb_fail no_log "no server log for $ROOT on this host"
+        if [ "$RB_FOLLOW" = yes ]; then exec tail -n "$RB_LINES" -f -- "$D/server.log"; fi
+        exec tail -n "$RB_LINES" -- "$D/server.log"
+        ;;
+    *) rb_fail usage "unknown action $RB_ACTION" ;;
+esac

@@ -1,0 +1,221 @@
+"""What the commands do, screen-free: up, status, down, open, logs for one target."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from remotebook import jupyter, proc, remote, ssh, state, tunnel
+from remotebook.config import Profile
+from remotebook.errors import NotRunningError, RemotebookError, SSHError
+from remotebook.paths import Paths, private_dir
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class Session:
+    """One target: its profile, what OpenSSH resolved for it, and where state lives."""
+
+    paths: Paths
+    profile: Profile
+    target: ssh.Target
+    notes: list[str] = field(default_factory=list)  # things the user should be told
+
+    @classmethod
+    def open(cls, paths: Paths, profile: Profile) -> Session:
+        private_dir(paths.runtime_dir)
+        return cls(paths, profile, ssh.resolve(profile.host, profile.ssh_config, paths.runtime_dir))
+
+    def app_path(self) -> str:
+        return "/tree" if self.profile.app == "notebook" else "/lab"
+
+    def url(self, port: int, server: jupyter.Server, with_token: bool = True) -> str:
+        base = server.base_url.rstrip("/")
+        query = f"?token={server.token}" if with_token else ""
+        return f"http://{tunnel.LOOPBACK}:{port}{base}{self.app_path()}{query}"
+
+
+@dataclass
+class UpResult:
+    server: jupyter.Server
+    local_port: int
+    spec: str
+    created_master: bool
+    added_forward: bool
+    report: dict[str, Any]
+
+
+def up(session: Session, *, port: int | None = None, progress: Progress = _quiet) -> UpResult:
+    """Ensure the server, forward a local port to it, wait until it answers; record state."""
+    target, profile = session.target, session.profile
+    had_master = ssh.master_alive(target)
+    previous = state.load(session.paths, profile.name) or {}
+    progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
+    try:
+        server = jupyter.ensure(target, profile, secrets.token_urlsafe(32))
+        progress(_server_line(server))
+        local_port, spec, added = _forward(session, server, previous if had_master else {}, port, progress)
+    except BaseException:
+        if not had_master:  # nothing of ours may outlive a failed or interrupted `up`
+            ssh.exit_master(target)
+        raise
+    report = describe(session, server, local_port, tunnel_up=True, master=True)
+    state.save(session.paths, profile.name, {**report, "forward": spec, "ssh_config": profile.ssh_config})
+    return UpResult(server, local_port, spec, not had_master, added, report)
+
+
+def _server_line(server: jupyter.Server) -> str:
+    verb = "started" if server.action == "started" else "found running"
+    where = f"unix socket {server.endpoint}" if server.transport == "unix" else f"{server.endpoint} (TCP: this Jupyter has no --sock)"
+    return f"Jupyter {server.version} {verb} on {server.host} (pid {server.pid}), listening on {where}"
+
+
+def _forward(
+    session: Session, server: jupyter.Server, previous: dict[str, Any], port: int | None, progress: Progress
+) -> tuple[int, str, bool]:
+    """Reuse a working forward from an earlier `up`, or add a new one; wait until Jupyter answers."""
+    target, profile = session.target, session.profile
+    old_spec = previous.get("forward", "")
+    old_port = previous.get("local_port")
+    if old_spec and old_spec == tunnel.forward_spec(old_port, server.endpoint) and port in (None, old_port):
+        if tunnel.api_status(old_port, server.token) == 200:
+            progress(f"reusing the forward on 127.0.0.1:{old_port}")
+            return old_port, old_spec, False
+    if old_spec:
+        ssh.cancel(target, old_spec)  # it points at a server that is gone
+    wanted = port or profile.local_port or old_port
+    choice = tunnel.choose_port(wanted, strict=port is not None)
+    choice = tunnel.add_forward(target, choice, server.endpoint, strict=port is not None)
+    if choice.wanted:
+        note = f"local port {choice.wanted} is in use; using {choice.port} instead"
+        session.notes.append(note)
+        progress(note)
+    spec = tunnel.forward_spec(choice.port, server.endpoint)
+    progress(f"forwarding 127.0.0.1:{choice.port} -> {server.endpoint}")
+    try:
+        tunnel.wait_ready(target, choice.port, server.token, server.endpoint)
+    except BaseException:
+        ssh.cancel(target, spec)
+        raise
+    return choice.port, spec, True
+
+
+def describe(
+    session: Session, server: jupyter.Server | None, local_port: int | None, *, tunnel_up: bool, master: bool
+) -> dict[str, Any]:
+    """The object that `up --json` and `status --json` print."""
+    ok = server is not None and local_port is not None
+    return {
+        "target": session.profile.name,
+        "host": session.profile.host,
+        "url": session.url(local_port, server) if ok else None,  # type: ignore[arg-type]
+        "local_port": local_port,
+        "token": server.token if server else None,
+        "app": session.profile.app,
+        "remote_dir": session.profile.remote_dir,
+        "server": server.as_json() if server else {"running": False},
+        "tunnel": {
+            "up": tunnel_up,
+            "local_port": local_port if tunnel_up else None,
+            "master": master,
+            "control_path": session.target.control_path,
+        },
+        "notes": list(session.notes),
+    }
+
+
+def status(session: Session) -> dict[str, Any]:
+    """Health of one target: master, server (asked on the remote), forward (asked over HTTP)."""
+    previous = state.load(session.paths, session.profile.name) or {}
+    master = ssh.master_alive(session.target)
+    server: jupyter.Server | None = None
+    try:
+        server = jupyter.query(session.target, session.profile, through_master=master)
+    except RemotebookError as e:
+        session.notes.append(f"could not ask the remote: {e}")
+    port = previous.get("local_port")
+    tunnel_up = bool(master and server and port and tunnel.api_status(port, server.token) == 200)
+    report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=master)
+    if server and not tunnel_up:
+        report["url"] = None
+    return report
+
+
+def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) -> dict[str, Any]:
+    """Remove the forward and close the master; with stop_server, stop Jupyter too."""
+    target = session.target
+    previous = state.load(session.paths, session.profile.name) or {}
+    master = ssh.master_alive(target)
+    result: dict[str, Any] = {"target": session.profile.name, "forward_removed": False, "master_closed": False}
+    if master and previous.get("forward"):
+        result["forward_removed"] = ssh.cancel(target, previous["forward"])
+    if stop_server:
+        progress(f"stopping the Jupyter server on {session.profile.host}")
+        result["server"] = jupyter.stop(target, session.profile)
+    if master:
+        result["master_closed"] = ssh.exit_master(target)
+    state.remove(session.paths, session.profile.name)
+    return result
+
+
+def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) -> None:
+    """Ctrl-C on a foreground `up`: drop what this run added; the server lives on unless asked."""
+    target = session.target
+    if stop_server:
+        try:
+            jupyter.stop(target, session.profile)
+        except RemotebookError as e:
+            log.warning("could not stop the server: %s", e)
+    if result.created_master:
+        ssh.exit_master(target)
+        state.remove(session.paths, session.profile.name)
+    elif result.added_forward:
+        ssh.cancel(target, result.spec)
+        state.remove(session.paths, session.profile.name)
+
+
+def check_alive(session: Session, result: UpResult) -> tuple[bool, bool]:
+    """(master alive, Jupyter answers through the forward): the foreground view polls this."""
+    master = ssh.master_alive(session.target)
+    return master, master and tunnel.api_status(result.local_port, result.server.token) == 200
+
+
+def saved_url(session: Session) -> str:
+    """The URL of a target that is up now (asked over HTTP), for `open`."""
+    previous = state.load(session.paths, session.profile.name) or {}
+    port, token, url = previous.get("local_port"), previous.get("token"), previous.get("url")
+    if not (port and token and url) or tunnel.api_status(port, token) != 200:
+        raise NotRunningError(f"{session.profile.name} is not up", hint=f"run `remotebook up {session.profile.name}`")
+    return str(url)
+
+
+def logs(session: Session, *, follow: bool, lines: int, write: Callable[[str], None]) -> None:
+    """Hand the remote server's log to `write`, line by line (follow: until Ctrl-C)."""
+    script = jupyter.logs_script(session.profile, follow=follow, lines=lines)
+    master = ssh.master_alive(session.target)
+    extra = ["-o", "ControlMaster=no"] if master else []
+    argv = session.target.argv(*extra, "-T", "--", session.target.destination, ssh.LOGIN_SH)
+    answer: list[str] = []  # the bootstrap answers only on failure, after its marker
+
+    def on_line(line: str) -> None:
+        if answer or line.rstrip("\n") == remote.MARK:
+            answer.append(line)
+        else:
+            write(line)
+
+    # follow runs until the user stops it; the bound is only a backstop
+    code = proc.stream(argv, input=script, on_line=on_line, timeout=7 * 86400 if follow else 60)
+    if answer:
+        raise jupyter.translate(remote.parse("".join(answer)), session.profile.host)
+    if code == 255:
+        raise SSHError(f"ssh to {session.profile.host} failed while reading the log", hint="run with -v")

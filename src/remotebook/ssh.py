@@ -1,0 +1,186 @@
+"""System OpenSSH with one ControlMaster per target: resolve, run, forward, cancel, check, exit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from remotebook import proc
+from remotebook.errors import ConfigError, SSHError, TunnelError, last_line
+
+log = logging.getLogger(__name__)
+
+# Runs the script that arrives on stdin in a POSIX sh started from the user's *login*
+# shell, so PATH set in ~/.profile (conda, module, venv) is found. csh-family shells
+# cannot take `-l -c`, so they go straight to `sh -l`.
+LOGIN_SH = (
+    "sh -c 'case \"${SHELL##*/}\" in bash|zsh|ksh|mksh|dash|sh|ash|yash|fish) "
+    'exec "$SHELL" -l -c "exec sh -s";; esac; exec sh -l -s\''
+)
+
+MASTER_TIMEOUT = 180.0  # room for a human to answer a password or 2FA prompt
+MUX_TIMEOUT = 15.0  # a control command through a live master
+
+
+@dataclass(frozen=True)
+class Target:
+    """An ssh destination plus everything needed to reach it through our master."""
+
+    destination: str
+    config_file: str  # "" means the user's normal ~/.ssh/config
+    control_path: str
+    hostname: str
+    user: str
+    port: int
+    options: dict[str, str]  # `ssh -G` output: what OpenSSH will really do
+
+    def argv(self, *extra: str) -> list[str]:
+        """ssh argv that uses our control socket (never disables host-key checking)."""
+        base = ["ssh"]
+        if self.config_file:
+            base += ["-F", self.config_file]
+        return [*base, "-o", f"ControlPath={self.control_path}", *extra]
+
+
+def parse_ssh_g(output: str) -> dict[str, str]:
+    """`ssh -G` prints `key value` lines; keys are lower case. Later duplicates are kept first-wins."""
+    options: dict[str, str] = {}
+    for line in output.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key and key not in options:
+            options[key] = value
+    return options
+
+
+def resolve(destination: str, config_file: str, control_dir: Path) -> Target:
+    """Ask OpenSSH what it would do for this destination (`ssh -G`); no network involved."""
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"ssh config file {config_file} does not exist", hint="fix --ssh-config / ssh_config")
+    argv = ["ssh"] + (["-F", config_file] if config_file else [])
+    argv += ["-G", "-o", f"ControlPath={control_dir}/cm-%C", "--", destination]
+    result = proc.run(argv, timeout=MUX_TIMEOUT)
+    if not result.ok:
+        raise ConfigError(
+            f"ssh cannot use `{destination}`: {last_line(result.stderr) or 'ssh -G failed'}",
+            hint="check the destination and your ssh config",
+        )
+    options = parse_ssh_g(result.stdout)
+    return Target(
+        destination=destination,
+        config_file=config_file,
+        control_path=options.get("controlpath", ""),
+        hostname=options.get("hostname", destination),
+        user=options.get("user", ""),
+        port=int(options.get("port", "22") or 22),
+        options=options,
+    )
+
+
+def master_alive(target: Target) -> bool:
+    result = proc.run(target.argv("-O", "check", "--", target.destination), timeout=MUX_TIMEOUT)
+    return result.ok
+
+
+def _master_options(target: Target) -> list[str]:
+    """Options for a run that may create the master; user settings win where they exist."""
+    opts = ["-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]
+    if target.options.get("connecttimeout", "none") == "none":
+        opts += ["-o", "ConnectTimeout=15"]
+    if target.options.get("serveraliveinterval", "0") == "0":
+        # Notice a dead link in ~45 s instead of waiting for TCP to give up.
+        opts += ["-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
+    return opts
+
+
+def run_script(
+    target: Target, script: str, *, timeout: float, may_create_master: bool = True, batch: bool = False
+) -> proc.Result:
+    """Send `script` on stdin to a login sh on the remote; raise SSHError if ssh itself failed."""
+    extra = _master_options(target) if may_create_master else ["-o", "ControlMaster=no"]
+    if batch:
+        extra += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+    argv = target.argv(*extra, "-T", "--", target.destination, LOGIN_SH)
+    try:
+        result = proc.run(argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
+    except proc.CommandError as e:
+        raise SSHError(f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`") from e
+    if result.returncode == 255:
+        raise classify_failure(target.destination, result.stderr)
+    return result
+
+
+def run_command(target: Target, remote_argv: list[str], *, timeout: float) -> proc.Result:
+    """A short remote command through the live master (arguments quoted by shlex)."""
+    import shlex
+
+    argv = target.argv("-o", "ControlMaster=no", "-T", "--", target.destination, shlex.join(remote_argv))
+    result = proc.run(argv, timeout=timeout)
+    if result.returncode == 255:
+        raise classify_failure(target.destination, result.stderr)
+    return result
+
+
+def forward(target: Target, spec: str) -> None:
+    """Add a local forward (`127.0.0.1:PORT:DEST`) to the running master."""
+    result = proc.run(target.argv("-O", "forward", "-L", spec, "--", target.destination), timeout=MUX_TIMEOUT)
+    if not result.ok:
+        raise TunnelError(
+            f"ssh could not add the forward {spec.split(':', 2)[1]}: {last_line(result.stderr) or 'unknown error'}",
+            hint="the local port may be in use; pick another with --port",
+        )
+
+
+def cancel(target: Target, spec: str) -> bool:
+    result = proc.run(target.argv("-O", "cancel", "-L", spec, "--", target.destination), timeout=MUX_TIMEOUT)
+    return result.ok
+
+
+def exit_master(target: Target) -> bool:
+    result = proc.run(target.argv("-O", "exit", "--", target.destination), timeout=MUX_TIMEOUT)
+    return result.ok
+
+
+def probe_stream(target: Target, endpoint: str) -> str:
+    """Open one channel to `endpoint` through the master (ssh -W); return ssh's complaint, if any."""
+    argv = target.argv("-o", "ControlMaster=no", "-W", endpoint, "--", target.destination)
+    try:
+        result = proc.run(argv, timeout=MUX_TIMEOUT, input="")
+    except proc.CommandError:
+        return ""
+    return "" if result.ok else result.stderr
+
+
+_FAILURES = [
+    ("REMOTE HOST IDENTIFICATION HAS CHANGED", "the host key of {d} does not match your known_hosts: refusing to connect",
+     "if the server really was reinstalled, remove the old key with `ssh-keygen -R HOST`; otherwise someone may be intercepting the connection"),
+    ("Host key verification failed", "host key verification failed for {d}: its key is not in your known_hosts or does not match",
+     "connect once with plain `ssh {d}` to check and accept the key"),
+    ("Could not resolve hostname", "cannot resolve the host name of {d}", "check the spelling, your ssh config, or your network/VPN"),
+    ("Connection refused", "connection to {d} refused: no ssh server answers on that port", "check the host and port (ssh -G {d})"),
+    ("Permission denied", "authentication to {d} failed", "check your key/agent with `ssh {d}`"),
+    ("Too many authentication failures", "authentication to {d} failed (too many keys offered)", "set IdentitiesOnly/IdentityFile for this host"),
+    ("timed out", "connection to {d} timed out", "is the host up and reachable (VPN, firewall)?"),
+    ("No route to host", "no route to {d}", "check your network/VPN"),
+    ("Network is unreachable", "network unreachable while connecting to {d}", "check your network/VPN"),
+]
+
+
+def classify_failure(destination: str, stderr: str) -> SSHError:
+    """Translate ssh's exit 255 into one line with a hint (ssh tells the reason only in prose)."""
+    for needle, message, hint in _FAILURES:
+        if needle in stderr:
+            return SSHError(message.format(d=destination), hint=hint.format(d=destination), detail=last_line(stderr))
+    return SSHError(
+        f"ssh to {destination} failed: {last_line(stderr) or 'exit 255'}",
+        hint=f"try `ssh {destination}` by hand",
+    )
+
+
+def forward_refused(stderr: str) -> TunnelError | None:
+    if "administratively prohibited" in stderr:
+        return TunnelError(
+            "the ssh server refuses port forwarding (AllowTcpForwarding / AllowStreamLocalForwarding is off)",
+            hint="ask the admin to allow forwarding for your user, or use another login node",
+        )
+    return None

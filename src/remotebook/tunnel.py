@@ -1,0 +1,108 @@
+"""The local side of the tunnel: pick a port, add the forward, wait until Jupyter answers through it."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+from dataclasses import dataclass
+
+from remotebook import ssh
+from remotebook.deadline import poll
+from remotebook.errors import ServerError, TunnelError
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+READY_TIMEOUT = 15.0
+POLL_INTERVAL = 0.02
+
+
+@dataclass(frozen=True)
+class PortChoice:
+    port: int
+    wanted: int | None  # the port asked for, when we could not have it
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def choose_port(wanted: int | None, *, strict: bool) -> PortChoice:
+    """The wanted port if free; else a free one, unless the user insisted (`--port`)."""
+    if wanted is None:
+        return PortChoice(free_port(), None)
+    if port_is_free(wanted):
+        return PortChoice(wanted, None)
+    if strict:
+        raise TunnelError(
+            f"local port {wanted} is already in use on this computer",
+            hint="choose another with --port, or leave it out to get a free one",
+        )
+    return PortChoice(free_port(), wanted)
+
+
+def forward_spec(local_port: int, endpoint: str) -> str:
+    """`-L` spec from loopback to a remote unix socket or 127.0.0.1:PORT (loopback only)."""
+    return f"{LOOPBACK}:{local_port}:{endpoint}"
+
+
+def add_forward(target: ssh.Target, choice: PortChoice, endpoint: str, *, strict: bool) -> PortChoice:
+    """Add the forward; if another program grabbed a free port meanwhile, try once more."""
+    try:
+        ssh.forward(target, forward_spec(choice.port, endpoint))
+        return choice
+    except TunnelError:
+        if strict or port_is_free(choice.port):
+            raise
+    retry = PortChoice(free_port(), choice.wanted or choice.port)
+    ssh.forward(target, forward_spec(retry.port, endpoint))
+    return retry
+
+
+def api_status(port: int, token: str, timeout: float = 2.0) -> int:
+    """HTTP status of GET /api/status through the forward (0 when nothing answered)."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        conn.request("GET", "/api/status", headers={"Authorization": f"token {token}"})
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return 0
+    finally:
+        conn.close()
+
+
+def wait_ready(target: ssh.Target, port: int, token: str, endpoint: str, timeout: float = READY_TIMEOUT) -> None:
+    """Poll /api/status through the forward until 200, against a deadline."""
+    diagnosed = False
+
+    def answered() -> bool | None:
+        nonlocal diagnosed
+        status = api_status(port, token)
+        if status in (401, 403):
+            raise ServerError(
+                f"Jupyter refused remotebook's token (HTTP {status})",
+                hint="stop it with `remotebook down --server`, then `up` again",
+            )
+        if status == 0 and not diagnosed:
+            # The remote said the server is listening, so a dead connection here is
+            # most likely sshd refusing the channel: ask ssh once, through the master.
+            diagnosed = True
+            refused = ssh.forward_refused(ssh.probe_stream(target, endpoint))
+            if refused:
+                raise refused
+        return True if status == 200 else None
+
+    if not poll(answered, timeout=timeout, interval=POLL_INTERVAL):
+        raise TunnelError(f"no answer from Jupyter through the forward on port {port} within {timeout:.0f}s")

@@ -1,0 +1,1 @@
+"""remotebook's integration-test harness: a throwaway ssh "remote" (see remote_host.py)."""

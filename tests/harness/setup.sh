@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Prepare this machine for remotebook's integration-test harness (run as root).
+#
+# Idempotent and cheap when warm: it only calls apt-get when a needed command is
+# missing, and only rebuilds the Jupyter venv when the sha256 of
+# remote-requirements.txt differs from the stamp written by the last good install.
+# Nothing here is needed at test time: tests/harness/remote_host.py never
+# downloads or installs anything, it raises HarnessUnavailable pointing here.
+set -eu
+
+PREFIX=/opt/remotebook-harness
+VENV="$PREFIX/jupyter-venv"
+STAMP="$VENV/.remotebook-requirements.sha256"
+HERE=$(cd "$(dirname "$0")" && pwd)
+REQS="$HERE/remote-requirements.txt"
+
+# Files the remote test users must read come from this script: keep them 0644/0755.
+umask 022
+
+say() { printf 'setup.sh: %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    say "error: must run as root (creates users' prerequisites under $PREFIX)" >&2
+    exit 1
+fi
+
+# --- 1. system packages -----------------------------------------------------
+# A file/command check per package is ~free; apt-get update is not.
+missing=""
+need() { # need PACKAGE PATH_OR_COMMAND
+    if ! command -v "$2" >/dev/null 2>&1 && [ ! -x "$2" ]; then
+        missing="$missing $1"
+    fi
+}
+need openssh-server /usr/sbin/sshd
+need openssh-client ssh
+need openssh-client ssh-keygen
+need rsync rsync
+need iproute2 ip
+need procps ps
+need procps pkill
+# The venv is made from Debian's python3 (root's pyenv python lives in a 0700
+# home that remote users cannot execute); `-m venv` needs ensurepip from python3-venv.
+need python3 /usr/bin/python3
+if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    missing="$missing python3-venv"
+fi
+
+if [ -n "$missing" ]; then
+    # Deduplicate (openssh-client/procps can be listed twice).
+    pkgs=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
+    say "packages: installing $pkgs"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    apt-get install -y -q --no-install-recommends $pkgs >/dev/null
+    say "packages: installed"
+else
+    say "packages: all present"
+fi
+
+# --- 2. the remote side's Jupyter venv ------------------------------------------
+want=$(sha256sum "$REQS" | cut -d' ' -f1)
+have=""
+[ -f "$STAMP" ] && have=$(cat "$STAMP")
+if [ "$want" = "$have" ] && [ -x "$VENV/bin/jupyter" ]; then
+    say "venv: up to date ($VENV, requirements sha256 $(printf %.12s "$want"))"
+else
+    mkdir -p "$PREFIX"
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "venv: creating $VENV from /usr/bin/python3"
+        /usr/bin/python3 -m venv "$VENV"
+    fi
+    say "venv: installing $REQS"
+    "$VENV/bin/python" -m pip install -q -r "$REQS"
+    # Stamp last, so an interrupted install is retried on the next run.
+    printf '%s\n' "$want" >"$STAMP"
+    say "venv: installed"
+fi
+
+# --- 3. permissions ---------------------------------------------------------------
+# rbtest (not root) runs $VENV/bin/jupyter; a recursive chmod on the whole venv
+# is only needed after an install, the top dirs are checked every time.
+if [ -n "$(find "$PREFIX" \( ! -perm -a+r -o \( -type d ! -perm -a+x \) \) -print -quit)" ]; then
+    chmod -R a+rX "$PREFIX"
+    say "permissions: fixed (a+rX on $PREFIX)"
+else
+    say "permissions: ok ($PREFIX is world-readable)"
+fi
