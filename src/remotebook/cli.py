@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,9 @@ def cli(ctx: click.Context, ssh_config: str, verbose: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object once ready.")
 @click.option("--stop", "stop_server", is_flag=True, help="Foreground: Ctrl-C also stops the remote server.")
 @click.pass_obj
-def up(env: Env, target: str | None, port: int | None, detach: bool, no_browser: bool, as_json: bool, stop_server: bool) -> None:
+def up(
+    env: Env, target: str | None, port: int | None, detach: bool, no_browser: bool, as_json: bool, stop_server: bool
+) -> None:
     """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
     from remotebook import session as core
 
@@ -205,8 +206,10 @@ def _status_text(r: dict[str, Any]) -> str:
         lines.append(f"  root:   {s['root_dir']}")
     else:
         lines.append("  server: not running")
-    lines.append(f"  tunnel: {'up on 127.0.0.1:' + str(t['local_port']) if t['up'] else 'down'}"
-                 f" (ssh master {'alive' if t['master'] else 'not running'})")
+    lines.append(
+        f"  tunnel: {'up on 127.0.0.1:' + str(t['local_port']) if t['up'] else 'down'}"
+        f" (ssh master {'alive' if t['master'] else 'not running'})"
+    )
     if r.get("url"):
         lines.append(f"  url:    {r['url']}")
     lines += [f"  note:   {n}" for n in r.get("notes", [])]
@@ -220,14 +223,24 @@ def _list_targets(env: Env, as_json: bool) -> None:
     for data in state.all_targets(env.paths):
         port, token = data.get("local_port"), data.get("token")
         alive = bool(port and token and tunnel.api_status(port, token) == 200)
-        rows.append({"target": data["target"], "host": data.get("host"), "local_port": port, "up": alive, "url": data.get("url") if alive else None})
+        rows.append(
+            {
+                "target": data["target"],
+                "host": data.get("host"),
+                "local_port": port,
+                "up": alive,
+                "url": data.get("url") if alive else None,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows))
         return
     if not rows:
         click.echo("no targets are up (start one with `remotebook up TARGET`)")
     for row in rows:
-        click.echo(f"{row['target']:<20} {'up' if row['up'] else 'down':<5} 127.0.0.1:{row['local_port']}  {row['url'] or ''}")
+        click.echo(
+            f"{row['target']:<20} {'up' if row['up'] else 'down':<5} 127.0.0.1:{row['local_port']}  {row['url'] or ''}"
+        )
 
 
 @cli.command()
@@ -243,8 +256,10 @@ def down(env: Env, target: str | None, stop_server: bool, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps(result))
         return
-    done = ["forward removed" if result["forward_removed"] else "no forward",
-            "ssh connection closed" if result["master_closed"] else "no ssh connection"]
+    done = [
+        "forward removed" if result["forward_removed"] else "no forward",
+        "ssh connection closed" if result["master_closed"] else "no ssh connection",
+    ]
     if stop_server:
         action = result.get("server", {}).get("action")
         done.append("server stopped" if action == "stopped" else "no server was running")

@@ -98,7 +98,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}", hint="fix the file or run `remotebook init` for a template") from None
+        raise ConfigError(
+            f"{path}: not valid TOML: {e}", hint="fix the file or run `remotebook init` for a template"
+        ) from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
 

@@ -117,7 +117,9 @@ def _parse(stdout: str, stderr: str) -> remote.Answer:
     try:
         answer = remote.parse(stdout)
     except remote.AnswerError as e:
-        raise SSHError(f"{e}", hint="run with -v to see what the remote printed", detail=stderr.strip()[-2000:]) from None
+        raise SSHError(
+            f"{e}", hint="run with -v to see what the remote printed", detail=stderr.strip()[-2000:]
+        ) from None
     if answer.noise:
         log.debug("remote login scripts printed: %s", answer.noise[:2000])
     return answer
@@ -125,7 +127,7 @@ def _parse(stdout: str, stderr: str) -> remote.Answer:
 
 _HINT_JUPYTER = (
     "install JupyterLab on the server (`python3 -m pip install --user jupyterlab`), or point the profile "
-    "at one: jupyter = \"/path/bin/jupyter\", venv = \"~/venv\" or conda_env = \"NAME\""
+    'at one: jupyter = "/path/bin/jupyter", venv = "~/venv" or conda_env = "NAME"'
 )
 _REMOTE_HINTS = {
     "no_python": "install Python 3 on the server, or set venv / conda_env / jupyter in the profile",

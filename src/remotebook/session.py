@@ -76,7 +76,11 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
 
 def _server_line(server: jupyter.Server) -> str:
     verb = "started" if server.action == "started" else "found running"
-    where = f"unix socket {server.endpoint}" if server.transport == "unix" else f"{server.endpoint} (TCP: this Jupyter has no --sock)"
+    where = (
+        f"unix socket {server.endpoint}"
+        if server.transport == "unix"
+        else f"{server.endpoint} (TCP: this Jupyter has no --sock)"
+    )
     return f"Jupyter {server.version} {verb} on {server.host} (pid {server.pid}), listening on {where}"
 
 
@@ -86,11 +90,16 @@ def _forward(
     """Reuse a working forward from an earlier `up`, or add a new one; wait until Jupyter answers."""
     target, profile = session.target, session.profile
     old_spec = previous.get("forward", "")
-    old_port = previous.get("local_port")
-    if old_spec and old_spec == tunnel.forward_spec(old_port, server.endpoint) and port in (None, old_port):
-        if tunnel.api_status(old_port, server.token) == 200:
-            progress(f"reusing the forward on 127.0.0.1:{old_port}")
-            return old_port, old_spec, False
+    old_port: int | None = previous.get("local_port")
+    if (
+        old_port
+        and old_spec
+        and old_spec == tunnel.forward_spec(old_port, server.endpoint)
+        and port in (None, old_port)
+        and tunnel.api_status(old_port, server.token) == 200
+    ):
+        progress(f"reusing the forward on 127.0.0.1:{old_port}")
+        return old_port, old_spec, False
     if old_spec:
         ssh.cancel(target, old_spec)  # it points at a server that is gone
     wanted = port or profile.local_port or old_port

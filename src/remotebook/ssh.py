@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from remotebook import proc
-from remotebook.errors import ConfigError, SSHError, TunnelError, last_line
+from remotebook.errors import CommandError, ConfigError, SSHError, TunnelError, last_line
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 # shell, so PATH set in ~/.profile (conda, module, venv) is found. csh-family shells
 # cannot take `-l -c`, so they go straight to `sh -l`.
 LOGIN_SH = (
-    "sh -c 'case \"${SHELL##*/}\" in bash|zsh|ksh|mksh|dash|sh|ash|yash|fish) "
+    'sh -c \'case "${SHELL##*/}" in bash|zsh|ksh|mksh|dash|sh|ash|yash|fish) '
     'exec "$SHELL" -l -c "exec sh -s";; esac; exec sh -l -s\''
 )
 
@@ -103,8 +103,10 @@ def run_script(
     argv = target.argv(*extra, "-T", "--", target.destination, LOGIN_SH)
     try:
         result = proc.run(argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
-    except proc.CommandError as e:
-        raise SSHError(f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`") from e
+    except CommandError as e:
+        raise SSHError(
+            f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`"
+        ) from e
     if result.returncode == 255:
         raise classify_failure(target.destination, result.stderr)
     return result
@@ -146,20 +148,38 @@ def probe_stream(target: Target, endpoint: str) -> str:
     argv = target.argv("-o", "ControlMaster=no", "-W", endpoint, "--", target.destination)
     try:
         result = proc.run(argv, timeout=MUX_TIMEOUT, input="")
-    except proc.CommandError:
+    except CommandError:
         return ""
     return "" if result.ok else result.stderr
 
 
 _FAILURES = [
-    ("REMOTE HOST IDENTIFICATION HAS CHANGED", "the host key of {d} does not match your known_hosts: refusing to connect",
-     "if the server really was reinstalled, remove the old key with `ssh-keygen -R HOST`; otherwise someone may be intercepting the connection"),
-    ("Host key verification failed", "host key verification failed for {d}: its key is not in your known_hosts or does not match",
-     "connect once with plain `ssh {d}` to check and accept the key"),
-    ("Could not resolve hostname", "cannot resolve the host name of {d}", "check the spelling, your ssh config, or your network/VPN"),
-    ("Connection refused", "connection to {d} refused: no ssh server answers on that port", "check the host and port (ssh -G {d})"),
+    (
+        "REMOTE HOST IDENTIFICATION HAS CHANGED",
+        "the host key of {d} does not match your known_hosts: refusing to connect",
+        "if the server really was reinstalled, remove the old key with `ssh-keygen -R HOST`; otherwise someone may be intercepting the connection",
+    ),
+    (
+        "Host key verification failed",
+        "host key verification failed for {d}: its key is not in your known_hosts or does not match",
+        "connect once with plain `ssh {d}` to check and accept the key",
+    ),
+    (
+        "Could not resolve hostname",
+        "cannot resolve the host name of {d}",
+        "check the spelling, your ssh config, or your network/VPN",
+    ),
+    (
+        "Connection refused",
+        "connection to {d} refused: no ssh server answers on that port",
+        "check the host and port (ssh -G {d})",
+    ),
     ("Permission denied", "authentication to {d} failed", "check your key/agent with `ssh {d}`"),
-    ("Too many authentication failures", "authentication to {d} failed (too many keys offered)", "set IdentitiesOnly/IdentityFile for this host"),
+    (
+        "Too many authentication failures",
+        "authentication to {d} failed (too many keys offered)",
+        "set IdentitiesOnly/IdentityFile for this host",
+    ),
     ("timed out", "connection to {d} timed out", "is the host up and reachable (VPN, firewall)?"),
     ("No route to host", "no route to {d}", "check your network/VPN"),
     ("Network is unreachable", "network unreachable while connecting to {d}", "check your network/VPN"),

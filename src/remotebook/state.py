@@ -46,10 +46,7 @@ def load(paths: Paths, target: str) -> dict[str, Any] | None:
 
 
 def remove(paths: Paths, target: str) -> None:
-    try:
-        path_for(paths, target).unlink()
-    except FileNotFoundError:
-        pass
+    path_for(paths, target).unlink(missing_ok=True)
 
 
 def all_targets(paths: Paths) -> list[dict[str, Any]]:

@@ -34,10 +34,10 @@ import socket
 import stat
 import subprocess
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Iterable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ MINBIN_TOOLS: tuple[str, ...] = (
     "printf", "test", "true", "false", "readlink", "uname",
 )  # fmt: skip
 
-# Names of files in a test user's home that reset() keeps (and then rewrites).
-_KEPT_HOME_ENTRIES = frozenset({".profile", ".bashrc", ".bash_logout", ".ssh", "minbin"})
 _NETNS_RE = re.compile(r"^rbh-(\d+)-[0-9a-f]+$")
 _NOFWD_PORT_IN_NETNS = 2222
 _REFUSED_PORT_IN_NETNS = 2  # nothing listens there inside a fresh namespace
@@ -440,10 +438,13 @@ def _ensure_user(user: str) -> pwd.struct_passwd:
 
 
 def _reset_home(user: str) -> None:
+    """Empty `user`'s home; _write_user_files() then puts the harness files back.
+
+    Wiping everything (not only ~/.remotebook) also undoes a test's edits to
+    .profile or ~/.ssh, and removes ~/.local, ~/.jupyter, ~/.cache...
+    """
     home = Path(pwd.getpwnam(user).pw_dir)
     for entry in home.iterdir():
-        if entry.name in _KEPT_HOME_ENTRIES:
-            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:

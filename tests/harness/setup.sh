@@ -48,6 +48,7 @@ fi
 
 if [ -n "$missing" ]; then
     # Deduplicate (openssh-client/procps can be listed twice).
+    # shellcheck disable=SC2086 # splitting the word list is the point
     pkgs=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
     say "packages: installing $pkgs"
     export DEBIAN_FRONTEND=noninteractive

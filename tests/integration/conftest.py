@@ -10,7 +10,8 @@ of in a network namespace.
 from __future__ import annotations
 
 import os
-from typing import Iterator, NoReturn
+from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 

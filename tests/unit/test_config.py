@@ -1,0 +1,85 @@
+"""Config: profiles found upward, validated with file and key path in every error."""
+
+from pathlib import Path
+
+import pytest
+
+from remotebook import config
+from remotebook.errors import ConfigError
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "remotebook.toml"
+    path.write_text(text)
+    return path
+
+
+def test_project_file_found_upward_and_wins_over_user_file(tmp_path: Path) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text('[profiles.gpu]\nhost = "user-gpu"\napp = "notebook"\n')
+    project = tmp_path / "proj"
+    (project / "sub" / "deeper").mkdir(parents=True)
+    write(project, '[profiles.gpu]\nhost = "proj-gpu"\nlocal_port = 9999\n')
+    cfg = config.load(project / "sub" / "deeper", user)
+    profile = config.resolve(cfg, "gpu")
+    assert profile.host == "proj-gpu"
+    assert profile.app == "lab"  # the project table replaces the user table whole
+    assert profile.local_port == 9999
+    assert profile.remote_dir == "~/proj"
+    assert cfg.project_dir == project
+
+
+def test_unknown_target_is_an_ssh_destination_with_defaults(tmp_path: Path) -> None:
+    cfg = config.load(tmp_path, tmp_path / "none.toml")
+    profile = config.resolve(cfg, "alice@gpu-box")
+    assert profile.host == "alice@gpu-box"
+    assert profile.remote_dir == f"~/{tmp_path.name}"
+    assert profile.app == "lab"
+
+
+def test_default_and_single_profile(tmp_path: Path) -> None:
+    write(tmp_path, '[profiles.only]\nhost = "h"\n')
+    assert config.resolve(config.load(tmp_path, tmp_path / "x"), None).name == "only"
+    write(tmp_path, 'default = "b"\n[profiles.a]\nhost = "h"\n[profiles.b]\nhost = "hb"\n')
+    assert config.resolve(config.load(tmp_path, tmp_path / "x"), None).host == "hb"
+
+
+def test_no_target_and_no_default_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no target"):
+        config.resolve(config.load(tmp_path, tmp_path / "x"), None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[profiles.a\nhost = 1", r"not valid TOML: .*line 1"),
+        ('[profiles.a]\nhots = "x"\n', r"unknown key `profiles\.a\.hots`"),
+        ('[profiles.a]\nlocal_port = "80"\n', r"`profiles\.a\.local_port` must be an integer from 1 to 65535"),
+        ("[profiles.a]\nlocal_port = 70000\n", r"local_port` must be an integer"),
+        ('[profiles.a]\napp = "vscode"\n', r"`profiles\.a\.app` must be one of: lab, notebook"),
+        ("[profiles.a]\njupyter_args = [1, 2]\n", r"jupyter_args` must be a list of strings"),
+        ("[profiles.a]\nstart_timeout = true\n", r"start_timeout` must be a number"),
+        ('colour = "red"\n', r"unknown key `colour`"),
+        ("profiles = 3\n", r"`profiles` must be a table"),
+    ],
+)
+def test_invalid_config_names_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        config.load(tmp_path, tmp_path / "x")
+    assert str(path) in str(info.value)
+
+
+def test_setup_string_or_list_and_host_not_an_option(tmp_path: Path) -> None:
+    write(tmp_path, '[profiles.a]\nhost = "h"\nsetup = "module load cuda"\n[profiles.b]\nhost = "-oProxyCommand=x"\n')
+    cfg = config.load(tmp_path, tmp_path / "x")
+    assert config.resolve(cfg, "a").setup == ("module load cuda",)
+    with pytest.raises(ConfigError, match="cannot start with '-'"):
+        config.resolve(cfg, "b")
+
+
+def test_ssh_config_override_beats_profile(tmp_path: Path) -> None:
+    write(tmp_path, '[profiles.a]\nhost = "h"\nssh_config = "/etc/one"\n')
+    cfg = config.load(tmp_path, tmp_path / "x")
+    assert config.resolve(cfg, "a").ssh_config == "/etc/one"
+    assert config.resolve(cfg, "a", "/etc/two").ssh_config == "/etc/two"

@@ -1,0 +1,75 @@
+"""ssh: `ssh -G` output (recorded) and the translation of exit-255 prose into one-line errors."""
+
+from pathlib import Path
+
+import pytest
+
+from remotebook import ssh
+from remotebook.errors import SSHError, TunnelError
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_parse_recorded_ssh_g() -> None:
+    options = ssh.parse_ssh_g((DATA / "ssh-G.txt").read_text())
+    assert options["hostname"] == "127.0.0.1"
+    assert options["port"] == "2299"
+    assert options["user"] == "root"
+    assert options["stricthostkeychecking"] == "true"
+    assert options["controlpath"].startswith("/tmp/remotebook-0/cm-")
+    assert len(options["controlpath"]) < 100
+
+
+def test_target_argv_keeps_config_and_control_path() -> None:
+    t = ssh.Target("gpu", "/cfg", "/run/cm-1", "gpu", "me", 22, {})
+    assert t.argv("-O", "check") == ["ssh", "-F", "/cfg", "-o", "ControlPath=/run/cm-1", "-O", "check"]
+    assert "-F" not in ssh.Target("gpu", "", "/run/cm-1", "gpu", "me", 22, {}).argv()
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n...\nHost key verification failed.\n",
+            "does not match",
+        ),
+        (
+            "No ED25519 host key is known for [h]:22 and you have requested strict checking.\nHost key verification failed.\n",
+            "host key verification failed",
+        ),
+        ("ssh: Could not resolve hostname nope.invalid: Name or service not known\n", "cannot resolve"),
+        ("ssh: connect to host 10.0.0.2 port 2: Connection refused\n", "refused"),
+        ("rb@10.1.1.2: Permission denied (publickey).\n", "authentication"),
+        ("ssh: connect to host 10.9.9.9 port 22: Connection timed out\n", "timed out"),
+        ("kex_exchange_identification: read: Connection reset by peer\n", "failed: kex_exchange"),
+    ],
+)
+def test_classify_failure(stderr: str, expected: str) -> None:
+    err = ssh.classify_failure("gpu", stderr)
+    assert isinstance(err, SSHError)
+    assert expected in err.message
+    assert err.hint
+    assert "\n" not in err.message
+
+
+def test_forward_refused_is_recognised() -> None:
+    err = ssh.forward_refused(
+        "channel 0: open failed: administratively prohibited: open failed\nstdio forwarding failed\n"
+    )
+    assert isinstance(err, TunnelError)
+    assert ssh.forward_refused("channel 0: open failed: connect failed: No such file or directory\n") is None
+
+
+def test_login_wrapper_runs_stdin_in_sh(tmp_path: Path) -> None:
+    import subprocess
+
+    out = subprocess.run(
+        ["sh", "-c", ssh.LOGIN_SH],
+        input="echo from-stdin $0\n",
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env={"SHELL": "/bin/sh", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "from-stdin" in out.stdout
