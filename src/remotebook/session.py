@@ -64,7 +64,7 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
     try:
         server = jupyter.ensure(target, profile, secrets.token_urlsafe(32))
         progress(_server_line(server))
-        local_port, spec, added = _forward(session, server, previous if had_master else {}, port, progress)
+        local_port, spec, added = _forward(session, server, previous, had_master, port, progress)
     except BaseException:
         if not had_master:  # nothing of ours may outlive a failed or interrupted `up`
             ssh.exit_master(target)
@@ -85,11 +85,19 @@ def _server_line(server: jupyter.Server) -> str:
 
 
 def _forward(
-    session: Session, server: jupyter.Server, previous: dict[str, Any], port: int | None, progress: Progress
+    session: Session,
+    server: jupyter.Server,
+    previous: dict[str, Any],
+    had_master: bool,
+    port: int | None,
+    progress: Progress,
 ) -> tuple[int, str, bool]:
-    """Reuse a working forward from an earlier `up`, or add a new one; wait until Jupyter answers."""
+    """Reuse a working forward from an earlier `up`, or add a new one; wait until Jupyter answers.
+
+    The local port of the last `up` is preferred, so an open browser tab works again.
+    """
     target, profile = session.target, session.profile
-    old_spec = previous.get("forward", "")
+    old_spec = previous.get("forward", "") if had_master else ""  # forwards die with their master
     old_port: int | None = previous.get("local_port")
     if (
         old_port
@@ -173,8 +181,19 @@ def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) ->
         result["server"] = jupyter.stop(target, session.profile)
     if master:
         result["master_closed"] = ssh.exit_master(target)
-    state.remove(session.paths, session.profile.name)
+    _forget(session, previous)
     return result
+
+
+def _forget(session: Session, previous: dict[str, Any]) -> None:
+    """Drop the state of a target that is down, but remember its port for the next `up`."""
+    name = session.profile.name
+    if previous.get("local_port"):
+        state.save(
+            session.paths, name, {"target": name, "host": session.profile.host, "local_port": previous["local_port"]}
+        )
+    else:
+        state.remove(session.paths, name)
 
 
 def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) -> None:
@@ -187,10 +206,11 @@ def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) ->
             log.warning("could not stop the server: %s", e)
     if result.created_master:
         ssh.exit_master(target)
-        state.remove(session.paths, session.profile.name)
     elif result.added_forward:
         ssh.cancel(target, result.spec)
-        state.remove(session.paths, session.profile.name)
+    else:
+        return  # an earlier `up --detach` owns the forward we reused: leave it
+    _forget(session, result.report)
 
 
 def check_alive(session: Session, result: UpResult) -> tuple[bool, bool]:

@@ -20,8 +20,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.harness")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a remote host and keep it up until SIGINT/SIGTERM")
-    up.add_argument("--no-netns", action="store_true",
-                    help="sshd on 127.0.0.1:<free port> instead of a network namespace")
+    up.add_argument(
+        "--no-netns", action="store_true", help="sshd on 127.0.0.1:<free port> instead of a network namespace"
+    )
     up.add_argument("dir", type=Path, help="work directory for keys, configs and logs")
     return parser.parse_args(argv)
 
@@ -41,8 +42,7 @@ def _up(workdir: Path, netns: bool) -> int:
         return 1
     with host:
         print(json.dumps(host.describe()), flush=True)
-        print(f"remote host up; try: ssh -F {host.ssh_config} rbremote; Ctrl-C stops it",
-              file=sys.stderr, flush=True)
+        print(f"remote host up; try: ssh -F {host.ssh_config} rbremote; Ctrl-C stops it", file=sys.stderr, flush=True)
         received = signal.sigwait(stop_signals)
         print(f"{signal.Signals(received).name}: stopping remote host", file=sys.stderr, flush=True)
     return 0

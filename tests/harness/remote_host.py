@@ -99,14 +99,17 @@ def _poll_until(predicate: Callable[[], bool], timeout: float, interval: float =
         time.sleep(interval)
 
 
-def _run(argv: Sequence[str | os.PathLike[str]], *, check: bool = True,
-         timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str | os.PathLike[str]], *, check: bool = True, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
     """Run a short root-side command, raising HarnessError with its stderr on failure."""
-    proc = subprocess.run([os.fspath(a) for a in argv], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [os.fspath(a) for a in argv], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     if check and proc.returncode != 0:
-        raise HarnessError(f"{' '.join(map(str, argv))} failed ({proc.returncode}): "
-                           f"{proc.stderr.strip() or proc.stdout.strip()}")
+        raise HarnessError(
+            f"{' '.join(map(str, argv))} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc
 
 
@@ -243,8 +246,9 @@ class RemoteHost:
     def __enter__(self) -> RemoteHost:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # ---- queries ---------------------------------------------------------
@@ -262,8 +266,7 @@ class RemoteHost:
         lines = _run(["ps", "-ww", "-eo", "user,pid,ppid,args"]).stdout.splitlines(keepends=True)
         if include_zombies:
             return "".join(lines)
-        return "".join(line for i, line in enumerate(lines)
-                       if i == 0 or not _is_zombie(int(line.split()[1])))
+        return "".join(line for i, line in enumerate(lines) if i == 0 or not _is_zombie(int(line.split()[1])))
 
     def describe(self) -> dict[str, object]:
         """JSON-friendly summary, printed by `python -m tests.harness up`."""
@@ -293,8 +296,14 @@ class RemoteHost:
     def user_env(self, user: str) -> dict[str, str]:
         """A minimal environment for `user`: nothing of root's (pyenv PATH...) leaks."""
         home = str(self.home(user))
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "USER": user,
-                "LOGNAME": user, "LANG": "C.UTF-8", "SHELL": "/bin/bash"}
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "USER": user,
+            "LOGNAME": user,
+            "LANG": "C.UTF-8",
+            "SHELL": "/bin/bash",
+        }
 
     def run_as(self, user: str, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         """Run `argv` as unix `user` inside the namespace; capture text output.
@@ -302,10 +311,17 @@ class RemoteHost:
         On timeout the whole process group is killed (runuser alone would leave
         the user's process behind) and subprocess.TimeoutExpired is raised.
         """
-        proc = subprocess.Popen(self.wrap(argv, user), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace", cwd=self.home(user), env=self.user_env(user),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            self.wrap(argv, user),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            cwd=self.home(user),
+            env=self.user_env(user),
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -365,8 +381,9 @@ class RemoteHost:
                 p.wait(timeout=_KILL_TIMEOUT)
         _kill_all(sessions)
         if not _poll_until(lambda: not any(_alive(pid) for pid in sessions), _KILL_TIMEOUT):
-            log.warning("remote host stop: sshd session processes still alive: %s",
-                        [pid for pid in sessions if _alive(pid)])
+            log.warning(
+                "remote host stop: sshd session processes still alive: %s", [pid for pid in sessions if _alive(pid)]
+            )
 
     def _delete_netns(self) -> None:
         if self.netns is None:
@@ -375,9 +392,7 @@ class RemoteHost:
         if self.host_veth is not None:
             # The veth pair goes away with the namespace, asynchronously.
             veth = self.host_veth
-            gone = _poll_until(
-                lambda: _run(["ip", "link", "show", veth], check=False).returncode != 0,
-                _KILL_TIMEOUT)
+            gone = _poll_until(lambda: _run(["ip", "link", "show", veth], check=False).returncode != 0, _KILL_TIMEOUT)
             if not gone:
                 _run(["ip", "link", "del", veth], check=False)
 
@@ -481,12 +496,10 @@ _PROFILE_HEAD = "# Written by remotebook's test harness (tests/harness/remote_ho
 
 def _profile_for(user: str, home: Path) -> str:
     """~/.profile per user.  Only login shells read it, which is the point."""
-    sourcing_bashrc = ('if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then\n'
-                       '    . "$HOME/.bashrc"\nfi\n')
+    sourcing_bashrc = 'if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then\n    . "$HOME/.bashrc"\nfi\n'
     if user == JUPYTER_USER:
         # Like `conda init`/module setups: Jupyter only for login shells.
-        return (_PROFILE_HEAD + sourcing_bashrc
-                + f'PATH="{JUPYTER_VENV}/bin:$PATH"\nexport PATH\n')
+        return _PROFILE_HEAD + sourcing_bashrc + f'PATH="{JUPYTER_VENV}/bin:$PATH"\nexport PATH\n'
     if user == NOPY_USER:
         return _PROFILE_HEAD + sourcing_bashrc + f'PATH="{home}/minbin"\nexport PATH\n'
     return _PROFILE_HEAD + sourcing_bashrc
@@ -527,8 +540,9 @@ def _write_user_files(identities: Mapping[str, Path]) -> None:
         os.chown(ssh_dir, pw.pw_uid, pw.pw_gid)
         key = identities.get(user)
         # sshd reads authorized_keys as the target user: owned by it, mode 600.
-        _write(ssh_dir / "authorized_keys",
-               "" if key is None else key.with_name(key.name + ".pub").read_text(), 0o600, pw)
+        _write(
+            ssh_dir / "authorized_keys", "" if key is None else key.with_name(key.name + ".pub").read_text(), 0o600, pw
+        )
         if user == NOPY_USER:
             _write_minbin(pw)
 
@@ -571,8 +585,7 @@ def _reap_stale_namespaces() -> None:
 
 def _pick_subnet() -> tuple[int, int]:
     """A 10.X.Y.0/24 not used by any address or route of this machine."""
-    used = (_run(["ip", "-4", "-o", "addr", "show"]).stdout
-            + _run(["ip", "-4", "route", "show", "table", "all"]).stdout)
+    used = _run(["ip", "-4", "-o", "addr", "show"]).stdout + _run(["ip", "-4", "route", "show", "table", "all"]).stdout
     rng = random.SystemRandom()
     for _ in range(200):
         x, y = rng.randint(100, 254), rng.randint(0, 255)
@@ -589,7 +602,8 @@ def _create_netns(host: RemoteHost, x: int, y: int) -> None:
     except HarnessError as exc:
         raise HarnessUnavailable(
             f"cannot create a network namespace here ({exc}); use netns=False "
-            "(REMOTEBOOK_HARNESS_NETNS=0 for pytest, `up --no-netns` for the CLI)") from exc
+            "(REMOTEBOOK_HARNESS_NETNS=0 for pytest, `up --no-netns` for the CLI)"
+        ) from exc
     steps: list[list[str]] = [
         ["ip", "link", "add", a, "type", "veth", "peer", "name", b],
         ["ip", "link", "set", b, "netns", ns],
@@ -653,8 +667,7 @@ def _start_sshd(host: RemoteHost, name: str, port: int, forwarding: bool) -> _Ss
     argv = host.wrap([str(SSHD), "-D", "-f", str(config), "-E", str(logfile)])
     with open(stderr_path, "wb") as err:
         # Own session: Ctrl-C in a demo's terminal must not kill sshd behind stop()'s back.
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True)
     sshd = _Sshd(name, port, config, logfile, proc)
     host._sshds.append(sshd)
     return sshd
@@ -681,10 +694,14 @@ def _wait_sshd_ready(host: RemoteHost, sshd: _Sshd) -> None:
     if exited is None and _sshd_answers(host.address, sshd.port):
         return
     stderr = (host.workdir / "logs" / f"sshd-{sshd.name}.stderr").read_text(errors="replace")
-    state = f"exited with {exited}" if exited is not None else \
-        f"not answering on {host.address}:{sshd.port} after {_SSHD_READY_TIMEOUT:.0f} s"
-    raise HarnessError(f"sshd {sshd.name!r} {state}\n--- {sshd.log} (tail) ---\n"
-                       f"{_tail(sshd.log)}\n--- stderr ---\n{stderr.strip()}")
+    state = (
+        f"exited with {exited}"
+        if exited is not None
+        else f"not answering on {host.address}:{sshd.port} after {_SSHD_READY_TIMEOUT:.0f} s"
+    )
+    raise HarnessError(
+        f"sshd {sshd.name!r} {state}\n--- {sshd.log} (tail) ---\n{_tail(sshd.log)}\n--- stderr ---\n{stderr.strip()}"
+    )
 
 
 def _known_host_name(address: str, port: int) -> str:
@@ -695,39 +712,94 @@ def _write_client_config(host: RemoteHost, host_pub: str, wrong_pub: str, noauth
     """Write known_hosts files and the ssh client config with the scenario aliases."""
     key = _pub_key_body(host_pub)
     host.known_hosts = host.workdir / "known_hosts"
-    _write(host.known_hosts,
-           f"{_known_host_name(host.address, host.port)} {key}\n"
-           f"{_known_host_name(host.address, host.nofwd_port)} {key}\n", 0o600)
+    _write(
+        host.known_hosts,
+        f"{_known_host_name(host.address, host.port)} {key}\n{_known_host_name(host.address, host.nofwd_port)} {key}\n",
+        0o600,
+    )
     bad_known_hosts = host.workdir / "known_hosts_badkey"
-    _write(bad_known_hosts,
-           f"{_known_host_name(host.address, host.port)} {_pub_key_body(wrong_pub)}\n", 0o600)
+    _write(bad_known_hosts, f"{_known_host_name(host.address, host.port)} {_pub_key_body(wrong_pub)}\n", 0o600)
 
     ids = host.identities
     # alias -> (description, HostName, Port, User, IdentityFile, extra lines)
     table: list[tuple[str, str, str, int, str, Path, list[str]]] = [
-        ("rbremote", "rbtest: login-shell Jupyter (the happy path)",
-         host.address, host.port, JUPYTER_USER, ids[JUPYTER_USER], []),
-        ("rbbare", "rbbare: python3 but no Jupyter",
-         host.address, host.port, BARE_USER, ids[BARE_USER], []),
-        ("rbnopy", "rbnopy: basic POSIX tools, no python at all",
-         host.address, host.port, NOPY_USER, ids[NOPY_USER], []),
-        ("rbbadkey", "rbtest, but known_hosts holds a different host key (mismatch)",
-         host.address, host.port, JUPYTER_USER, ids[JUPYTER_USER],
-         [f"UserKnownHostsFile {bad_known_hosts}"]),
-        ("rbnoauth", "rbtest with an identity that is not authorized",
-         host.address, host.port, JUPYTER_USER, noauth_key, []),
-        ("rbrefused", "nothing listens there: connection refused",
-         host.address, host.refused_port, JUPYTER_USER, ids[JUPYTER_USER], []),
-        ("rbunknown", "HostName does not resolve (no-such-host.invalid)",
-         "no-such-host.invalid", 22, JUPYTER_USER, ids[JUPYTER_USER], []),
-        ("rbnofwd", "rbtest on an sshd with TCP and unix-socket forwarding disabled",
-         host.address, host.nofwd_port, JUPYTER_USER, ids[JUPYTER_USER], []),
+        (
+            "rbremote",
+            "rbtest: login-shell Jupyter (the happy path)",
+            host.address,
+            host.port,
+            JUPYTER_USER,
+            ids[JUPYTER_USER],
+            [],
+        ),
+        ("rbbare", "rbbare: python3 but no Jupyter", host.address, host.port, BARE_USER, ids[BARE_USER], []),
+        (
+            "rbnopy",
+            "rbnopy: basic POSIX tools, no python at all",
+            host.address,
+            host.port,
+            NOPY_USER,
+            ids[NOPY_USER],
+            [],
+        ),
+        (
+            "rbbadkey",
+            "rbtest, but known_hosts holds a different host key (mismatch)",
+            host.address,
+            host.port,
+            JUPYTER_USER,
+            ids[JUPYTER_USER],
+            [f"UserKnownHostsFile {bad_known_hosts}"],
+        ),
+        (
+            "rbnoauth",
+            "rbtest with an identity that is not authorized",
+            host.address,
+            host.port,
+            JUPYTER_USER,
+            noauth_key,
+            [],
+        ),
+        (
+            "rbrefused",
+            "nothing listens there: connection refused",
+            host.address,
+            host.refused_port,
+            JUPYTER_USER,
+            ids[JUPYTER_USER],
+            [],
+        ),
+        (
+            "rbunknown",
+            "HostName does not resolve (no-such-host.invalid)",
+            "no-such-host.invalid",
+            22,
+            JUPYTER_USER,
+            ids[JUPYTER_USER],
+            [],
+        ),
+        (
+            "rbnofwd",
+            "rbtest on an sshd with TCP and unix-socket forwarding disabled",
+            host.address,
+            host.nofwd_port,
+            JUPYTER_USER,
+            ids[JUPYTER_USER],
+            [],
+        ),
     ]
     blocks = ["# remotebook test harness: client config (use with ssh -F)\n"]
     for alias, desc, hostname, port, user, identity, extra in table:
         host.aliases[alias] = desc
-        lines = [f"Host {alias}", f"    # {desc}", f"    HostName {hostname}", f"    Port {port}",
-                 f"    User {user}", f"    IdentityFile {identity}", *(f"    {e}" for e in extra)]
+        lines = [
+            f"Host {alias}",
+            f"    # {desc}",
+            f"    HostName {hostname}",
+            f"    Port {port}",
+            f"    User {user}",
+            f"    IdentityFile {identity}",
+            *(f"    {e}" for e in extra),
+        ]
         blocks.append("\n".join(lines) + "\n")
     # ssh uses the first value it finds for each option, so the per-alias
     # overrides above must come before these defaults.
@@ -753,8 +825,7 @@ def _write_client_config(host: RemoteHost, host_pub: str, wrong_pub: str, noauth
 def _check_prerequisites(netns: bool) -> None:
     if os.geteuid() != 0:
         raise HarnessUnavailable("the remote-host harness needs root (users, sshd, namespaces)")
-    missing = [str(p) for p in (SSHD, SFTP_SERVER, JUPYTER_VENV / "bin" / "jupyter")
-               if not os.access(p, os.X_OK)]
+    missing = [str(p) for p in (SSHD, SFTP_SERVER, JUPYTER_VENV / "bin" / "jupyter") if not os.access(p, os.X_OK)]
     tools = ["ssh", "ssh-keygen", "runuser", "useradd", "usermod", "ps"] + (["ip"] if netns else [])
     missing += [t for t in tools if shutil.which(t) is None]
     if missing:
@@ -763,17 +834,28 @@ def _check_prerequisites(netns: bool) -> None:
 
 def _new_host(workdir: Path, netns: bool) -> RemoteHost:
     if not netns:
-        return RemoteHost(workdir=workdir, netns=None, address="127.0.0.1",
-                          port=_free_tcp_port(), nofwd_port=_free_tcp_port(),
-                          refused_port=_free_tcp_port())
+        return RemoteHost(
+            workdir=workdir,
+            netns=None,
+            address="127.0.0.1",
+            port=_free_tcp_port(),
+            nofwd_port=_free_tcp_port(),
+            refused_port=_free_tcp_port(),
+        )
     x, y = _pick_subnet()
     token = secrets.token_hex(3)
-    return RemoteHost(workdir=workdir, netns=f"rbh-{os.getpid()}-{token}",
-                      address=f"10.{x}.{y}.2", port=22, nofwd_port=_NOFWD_PORT_IN_NETNS,
-                      refused_port=_REFUSED_PORT_IN_NETNS,
-                      # <= 15 chars (IFNAMSIZ); random so parallel runs do not collide.
-                      host_veth=f"rbh{token}h", ns_veth=f"rbh{token}r",
-                      host_address=f"10.{x}.{y}.1")
+    return RemoteHost(
+        workdir=workdir,
+        netns=f"rbh-{os.getpid()}-{token}",
+        address=f"10.{x}.{y}.2",
+        port=22,
+        nofwd_port=_NOFWD_PORT_IN_NETNS,
+        refused_port=_REFUSED_PORT_IN_NETNS,
+        # <= 15 chars (IFNAMSIZ); random so parallel runs do not collide.
+        host_veth=f"rbh{token}h",
+        ns_veth=f"rbh{token}r",
+        host_address=f"10.{x}.{y}.1",
+    )
 
 
 def start_remote_host(workdir: Path, *, netns: bool = True) -> RemoteHost:

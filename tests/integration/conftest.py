@@ -9,9 +9,15 @@ of in a network namespace.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -52,3 +58,93 @@ def clean_remote(request: pytest.FixtureRequest) -> Iterator[None]:
     if "remote_host" in request.fixturenames:
         host: RemoteHost = request.getfixturevalue("remote_host")
         host.reset()
+
+
+class Runner:
+    """Runs the real `remotebook` CLI in a subprocess with private config, state and runtime dirs."""
+
+    def __init__(self, host: RemoteHost, project: Path, runtime: Path, state: Path) -> None:
+        self.host = host
+        self.project = project
+        self.runtime = runtime
+        self.state = state
+        self.env = {
+            **os.environ,
+            "REMOTEBOOK_SSH_CONFIG": str(host.ssh_config),
+            "REMOTEBOOK_STATE_DIR": str(state),
+            "REMOTEBOOK_CONFIG_DIR": str(state / "config"),
+            "REMOTEBOOK_RUNTIME_DIR": str(runtime),
+            "BROWSER": "true",  # never start a real browser from a test
+        }
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "remotebook", *args]
+
+    def run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args),
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def json(self, *args: str, expect: int = 0) -> dict[str, Any]:
+        out = self.run(*args, "--json")
+        assert out.returncode == expect, out.stderr
+        data: dict[str, Any] = json.loads(out.stdout)
+        return data
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        # Its own process group, so a test can press "Ctrl-C" the way a terminal does.
+        return subprocess.Popen(
+            self.argv(*args),
+            cwd=self.project,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def write_config(self, text: str) -> None:
+        (self.project / "remotebook.toml").write_text(text)
+
+    def ssh_processes(self) -> list[str]:
+        """Local ssh processes that use our control dir (masters and clients)."""
+        out = subprocess.run(["ps", "-ww", "-eo", "pid,stat,args"], capture_output=True, text=True, timeout=10)
+        return [
+            line for line in out.stdout.splitlines() if str(self.runtime) in line and "ssh" in line and " Z" not in line
+        ]
+
+    def jupyter_processes(self, user: str = "rbtest") -> list[str]:
+        return [line for line in self.host.ps().splitlines() if line.startswith(user) and "jupyter" in line]
+
+    def state_files(self) -> list[Path]:
+        folder = self.state / "targets"
+        return sorted(folder.iterdir()) if folder.is_dir() else []
+
+    def close_masters(self) -> None:
+        for sock in self.runtime.glob("cm-*"):
+            subprocess.run(
+                ["ssh", "-F", str(self.host.ssh_config), "-o", f"ControlPath={sock}", "-O", "exit", "x"],
+                capture_output=True,
+                timeout=10,
+            )
+
+
+@pytest.fixture
+def rb(remote_host: RemoteHost, tmp_path: Path) -> Iterator[Runner]:
+    project = tmp_path / "myproject"
+    project.mkdir()
+    # The control socket path must stay short (sockaddr_un): not under pytest's tmp_path.
+    runtime = Path(tempfile.mkdtemp(prefix="rb-", dir="/tmp"))
+    runner = Runner(remote_host, project, runtime, tmp_path / "state")
+    try:
+        yield runner
+    finally:
+        runner.close_masters()
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -16,9 +16,13 @@ SSH_TIMEOUT = 30.0
 
 
 def ssh(host: RemoteHost, alias: str, command: str, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ssh", "-F", str(host.ssh_config), *options, alias, command],
-                          capture_output=True, text=True, timeout=SSH_TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["ssh", "-F", str(host.ssh_config), *options, alias, command],
+        capture_output=True,
+        text=True,
+        timeout=SSH_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_happy_path_connects(remote_host: RemoteHost) -> None:
@@ -75,8 +79,10 @@ def test_unknown_host(remote_host: RemoteHost) -> None:
 def test_nopy_user_has_no_python(remote_host: RemoteHost) -> None:
     login = ssh(remote_host, "rbnopy", 'bash -lc "command -v python3 python; command -v sh awk"')
     assert "python" not in login.stdout
-    assert login.stdout.split() == [f"{remote_host.home('rbnopy')}/minbin/sh",
-                                    f"{remote_host.home('rbnopy')}/minbin/awk"]
+    assert login.stdout.split() == [
+        f"{remote_host.home('rbnopy')}/minbin/sh",
+        f"{remote_host.home('rbnopy')}/minbin/awk",
+    ]
     plain = ssh(remote_host, "rbnopy", "command -v python3 python")
     assert plain.returncode != 0 and plain.stdout.strip() == ""
 
@@ -92,9 +98,12 @@ def test_nofwd_refuses_forwarding(remote_host: RemoteHost) -> None:
 def test_forwarding_works_on_happy_path(remote_host: RemoteHost) -> None:
     # -W opens the same kind of channel as -L: the far end's sshd banner comes back.
     target = f"{remote_host.address}:{remote_host.port}"
-    with subprocess.Popen(["ssh", "-F", str(remote_host.ssh_config), "-W", target, "rbremote"],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        ["ssh", "-F", str(remote_host.ssh_config), "-W", target, "rbremote"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
         try:
             assert proc.stdout is not None
             ready, _, _ = select.select([proc.stdout], [], [], SSH_TIMEOUT)
@@ -125,8 +134,9 @@ def test_namespace_loopback_is_not_ours(remote_host: RemoteHost) -> None:
     if remote_host.netns is None:
         pytest.skip("only meaningful with a network namespace")
     argv = remote_host.wrap(["/usr/bin/python3", "-c", LISTENER], user="rbtest")
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
-                          cwd="/", env=remote_host.user_env("rbtest")) as listener:
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, text=True, cwd="/", env=remote_host.user_env("rbtest")
+    ) as listener:
         try:
             assert listener.stdout is not None
             ready, _, _ = select.select([listener.stdout], [], [], 10)
@@ -137,20 +147,24 @@ def test_namespace_loopback_is_not_ours(remote_host: RemoteHost) -> None:
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
             # From inside the namespace: the listener answers.
             inside = remote_host.run_as(
-                "rbbare", ["/usr/bin/python3", "-c",
-                           f"import socket; socket.create_connection(('127.0.0.1', {port}), 5)"],
-                timeout=10)
+                "rbbare",
+                ["/usr/bin/python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 5)"],
+                timeout=10,
+            )
             assert inside.returncode == 0, inside.stderr
         finally:
             listener.kill()
 
 
 def test_reset_kills_processes_and_cleans_home(remote_host: RemoteHost) -> None:
-    started = ssh(remote_host, "rbremote",
-                  # `;` not `&&`: the `&` must background only the sleep, whose
-                  # fds are detached, or ssh waits for the whole list to end.
-                  "mkdir -p ~/.remotebook ~/project; touch /tmp/rbtest-leftover; "
-                  "setsid nohup sleep 300 >/dev/null 2>&1 </dev/null &")
+    started = ssh(
+        remote_host,
+        "rbremote",
+        # `;` not `&&`: the `&` must background only the sleep, whose
+        # fds are detached, or ssh waits for the whole list to end.
+        "mkdir -p ~/.remotebook ~/project; touch /tmp/rbtest-leftover; "
+        "setsid nohup sleep 300 >/dev/null 2>&1 </dev/null &",
+    )
     assert started.returncode == 0, started.stderr
     home = remote_host.home("rbtest")
     deadline = time.monotonic() + 5

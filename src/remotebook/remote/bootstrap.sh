@@ -2,15 +2,16 @@
 # root dir, in one round trip; the answer is one JSON line after a marker line.
 # POSIX sh. remotebook prepends the RB_* assignments and `set -- JUPYTER_ARGS...`,
 # every value quoted with shlex, so nothing here is interpolated from user input.
-# shellcheck disable=SC2088,SC2015 # literal "~/" prefixes; A && B || fail is meant
+# Internal names are rb_-prefixed: the profile's `setup` runs in this same shell
+# (so `module load` and `export` reach Jupyter) and must not clobber them.
+# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
 umask 077
-RB_MARK='@@remotebook-answer@@'
 LC_ALL=C; export LC_ALL
 
 rb_str() { # a JSON string (control characters dropped; paths never need them)
     printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
 }
-rb_answer() { printf '\n%s\n%s\n' "$RB_MARK" "$1"; }
+rb_answer() { printf '\n@@remotebook-answer@@\n%s\n' "$1"; }
 rb_fail() { # KIND MESSAGE [FILE-WHOSE-TAIL-TO-SHOW]
     rb_answer "{\"ok\":false,\"error\":$(rb_str "$1"),\"message\":$(rb_str "$2")}"
     if [ -n "${3:-}" ] && [ -f "$3" ]; then printf '%s\n' '@@remotebook-log@@'; tail -n 25 -- "$3"; fi
@@ -28,15 +29,15 @@ rb_abs() { # ~ and relative paths are relative to the remote home
 }
 
 rb_dirs() { # ROOT (canonical), D (per-server state dir), SOCK
-    ROOT=$(cd -- "$ROOT" 2>/dev/null && pwd -P) || return 1
-    KEY=$(printf '%s' "$ROOT" | cksum | cut -d ' ' -f 1)
-    HOST=$(hostname 2>/dev/null || uname -n)
-    HOST=${HOST%%.*}
+    rb_root=$(cd -- "$rb_root" 2>/dev/null && pwd -P) || return 1
+    rb_key=$(printf '%s' "$rb_root" | cksum | cut -d ' ' -f 1)
+    rb_host=$(hostname 2>/dev/null || uname -n)
+    rb_host=${rb_host%%.*}
     # Per host: a home on NFS is shared by many nodes, and a pid means nothing elsewhere.
-    D="$HOME/.remotebook/$HOST/$KEY"
-    SOCK="$D/jupyter.sock"
+    rb_dir="$HOME/.remotebook/$rb_host/$rb_key"
+    rb_sock="$rb_dir/jupyter.sock"
     if [ "${#SOCK}" -gt 100 ]; then # sockaddr_un holds ~104 bytes
-        SOCK="${TMPDIR:-/tmp}/rb-$(id -u)-$KEY/jupyter.sock"
+        rb_sock="${TMPDIR:-/tmp}/rb-$(id -u)-$rb_key/jupyter.sock"
     fi
 }
 
@@ -45,8 +46,8 @@ rb_private_dir() {
 }
 
 rb_server_pid() { # prints the pid of a live managed server for D, else fails
-    [ -f "$D/server.pid" ] || return 1
-    rb_pid=$(cat -- "$D/server.pid" 2>/dev/null)
+    [ -f "$rb_dir/server.pid" ] || return 1
+    rb_pid=$(cat -- "$rb_dir/server.pid" 2>/dev/null)
     case $rb_pid in '' | *[!0-9]*) return 1 ;; esac
     kill -0 "$rb_pid" 2>/dev/null || return 1
     # A recycled pid belongs to some other program: only trust a jupyter process.
@@ -54,37 +55,37 @@ rb_server_pid() { # prints the pid of a live managed server for D, else fails
 }
 
 rb_info_file() { # Jupyter's own runtime info for that pid, once it is listening
-    f="$D/runtime/jpserver-$1.json"
+    f="$rb_dir/runtime/jpserver-$1.json"
     [ -s "$f" ] && printf '%s' "$f"
 }
 
 rb_wait_ready() { # PID: poll until Jupyter wrote its runtime info, it died, or the deadline
     rb_deadline=$(($(date +%s) + ${RB_TIMEOUT%.*}))
     while :; do
-        INFO=$(rb_info_file "$1") && return 0
-        kill -0 "$1" 2>/dev/null || rb_fail server_died "Jupyter exited while starting" "$D/server.log"
-        [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail start_timeout "Jupyter did not become ready within ${RB_TIMEOUT%.*}s" "$D/server.log"
+        rb_info=$(rb_info_file "$1") && return 0
+        kill -0 "$1" 2>/dev/null || rb_fail server_died "Jupyter exited while starting" "$rb_dir/server.log"
+        [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail start_timeout "Jupyter did not become ready within ${RB_TIMEOUT%.*}s" "$rb_dir/server.log"
         rb_nap
     done
 }
 
 rb_lock() { # one starter at a time per server dir; mkdir is atomic, also on NFS
     rb_deadline=$(($(date +%s) + ${RB_TIMEOUT%.*} + 10))
-    until mkdir -- "$D/lock" 2>/dev/null; do
-        rb_holder=$(cat -- "$D/lock/pid" 2>/dev/null)
+    until mkdir -- "$rb_dir/lock" 2>/dev/null; do
+        rb_holder=$(cat -- "$rb_dir/lock/pid" 2>/dev/null)
         if [ -n "$rb_holder" ] && ! kill -0 "$rb_holder" 2>/dev/null; then
-            rm -rf -- "$D/lock" # its owner died: the lock is stale
+            rm -rf -- "$rb_dir/lock" # its owner died: the lock is stale
             continue
         fi
-        [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail lock_busy "another remotebook is starting this server ($D/lock)"
+        [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail lock_busy "another remotebook is starting this server ($rb_dir/lock)"
         rb_nap
     done
-    printf '%s\n' "$$" >"$D/lock/pid"
-    trap 'rm -rf -- "$D/lock"' EXIT
+    printf '%s\n' "$$" >"$rb_dir/lock/pid"
+    trap 'rm -rf -- "$rb_dir/lock"' EXIT
 }
 
 rb_report() { # ACTION PID: the answer for a running server
-    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$D"),\"log\":$(rb_str "$D/server.log"),\"root_dir\":$(rb_str "$ROOT"),\"host\":$(rb_str "$HOST"),\"transport\":$(rb_str "$(cat -- "$D/transport" 2>/dev/null)"),\"info\":$(tr "\n" " " <"$INFO")}"
+    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$(cat -- "$rb_dir/transport" 2>/dev/null)"),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
 rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
@@ -99,34 +100,34 @@ rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
             rb_fail conda_env_missing "cannot activate conda env $RB_CONDA_ENV"
     fi
     if [ -n "$RB_SETUP" ]; then
-        eval "$RB_SETUP" >/dev/null 2>"$D/setup.log" || rb_fail setup_failed "the profile's setup commands failed" "$D/setup.log"
+        eval "$RB_SETUP" >/dev/null 2>"$rb_dir/setup.log" || rb_fail setup_failed "the profile's setup commands failed" "$rb_dir/setup.log"
     fi
     if [ -n "$RB_JUPYTER" ]; then
-        JUP=$(rb_abs "$RB_JUPYTER")
-        [ -x "$JUP" ] || rb_fail no_jupyter "jupyter = $JUP is not an executable file on the remote"
+        rb_jup=$(rb_abs "$RB_JUPYTER")
+        [ -x "$rb_jup" ] || rb_fail no_jupyter "jupyter = $rb_jup is not an executable file on the remote"
     else
-        JUP=$(command -v jupyter 2>/dev/null) || {
+        rb_jup=$(command -v jupyter 2>/dev/null) || {
             command -v python3 >/dev/null 2>&1 || command -v python >/dev/null 2>&1 ||
                 rb_fail no_python "no python3 and no jupyter on the remote PATH (login shell)"
             rb_fail no_jupyter "python3 is there but jupyter is not on the remote PATH (login shell)"
         }
     fi
     # The interpreter is the script's shebang (pip writes a /bin/sh trampoline for long paths).
-    PY=$(head -n 1 -- "$JUP" 2>/dev/null | sed -n 's/^#![[:space:]]*//p')
-    case $PY in
-        */env\ *) PY=$(command -v "${PY##* }" 2>/dev/null) ;;
+    rb_py=$(head -n 1 -- "$rb_jup" 2>/dev/null | sed -n 's/^#![[:space:]]*//p')
+    case $rb_py in
+        */env\ *) rb_py=$(command -v "${rb_py##* }" 2>/dev/null) ;;
         /bin/sh* | '')
-            rb_line=$(sed -n 2p -- "$JUP" 2>/dev/null)
-            case $rb_line in "'''exec' "*) PY=${rb_line#"'''exec' "} ;; *) PY= ;; esac
-            PY=$(printf '%s' "${PY%% *}" | tr -d '"')
+            rb_line=$(sed -n 2p -- "$rb_jup" 2>/dev/null)
+            case $rb_line in "'''exec' "*) rb_py=${rb_line#"'''exec' "} ;; *) rb_py= ;; esac
+            rb_py=$(printf '%s' "${rb_py%% *}" | tr -d '"')
             ;;
-        *\ *) PY=${PY%% *} ;;
+        *\ *) rb_py=${rb_py%% *} ;;
     esac
-    [ -n "$PY" ] && [ -x "$PY" ] || PY=$(command -v python3 2>/dev/null) || rb_fail no_python "cannot find the python that runs $JUP"
+    [ -n "$rb_py" ] && [ -x "$rb_py" ] || rb_py=$(command -v python3 2>/dev/null) || rb_fail no_python "cannot find the python that runs $rb_jup"
 }
 
 rb_check_versions() { # one light python call: jupyter_server version and whether the app is there
-    VERS=$("$PY" - "$RB_APP" <<'PYEOF' 2>/dev/null
+    rb_vers=$("$rb_py" - "$RB_APP" <<'PYEOF' 2>/dev/null
 import importlib.util, sys
 try:
     import jupyter_server
@@ -136,57 +137,57 @@ app = {"lab": "jupyterlab", "notebook": "notebook"}[sys.argv[1]]
 print(jupyter_server.__version__, "yes" if importlib.util.find_spec(app) else "no")
 PYEOF
     )
-    case $VERS in
-        '' | none) rb_fail no_jupyter_server "$JUP runs $PY, which has no jupyter_server (Jupyter 4 or newer is needed)" ;;
-        *\ no) rb_fail no_app "the $RB_APP app is not installed beside $JUP" ;;
+    case $rb_vers in
+        '' | none) rb_fail no_jupyter_server "$rb_jup runs $rb_py, which has no jupyter_server (Jupyter 4 or newer is needed)" ;;
+        *\ no) rb_fail no_app "the $RB_APP app is not installed beside $rb_jup" ;;
     esac
-    SERVER_MAJOR=${VERS%%.*}
+    rb_major=${rb_vers%%.*}
 }
 
 rb_start() {
     rb_find_jupyter
     rb_check_versions
-    TRANSPORT=$RB_TRANSPORT
-    if [ "$TRANSPORT" = auto ]; then
+    rb_transport=$RB_TRANSPORT
+    if [ "$rb_transport" = auto ]; then
         # --sock arrived with jupyter_server 2; older servers get 127.0.0.1 on a free port.
-        if [ "$SERVER_MAJOR" -ge 2 ] 2>/dev/null; then TRANSPORT=unix; else TRANSPORT=tcp; fi
+        if [ "$rb_major" -ge 2 ] 2>/dev/null; then rb_transport=unix; else rb_transport=tcp; fi
     fi
-    rb_private_dir "$D/runtime" || rb_fail state_dir "cannot create a private dir $D/runtime"
-    rm -f -- "$D"/runtime/jpserver-*.json "$D"/runtime/jpserver-*-open.html
-    printf '%s' "$RB_TOKEN" >"$D/token" # umask 077: readable by this user only
-    printf '%s' "$TRANSPORT" >"$D/transport"
-    printf '%s' "$PY" >"$D/python"
-    if [ "$TRANSPORT" = unix ]; then
-        rb_private_dir "${SOCK%/*}" || rb_fail state_dir "cannot create a private dir ${SOCK%/*}"
-        rm -f -- "$SOCK" # a socket left by a crash would block the bind
-        set -- --sock="$SOCK" --sock-mode=0600 "$@"
+    rb_private_dir "$rb_dir/runtime" || rb_fail state_dir "cannot create a private dir $rb_dir/runtime"
+    rm -f -- "$rb_dir"/runtime/jpserver-*.json "$rb_dir"/runtime/jpserver-*-open.html
+    printf '%s' "$RB_TOKEN" >"$rb_dir/token" # umask 077: readable by this user only
+    printf '%s' "$rb_transport" >"$rb_dir/transport"
+    printf '%s' "$rb_py" >"$rb_dir/python"
+    if [ "$rb_transport" = unix ]; then
+        rb_private_dir "${rb_sock%/*}" || rb_fail state_dir "cannot create a private dir ${rb_sock%/*}"
+        rm -f -- "$rb_sock" # a socket left by a crash would block the bind
+        set -- --sock="$rb_sock" --sock-mode=0600 "$@"
     else
         set -- --ip=127.0.0.1 "$@"
     fi
     [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
-    set -- "$JUP" "$RB_APP" --no-browser "--ServerApp.root_dir=$ROOT" "$@"
+    set -- "$rb_jup" "$RB_APP" --no-browser "--ServerApp.root_dir=$rb_root" "$@"
     # Its own session, no tty, stdin from /dev/null: it outlives this ssh session.
     # The token reaches it through a 0600 file named in the environment, never argv.
     command -v setsid >/dev/null 2>&1 && set -- setsid "$@"
     (
-        cd -- "$ROOT" || exit 1
-        JUPYTER_RUNTIME_DIR="$D/runtime" JUPYTER_TOKEN_FILE="$D/token" exec nohup "$@" </dev/null >"$D/server.log" 2>&1
+        cd -- "$rb_root" || exit 1
+        JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token" exec nohup "$@" </dev/null >"$rb_dir/server.log" 2>&1
     ) &
     rb_pid=$!
-    printf '%s\n' "$rb_pid" >"$D/server.pid"
+    printf '%s\n' "$rb_pid" >"$rb_dir/server.pid"
     rb_wait_ready "$rb_pid"
     rb_report started "$rb_pid"
 }
 
 rb_stop() { # shutdown API, then TERM, then KILL (kernels too), each with a bounded wait
     if ! rb_pid=$(rb_server_pid); then
-        rm -rf -- "$D" "${SOCK%/*}" 2>/dev/null
+        rm -rf -- "$rb_dir" "${rb_sock%/*}" 2>/dev/null
         rb_answer '{"ok":true,"action":"not_running"}'
         return 0
     fi
     kids=$(ps -eo pid=,ppid= | awk -v p="$rb_pid" '$2 == p { print $1 }')
-    INFO=$(rb_info_file "$rb_pid") && PY=$(cat -- "$D/python" 2>/dev/null) && [ -x "$PY" ] &&
-        "$PY" - "$INFO" <<'PYEOF' >/dev/null 2>&1
+    rb_info=$(rb_info_file "$rb_pid") && rb_py=$(cat -- "$rb_dir/python" 2>/dev/null) && [ -x "$rb_py" ] &&
+        "$rb_py" - "$rb_info" <<'PYEOF' >/dev/null 2>&1
 import http.client, json, socket, sys
 info = json.load(open(sys.argv[1]))
 class Conn(http.client.HTTPConnection):
@@ -211,17 +212,17 @@ PYEOF
     done
     # A server stopped by signal may leave its kernels (their own sessions) behind.
     [ "$how" = api ] || for k in $kids; do kill -KILL "$k" 2>/dev/null; done
-    rm -rf -- "$D" "${SOCK%/*}" 2>/dev/null
+    rm -rf -- "$rb_dir" "${rb_sock%/*}" 2>/dev/null
     rb_answer "{\"ok\":true,\"action\":\"stopped\",\"pid\":$rb_pid,\"how\":\"$how\"}"
 }
 
-ROOT=$(rb_abs "$RB_ROOT")
+rb_root=$(rb_abs "$RB_ROOT")
 case $RB_ACTION in
     ensure)
-        mkdir -p -- "$ROOT" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $ROOT"
-        [ -d "$ROOT" ] && [ -w "$ROOT" ] || rb_fail root_not_writable "remote_dir $ROOT is not a writable directory"
-        rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $ROOT"
-        rb_private_dir "$D" || rb_fail state_dir "cannot create a private dir $D"
+        mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
+        [ -d "$rb_root" ] && [ -w "$rb_root" ] || rb_fail root_not_writable "remote_dir $rb_root is not a writable directory"
+        rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
+        rb_private_dir "$rb_dir" || rb_fail state_dir "cannot create a private dir $rb_dir"
         rb_lock
         if rb_pid=$(rb_server_pid); then
             rb_wait_ready "$rb_pid" # it may still be starting (another `up` began it)
@@ -231,23 +232,23 @@ case $RB_ACTION in
         fi
         ;;
     query)
-        if [ -d "$ROOT" ] && rb_dirs && rb_pid=$(rb_server_pid) && INFO=$(rb_info_file "$rb_pid"); then
+        if [ -d "$rb_root" ] && rb_dirs && rb_pid=$(rb_server_pid) && rb_info=$(rb_info_file "$rb_pid"); then
             rb_report running "$rb_pid"
         else
-            rb_answer "{\"ok\":true,\"action\":\"not_running\",\"root_dir\":$(rb_str "$ROOT")}"
+            rb_answer "{\"ok\":true,\"action\":\"not_running\",\"root_dir\":$(rb_str "$rb_root")}"
         fi
         ;;
     stop)
-        if [ -d "$ROOT" ] && rb_dirs; then
+        if [ -d "$rb_root" ] && rb_dirs; then
             rb_stop
         else
             rb_answer '{"ok":true,"action":"not_running"}'
         fi
         ;;
     logs)
-        [ -d "$ROOT" ] && rb_dirs && [ -f "$D/server.log" ] || rb_fail no_log "no server log for $ROOT on this host"
-        if [ "$RB_FOLLOW" = yes ]; then exec tail -n "$RB_LINES" -f -- "$D/server.log"; fi
-        exec tail -n "$RB_LINES" -- "$D/server.log"
+        [ -d "$rb_root" ] && rb_dirs && [ -f "$rb_dir/server.log" ] || rb_fail no_log "no server log for $rb_root on this host"
+        if [ "$RB_FOLLOW" = yes ]; then exec tail -n "$RB_LINES" -f -- "$rb_dir/server.log"; fi
+        exec tail -n "$RB_LINES" -- "$rb_dir/server.log"
         ;;
     *) rb_fail usage "unknown action $RB_ACTION" ;;
 esac
