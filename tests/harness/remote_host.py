@@ -21,6 +21,7 @@ Needs root (namespaces, useradd, runuser).  Stdlib only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -201,10 +202,8 @@ def _alive(pid: int) -> bool:
 
 def _kill_all(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 # --------------------------------------------------------------------------
@@ -403,10 +402,8 @@ class RemoteHost:
 
 
 def _kill_process_group(proc: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.communicate()
 
 
@@ -448,7 +445,7 @@ def _ensure_user(user: str) -> pwd.struct_passwd:
     # Traversable homes, as on many shared clusters: then it is the mode of
     # remotebook's own files/sockets that keeps rbother out, which is what the
     # tests want to check (a 0700 home would hide a too-open socket).
-    os.chmod(pw.pw_dir, 0o755)
+    os.chmod(pw.pw_dir, 0o755)  # noqa: S103 - deliberate, see above
     return pw
 
 
