@@ -17,6 +17,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 PROJECT_FILE = "remotebook.toml"
 APPS = ("lab", "notebook")
+FIX_HINT = "fix it in that file; `remotebook init` writes a commented example"
 TRANSPORTS = ("auto", "unix", "tcp")
 
 
@@ -102,22 +103,24 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"{path}: not valid TOML: {e}", hint="fix the file or run `remotebook init` for a template"
         ) from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {e.strerror}", hint=FIX_HINT) from None
 
 
 def _validate_file(data: dict[str, Any], path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     for key in data:
         if key not in ("default", "profiles"):
-            raise ConfigError(f"{path}: unknown key `{key}` (expected `default` or `[profiles.NAME]` tables)")
+            raise ConfigError(
+                f"{path}: unknown key `{key}` (expected `default` or `[profiles.NAME]` tables)", hint=FIX_HINT
+            )
     default = data.get("default", "")
     if not isinstance(default, str):
-        raise ConfigError(f"{path}: `default` must be a string (a profile name)")
+        raise ConfigError(f"{path}: `default` must be a string (a profile name)", hint=FIX_HINT)
     tables = data.get("profiles", {})
     if not isinstance(tables, dict):
-        raise ConfigError(f"{path}: `profiles` must be a table of `[profiles.NAME]` tables")
+        raise ConfigError(f"{path}: `profiles` must be a table of `[profiles.NAME]` tables", hint=FIX_HINT)
     for name, table in tables.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{path}: `profiles.{name}` must be a table")
+            raise ConfigError(f"{path}: `profiles.{name}` must be a table", hint=FIX_HINT)
         for key, value in table.items():
             _validate_key(path, f"profiles.{name}.{key}", key, value)
     return default, tables
@@ -125,7 +128,7 @@ def _validate_file(data: dict[str, Any], path: Path) -> tuple[str, dict[str, dic
 
 def _validate_key(path: Path, where: str, key: str, value: Any) -> None:
     if key not in _KEYS:
-        raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(_KEYS))})")
+        raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(_KEYS))})", hint=FIX_HINT)
     types, expected = _KEYS[key]
     ok = isinstance(value, types) and not isinstance(value, bool)
     if ok and key == "app":
@@ -139,7 +142,7 @@ def _validate_key(path: Path, where: str, key: str, value: Any) -> None:
     elif ok and isinstance(value, list):
         ok = all(isinstance(item, str) for item in value)
     if not ok:
-        raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}")
+        raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}", hint=FIX_HINT)
 
 
 def resolve(config: Config, target: str | None, ssh_config_override: str = "") -> Profile:

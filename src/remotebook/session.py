@@ -60,6 +60,8 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
     target, profile = session.target, session.profile
     had_master = ssh.master_alive(target)
     previous = state.load(session.paths, profile.name) or {}
+    if port is not None:  # the user insisted on this port: fail before touching the remote
+        tunnel.choose_port(port, strict=True)
     progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
     try:
         server = jupyter.ensure(target, profile, secrets.token_urlsafe(32))
@@ -120,7 +122,7 @@ def _forward(
     spec = tunnel.forward_spec(choice.port, server.endpoint)
     progress(f"forwarding 127.0.0.1:{choice.port} -> {server.endpoint}")
     try:
-        tunnel.wait_ready(target, choice.port, server.token, server.endpoint)
+        tunnel.wait_ready(target, choice.port, server.token)
     except BaseException:
         ssh.cancel(target, spec)
         raise

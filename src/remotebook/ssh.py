@@ -35,6 +35,25 @@ class Target:
     port: int
     options: dict[str, str]  # `ssh -G` output: what OpenSSH will really do
 
+    @property
+    def log_path(self) -> Path:
+        """The master's own log (`ssh -E`): once it runs in the background, its stderr is gone."""
+        return Path(self.control_path + ".log")
+
+    def log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(offset)
+                return f.read(1_000_000).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
     def argv(self, *extra: str) -> list[str]:
         """ssh argv that uses our control socket (never disables host-key checking)."""
         base = ["ssh"]
@@ -98,9 +117,14 @@ def run_script(
 ) -> proc.Result:
     """Send `script` on stdin to a login sh on the remote; raise SSHError if ssh itself failed."""
     extra = _master_options(target) if may_create_master else ["-o", "ControlMaster=no"]
+    if may_create_master:
+        # The master's messages (a refused channel, say) would go to /dev/null once it
+        # backgrounds itself; -E keeps them, and this run's connection errors too.
+        extra += ["-E", str(target.log_path)]
     if batch:
         extra += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
     argv = target.argv(*extra, "-T", "--", target.destination, LOGIN_SH)
+    offset = target.log_size()
     try:
         result = proc.run(argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
     except CommandError as e:
@@ -108,7 +132,7 @@ def run_script(
             f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`"
         ) from e
     if result.returncode == 255:
-        raise classify_failure(target.destination, result.stderr)
+        raise classify_failure(target.destination, result.stderr + target.log_since(offset))
     return result
 
 
@@ -140,17 +164,8 @@ def cancel(target: Target, spec: str) -> bool:
 
 def exit_master(target: Target) -> bool:
     result = proc.run(target.argv("-O", "exit", "--", target.destination), timeout=MUX_TIMEOUT)
+    target.log_path.unlink(missing_ok=True)
     return result.ok
-
-
-def probe_stream(target: Target, endpoint: str) -> str:
-    """Open one channel to `endpoint` through the master (ssh -W); return ssh's complaint, if any."""
-    argv = target.argv("-o", "ControlMaster=no", "-W", endpoint, "--", target.destination)
-    try:
-        result = proc.run(argv, timeout=MUX_TIMEOUT, input="")
-    except CommandError:
-        return ""
-    return "" if result.ok else result.stderr
 
 
 _FAILURES = [
@@ -197,10 +212,21 @@ def classify_failure(destination: str, stderr: str) -> SSHError:
     )
 
 
-def forward_refused(stderr: str) -> TunnelError | None:
-    if "administratively prohibited" in stderr:
+def forward_refused(master_log: str) -> TunnelError | None:
+    """Recognise sshd refusing our channel, from the master's log lines.
+
+    A refused TCP forward says "administratively prohibited"; a refused unix-socket
+    forward only says "connect failed: open failed", which is what sshd answers when
+    AllowStreamLocalForwarding is off (the bootstrap already saw the socket listening).
+    """
+    if "administratively prohibited" in master_log:
         return TunnelError(
-            "the ssh server refuses port forwarding (AllowTcpForwarding / AllowStreamLocalForwarding is off)",
+            "the ssh server refuses port forwarding (AllowTcpForwarding is off for you)",
             hint="ask the admin to allow forwarding for your user, or use another login node",
+        )
+    if "open failed: connect failed: open failed" in master_log:
+        return TunnelError(
+            "the ssh server refuses to forward to Jupyter's unix socket (AllowStreamLocalForwarding is off)",
+            hint='set transport = "tcp" in the profile if the server allows TCP forwarding, or ask the admin',
         )
     return None

@@ -83,23 +83,21 @@ def api_status(port: int, token: str, timeout: float = 2.0) -> int:
         conn.close()
 
 
-def wait_ready(target: ssh.Target, port: int, token: str, endpoint: str, timeout: float = READY_TIMEOUT) -> None:
+def wait_ready(target: ssh.Target, port: int, token: str, timeout: float = READY_TIMEOUT) -> None:
     """Poll /api/status through the forward until 200, against a deadline."""
-    diagnosed = False
+    log_offset = target.log_size()
 
     def answered() -> bool | None:
-        nonlocal diagnosed
         status = api_status(port, token)
         if status in (401, 403):
             raise ServerError(
                 f"Jupyter refused remotebook's token (HTTP {status})",
                 hint="stop it with `remotebook down --server`, then `up` again",
             )
-        if status == 0 and not diagnosed:
-            # The remote said the server is listening, so a dead connection here is
-            # most likely sshd refusing the channel: ask ssh once, through the master.
-            diagnosed = True
-            refused = ssh.forward_refused(ssh.probe_stream(target, endpoint))
+        if status == 0:
+            # The remote said the server listens, so a dead connection is most likely
+            # sshd refusing the channel; the master says so in its log.
+            refused = ssh.forward_refused(target.log_since(log_offset))
             if refused:
                 raise refused
         return True if status == 200 else None

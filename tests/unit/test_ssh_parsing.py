@@ -53,11 +53,13 @@ def test_classify_failure(stderr: str, expected: str) -> None:
 
 
 def test_forward_refused_is_recognised() -> None:
-    err = ssh.forward_refused(
-        "channel 0: open failed: administratively prohibited: open failed\nstdio forwarding failed\n"
-    )
-    assert isinstance(err, TunnelError)
-    assert ssh.forward_refused("channel 0: open failed: connect failed: No such file or directory\n") is None
+    # recorded from the harness: an sshd with AllowTcpForwarding/AllowStreamLocalForwarding no
+    tcp = ssh.forward_refused("channel 1: open failed: administratively prohibited: open failed\n")
+    assert isinstance(tcp, TunnelError) and "AllowTcpForwarding" in tcp.message
+    unix = ssh.forward_refused("channel 1: open failed: connect failed: open failed\n")
+    assert isinstance(unix, TunnelError) and "AllowStreamLocalForwarding" in unix.message
+    # a refused TCP connection on the remote is not a policy refusal
+    assert ssh.forward_refused("channel 1: open failed: connect failed: Connection refused\n") is None
 
 
 def test_login_wrapper_runs_stdin_in_sh(tmp_path: Path) -> None:
