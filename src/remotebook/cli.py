@@ -126,18 +126,24 @@ def up(
 
     sess = env.session(target)
     result = core.up(sess, port=port, progress=_progress(as_json))
-    if as_json:
-        click.echo(json.dumps(result.report))
-    else:
-        click.echo(f"Jupyter is up: {result.report['url']}")
-    if not no_browser:
-        _open_browser(env, sess.profile.name, result.report["url"], quiet=as_json)
-    if detach:
-        return
-    _foreground(sess, result, stop_server=stop_server, quiet=as_json)
+    try:
+        if as_json:
+            click.echo(json.dumps(result.report))
+        else:
+            click.echo(f"Jupyter is up: {result.report['url']}")
+        if not no_browser:
+            _open_browser(env, sess.profile.name, result.report["url"], quiet=as_json)
+        if not detach:
+            _watch(sess, result, stop_server=stop_server, quiet=as_json)
+    except KeyboardInterrupt:  # the way to end a foreground `up`: not an error
+        if not as_json:
+            click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
+    finally:
+        if not detach:
+            core.foreground_exit(sess, result, stop_server=stop_server)
 
 
-def _foreground(sess: Any, result: Any, *, stop_server: bool, quiet: bool) -> None:
+def _watch(sess: Any, result: Any, *, stop_server: bool, quiet: bool) -> None:
     """Stay until Ctrl-C, saying when the connection or the server changes state."""
     import threading
 
@@ -148,17 +154,11 @@ def _foreground(sess: Any, result: Any, *, stop_server: bool, quiet: bool) -> No
         click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
     ticker = threading.Event()
     last = (True, True)
-    try:
-        while not ticker.wait(2.0):
-            now = core.check_alive(sess, result)
-            if now != last and not quiet:
-                click.echo("» " + _health_line(*now), err=True)
-            last = now
-    except KeyboardInterrupt:
-        if not quiet:
-            click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
-    finally:
-        core.foreground_exit(sess, result, stop_server=stop_server)
+    while not ticker.wait(2.0):
+        now = core.check_alive(sess, result)
+        if now != last and not quiet:
+            click.echo("» " + _health_line(*now), err=True)
+        last = now
 
 
 def _health_line(master: bool, answering: bool) -> str:
