@@ -121,7 +121,11 @@ class Runner:
         ]
 
     def jupyter_processes(self, user: str = "rbtest") -> list[str]:
-        return [line for line in self.host.ps().splitlines() if line.startswith(user) and "jupyter" in line]
+        """Jupyter *servers* of that user (JupyterLab also runs short-lived node helpers)."""
+        return [
+            line for line in self.host.ps().splitlines()
+            if line.startswith(user) and "jupyter" in line and "--ServerApp.root_dir=" in line
+        ]
 
     def state_files(self) -> list[Path]:
         folder = self.state / "targets"

@@ -58,7 +58,7 @@ def test_foreground_stop_flag_stops_the_server_on_ctrl_c(rb: Runner) -> None:
     wait_for_line(proc, "Jupyter is up: ")
     assert ctrl_c(proc) == 0
     assert rb.ssh_processes() == []
-    assert rb.jupyter_processes() == []
+    assert [line for line in rb.host.ps().splitlines() if line.startswith("rbtest")] == []
 
 
 def test_foreground_up_leaves_a_detached_forward_alone(rb: Runner) -> None:
