@@ -123,7 +123,8 @@ class Runner:
     def jupyter_processes(self, user: str = "rbtest") -> list[str]:
         """Jupyter *servers* of that user (JupyterLab also runs short-lived node helpers)."""
         return [
-            line for line in self.host.ps().splitlines()
+            line
+            for line in self.host.ps().splitlines()
             if line.startswith(user) and "jupyter" in line and "--ServerApp.root_dir=" in line
         ]
 
