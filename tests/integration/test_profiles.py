@@ -1,0 +1,60 @@
+"""Profile options that say where Jupyter is, for a remote whose login shell does not find it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tests.harness.remote_host import JUPYTER_VENV
+from tests.integration.conftest import Runner
+from tests.integration.jupyter_client_lite import execute, request
+
+
+def test_venv_option_finds_jupyter_for_a_user_without_it(rb: Runner) -> None:
+    rb.write_config(f'[profiles.p]\nhost = "rbbare"\nvenv = "{JUPYTER_VENV}"\n')
+    report = rb.json("up", "p", "--detach", "--no-browser")
+    assert report["server"]["root_dir"] == str(rb.host.home("rbbare") / "myproject")
+    assert execute(report["local_port"], report["token"], "import sys; sys.prefix") == f"'{JUPYTER_VENV}'"
+
+
+def test_jupyter_option_names_the_executable(rb: Runner) -> None:
+    rb.write_config(f'[profiles.p]\nhost = "rbbare"\njupyter = "{JUPYTER_VENV}/bin/jupyter"\napp = "lab"\n')
+    report = rb.json("up", "p", "--detach", "--no-browser")
+    assert request(report["local_port"], "GET", "/api/status", report["token"])[0] == 200
+
+
+def test_venv_that_does_not_exist(rb: Runner) -> None:
+    rb.write_config('[profiles.p]\nhost = "rbbare"\nvenv = "~/no-such-venv"\n')
+    out = rb.run("up", "p", "--detach", "--no-browser")
+    assert out.returncode == 5
+    assert "venv /home/rbbare/no-such-venv does not exist" in out.stderr
+    assert rb.ssh_processes() == []
+
+
+def test_failing_setup_shows_its_output(rb: Runner) -> None:
+    rb.write_config('[profiles.p]\nhost = "rbremote"\nsetup = ["echo no such module >&2; false"]\n')
+    out = rb.run("up", "p", "--detach", "--no-browser")
+    assert out.returncode == 5
+    assert "setup commands failed" in out.stderr and "no such module" in out.stderr
+
+
+def test_logs_follow_until_ctrl_c(rb: Runner) -> None:
+    rb.json("up", "rbremote", "--detach", "--no-browser")
+    proc = rb.spawn("logs", "rbremote", "-f", "-n", "5")
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    first = ""
+    while not first and time.monotonic() < deadline:
+        first = proc.stdout.readline()
+    assert first, "no log line"
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=20) in (0, 130)
+    # the master of the earlier `up` stays; the logs client is gone
+    assert [p for p in rb.ssh_processes() if "[mux]" not in p] == []
+
+
+def test_logs_when_nothing_ran_there(rb: Runner) -> None:
+    out = rb.run("logs", "rbremote")
+    assert out.returncode == 8
+    assert "no server log" in out.stderr
