@@ -10,7 +10,6 @@ set -eu
 
 PREFIX=/opt/remotebook-harness
 VENV="$PREFIX/jupyter-venv"
-STAMP="$VENV/.remotebook-requirements.sha256"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REQS="$HERE/remote-requirements.txt"
 
@@ -60,24 +59,33 @@ else
     say "packages: all present"
 fi
 
-# --- 2. the remote side's Jupyter venv ------------------------------------------
-want=$(sha256sum "$REQS" | cut -d' ' -f1)
-have=""
-[ -f "$STAMP" ] && have=$(cat "$STAMP")
-if [ "$want" = "$have" ] && [ -x "$VENV/bin/jupyter" ]; then
-    say "venv: up to date ($VENV, requirements sha256 $(printf %.12s "$want"))"
-else
-    mkdir -p "$PREFIX"
-    if [ ! -x "$VENV/bin/python" ]; then
-        say "venv: creating $VENV from /usr/bin/python3"
-        /usr/bin/python3 -m venv "$VENV"
+# --- 2. the remote side's Jupyter venvs ----------------------------------------
+# make_venv DIR REQUIREMENTS: (re)install only when the requirements' sha256 changed.
+make_venv() {
+    venv=$1 reqs=$2
+    stamp="$venv/.remotebook-requirements.sha256"
+    want=$(sha256sum "$reqs" | cut -d' ' -f1)
+    have=""
+    [ -f "$stamp" ] && have=$(cat "$stamp")
+    if [ "$want" = "$have" ] && [ -x "$venv/bin/jupyter" ]; then
+        say "venv: up to date ($venv, requirements sha256 $(printf %.12s "$want"))"
+        return
     fi
-    say "venv: installing $REQS"
-    "$VENV/bin/python" -m pip install -q -r "$REQS"
+    mkdir -p "$PREFIX"
+    if [ ! -x "$venv/bin/python" ]; then
+        say "venv: creating $venv from /usr/bin/python3"
+        /usr/bin/python3 -m venv "$venv"
+    fi
+    say "venv: installing $reqs"
+    "$venv/bin/python" -m pip install -q -r "$reqs" 2>&1 | grep -v '^WARNING: Location' || true
+    "$venv/bin/python" -c 'import jupyter_server' # fail here if the install failed
     # Stamp last, so an interrupted install is retried on the next run.
-    printf '%s\n' "$want" >"$STAMP"
+    printf '%s\n' "$want" >"$stamp"
     say "venv: installed"
-fi
+}
+make_venv "$VENV" "$REQS"
+# A Jupyter too old for --sock, to test the TCP fallback for real.
+make_venv "$PREFIX/old-jupyter-venv" "$HERE/old-jupyter-requirements.txt"
 
 # --- 3. permissions ---------------------------------------------------------------
 # rbtest (not root) runs $VENV/bin/jupyter; a recursive chmod on the whole venv

@@ -58,3 +58,20 @@ def test_logs_when_nothing_ran_there(rb: Runner) -> None:
     out = rb.run("logs", "rbremote")
     assert out.returncode == 8
     assert "no server log" in out.stderr
+
+
+def test_jupyter_without_sock_support_falls_back_to_tcp_and_says_so(rb: Runner) -> None:
+    old = JUPYTER_VENV.parent / "old-jupyter-venv" / "bin" / "jupyter"
+    rb.write_config(f'[profiles.old]\nhost = "rbbare"\njupyter = "{old}"\n')
+    report = rb.json("up", "old", "--detach", "--no-browser")
+    assert report["server"]["version"].startswith("1.13.")
+    assert report["server"]["transport"] == "tcp"
+    assert report["server"]["endpoint"].startswith("127.0.0.1:")  # the remote's loopback only
+    assert request(report["local_port"], "GET", "/api/status", report["token"])[0] == 200
+    assert request(report["local_port"], "GET", "/api/status", None)[0] == 403
+    assert report["token"] not in rb.host.ps()
+    status = rb.run("status", "old")
+    assert "TCP on the remote's 127.0.0.1 (no --sock support)" in status.stdout
+    down = rb.run("down", "old", "--server")
+    assert "server stopped" in down.stdout
+    assert [line for line in rb.host.ps().splitlines() if line.startswith("rbbare")] == []

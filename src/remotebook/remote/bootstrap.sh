@@ -134,14 +134,15 @@ try:
 except ImportError:
     print("none"); sys.exit()
 app = {"lab": "jupyterlab", "notebook": "notebook"}[sys.argv[1]]
-print(jupyter_server.__version__, "yes" if importlib.util.find_spec(app) else "no")
+major, minor = (int(part) for part in jupyter_server.__version__.split(".")[:2])
+sock = (major, minor) >= (1, 15)  # ServerApp.sock arrived in jupyter_server 1.15
+print(jupyter_server.__version__, "yes" if importlib.util.find_spec(app) else "no", "sock" if sock else "tcp")
 PYEOF
     )
     case $rb_vers in
         '' | none) rb_fail no_jupyter_server "$rb_jup runs $rb_py, which has no jupyter_server (Jupyter 4 or newer is needed)" ;;
-        *\ no) rb_fail no_app "the $RB_APP app is not installed beside $rb_jup" ;;
+        *\ no\ *) rb_fail no_app "the $RB_APP app is not installed beside $rb_jup" ;;
     esac
-    rb_major=${rb_vers%%.*}
 }
 
 rb_start() {
@@ -149,8 +150,8 @@ rb_start() {
     rb_check_versions
     rb_transport=$RB_TRANSPORT
     if [ "$rb_transport" = auto ]; then
-        # --sock arrived with jupyter_server 2; older servers get 127.0.0.1 on a free port.
-        if [ "$rb_major" -ge 2 ] 2>/dev/null; then rb_transport=unix; else rb_transport=tcp; fi
+        # A server too old for --sock listens on 127.0.0.1 (Jupyter picks a free port).
+        case $rb_vers in *\ sock) rb_transport=unix ;; *) rb_transport=tcp ;; esac
     fi
     rb_private_dir "$rb_dir/runtime" || rb_fail state_dir "cannot create a private dir $rb_dir/runtime"
     rm -f -- "$rb_dir"/runtime/jpserver-*.json "$rb_dir"/runtime/jpserver-*-open.html
