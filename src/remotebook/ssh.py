@@ -136,17 +136,6 @@ def run_script(
     return result
 
 
-def run_command(target: Target, remote_argv: list[str], *, timeout: float) -> proc.Result:
-    """A short remote command through the live master (arguments quoted by shlex)."""
-    import shlex
-
-    argv = target.argv("-o", "ControlMaster=no", "-T", "--", target.destination, shlex.join(remote_argv))
-    result = proc.run(argv, timeout=timeout)
-    if result.returncode == 255:
-        raise classify_failure(target.destination, result.stderr)
-    return result
-
-
 def forward(target: Target, spec: str) -> None:
     """Add a local forward (`127.0.0.1:PORT:DEST`) to the running master."""
     result = proc.run(target.argv("-O", "forward", "-L", spec, "--", target.destination), timeout=MUX_TIMEOUT)
