@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
-import secrets
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +65,7 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
         tunnel.choose_port(port, strict=True)
     progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
     try:
-        server = jupyter.ensure(target, profile, secrets.token_urlsafe(32))
+        server = jupyter.ensure(target, profile, new_token())
         progress(_server_line(server))
         local_port, spec, added = _forward(session, server, previous, had_master, port, progress)
     except BaseException:
@@ -74,6 +75,11 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
     report = describe(session, server, local_port, tunnel_up=True, master=True)
     state.save(session.paths, profile.name, {**report, "forward": spec, "ssh_config": profile.ssh_config})
     return UpResult(server, local_port, spec, not had_master, added, report)
+
+
+def new_token() -> str:
+    """32 random bytes, URL-safe: what secrets.token_urlsafe does, without its imports."""
+    return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
 def _server_line(server: jupyter.Server) -> str:

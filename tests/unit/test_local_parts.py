@@ -92,3 +92,11 @@ def test_private_dir_refuses_foreign_owner(tmp_path: Path) -> None:
         os.chown(d, 65534, 65534)
         with pytest.raises(PermissionError, match="not a directory owned by you"):
             private_dir(d)
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [(b"HTTP/1.1 200 OK\r\nServer: x\r\n", 200), (b"HTTP/1.1 403 Forbidden\r\n", 403), (b"", 0), (b"SSH-2.0-x\r\n", 0)],
+)
+def test_parse_status_line(head: bytes, status: int) -> None:
+    assert tunnel.parse_status_line(head) == status

@@ -57,3 +57,15 @@ def test_parse_uses_the_last_marker() -> None:
 def test_parse_rejects_missing_or_broken_answers(stdout: str) -> None:
     with pytest.raises(remote.AnswerError):
         remote.parse(stdout)
+
+
+@pytest.mark.parametrize("value", ["/home/u/proj", *NASTY, "tab\there", "new\nline", "ünïcode ✓"])
+def test_rb_str_makes_valid_json_strings(value: str) -> None:
+    import json
+
+    body = remote.BOOTSTRAP.read_text()
+    func = body[body.index("rb_str() {") : body.index("\n}\n", body.index("rb_str() {")) + 3]
+    out = subprocess.run(["sh", "-c", func + 'rb_str "$1"', "sh", value], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    expected = "".join(c for c in value if ord(c) >= 32)  # control characters are dropped
+    assert json.loads(out.stdout) == expected

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
+BOOTSTRAP = Path(__file__).with_name("bootstrap.sh")  # plain file read: importlib.resources costs start-up time
 MARK = "@@remotebook-answer@@"
 LOG_MARK = "@@remotebook-log@@"
 ACTIONS = ("ensure", "query", "stop", "logs")
@@ -39,7 +40,7 @@ def render(action: str, values: dict[str, str], jupyter_args: tuple[str, ...] = 
             raise ValueError(f"bad variable name {key}")
         lines.append(f"RB_{key}={shlex.quote(value)}")
     lines.append("set -- " + shlex.join(jupyter_args))
-    body = resources.files(__package__).joinpath("bootstrap.sh").read_text(encoding="utf-8")
+    body = BOOTSTRAP.read_text(encoding="utf-8")
     return "\n".join(lines) + "\n" + body
 
 

@@ -9,7 +9,11 @@ umask 077
 LC_ALL=C; export LC_ALL
 
 rb_str() { # a JSON string (control characters dropped; paths never need them)
-    printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+    case $1 in
+        *[\\\"]* | *[![:print:]]*) # rare: escape with tools; the common case forks nothing
+            printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')" ;;
+        *) printf '"%s"' "$1" ;;
+    esac
 }
 rb_answer() { printf '\n@@remotebook-answer@@\n%s\n' "$1"; }
 rb_fail() { # KIND MESSAGE [FILE-WHOSE-TAIL-TO-SHOW]
@@ -47,7 +51,7 @@ rb_private_dir() {
 
 rb_server_pid() { # prints the pid of a live managed server for D, else fails
     [ -f "$rb_dir/server.pid" ] || return 1
-    rb_pid=$(cat -- "$rb_dir/server.pid" 2>/dev/null)
+    read -r rb_pid <"$rb_dir/server.pid" 2>/dev/null || :
     case $rb_pid in '' | *[!0-9]*) return 1 ;; esac
     kill -0 "$rb_pid" 2>/dev/null || return 1
     # A recycled pid belongs to some other program: only trust a jupyter process.
@@ -85,7 +89,8 @@ rb_lock() { # one starter at a time per server dir; mkdir is atomic, also on NFS
 }
 
 rb_report() { # ACTION PID: the answer for a running server
-    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$(cat -- "$rb_dir/transport" 2>/dev/null)"),\"info\":$(tr "\n" " " <"$rb_info")}"
+    read -r rb_transport <"$rb_dir/transport" 2>/dev/null || :
+    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
 rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
