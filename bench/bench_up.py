@@ -92,8 +92,7 @@ class Ran:
     started: float  # perf_counter() right before the spawn
     started_wall: float  # time.time() at the same moment, to line up with log timestamps
     seconds: float
-    rss_kb: int
-    pid: int
+    rss_kb: int  # 0 unless measured (rss=True)
 
     def why(self) -> str:
         tail = (self.stderr.strip() or self.stdout.strip()).splitlines()[-3:]
@@ -105,25 +104,59 @@ def _signal_pid(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def run_timed(argv: list[str], *, timeout: float, env: dict[str, str] | None = None, cwd: Path | None = None) -> Ran:
-    """Run argv to exit; reap it with wait4 to get its own peak RSS (and that of the children it waited for).
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _stop_group(pid: int) -> None:
+    """SIGINT to the child's process group (remotebook then stops its own ssh), then SIGKILL; reap it."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        _signal_group(pid, sig)
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    time.sleep(0.02)
+                    continue
+            return
+
+
+TIME = "/usr/bin/time"  # GNU time: -f %M is the child's peak RSS in KiB
+
+
+def run_timed(
+    argv: list[str], *, timeout: float, env: dict[str, str] | None = None, cwd: Path | None = None, rss: bool = False
+) -> Ran:
+    """Run argv to exit, timed from just before the spawn to the moment it is reaped.
 
     Output goes to temporary files, not pipes: an ssh that backgrounds itself (ControlPersist) holding a
-    pipe would otherwise keep us waiting.  At `timeout` the child gets SIGINT (remotebook then stops its
-    own ssh), 5 s later SIGKILL.
+    pipe would otherwise keep us waiting.  The wait blocks in wait4(), so no polling delay is added.
+    The child gets its own process group; at `timeout`, or if we are interrupted, the group gets SIGINT
+    and then SIGKILL.  With rss=True the command runs under GNU time for its peak RSS: the child's own
+    ru_maxrss would include the pages of this (forking) Python process, which exec() carries over into
+    the high-water mark.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as rssf:
+        wrapped = rss and os.access(TIME, os.X_OK)
+        full = [TIME, "-f", "%M", "-o", rssf.name, *argv] if wrapped else argv
         wall, t0 = time.time(), time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd)
+        proc = subprocess.Popen(
+            full, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True
+        )
         timers = [
-            threading.Timer(timeout, _signal_pid, [proc.pid, signal.SIGINT]),
-            threading.Timer(timeout + 5, _signal_pid, [proc.pid, signal.SIGKILL]),
+            threading.Timer(timeout, _signal_group, [proc.pid, signal.SIGINT]),
+            threading.Timer(timeout + 5, _signal_group, [proc.pid, signal.SIGKILL]),
         ]
         for timer in timers:
             timer.daemon = True
             timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status = os.waitpid(proc.pid, 0)
+        except BaseException:  # Ctrl-C: never leave the child behind
+            _stop_group(proc.pid)
+            proc.returncode = -1
+            raise
         finally:
             for timer in timers:
                 timer.cancel()
@@ -131,6 +164,10 @@ def run_timed(argv: list[str], *, timeout: float, env: dict[str, str] | None = N
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
         out.seek(0)
         err.seek(0)
+        rss_kb = 0
+        if wrapped:
+            numbers = [x for x in Path(rssf.name).read_text(errors="replace").split() if x.isdigit()]
+            rss_kb = int(numbers[-1]) if numbers else 0
         return Ran(
             argv=list(argv),
             returncode=proc.returncode,
@@ -139,8 +176,7 @@ def run_timed(argv: list[str], *, timeout: float, env: dict[str, str] | None = N
             started=t0,
             started_wall=wall,
             seconds=elapsed,
-            rss_kb=int(usage.ru_maxrss),  # KiB on Linux
-            pid=proc.pid,
+            rss_kb=rss_kb,
         )
 
 
@@ -235,17 +271,18 @@ def up_phases(logfile: Path, ran: Ran, total: float) -> dict[str, float]:
     except OSError:
         return {}
     first: float | None = None
+    pid: str | None = None  # remotebook's pid: the first one to log after the spawn (runs are sequential)
     pending: str | None = None
     phases: dict[str, float] = {}
     for line in lines:
         m = LOG_LINE.match(line)
-        if m is None or int(m.group(2)) != ran.pid:
+        if m is None or (pid is not None and m.group(2) != pid):
             continue
         stamp = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        if stamp < ran.started_wall - 1:
-            continue  # an earlier process with the same pid
+        if stamp < ran.started_wall:
+            continue  # an earlier run
         if first is None:
-            first = stamp
+            first, pid = stamp, m.group(2)
         message = m.group(3)
         if message.startswith("run: "):
             pending = _ssh_kind(message[5:] + " ")
@@ -269,6 +306,7 @@ class Sample:
     seconds: float
     rss_kb: int = 0
     phases: dict[str, float] = field(default_factory=dict)
+    round: int = -1  # samples of one interleaved round are paired for the ratios
 
 
 def remotebook_argv() -> list[str]:
@@ -287,8 +325,12 @@ class Bench:
         self.state = work / "state"
         self.cfg = str(host.ssh_config)
         self.rb_argv = remotebook_argv()
+        # Bytecode is cached as for an installed package, but under our temp dir, not in the source tree
+        # (this machine may set PYTHONDONTWRITEBYTECODE, and an editable install has no .pyc of its own).
+        inherited = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
         self.env = {
-            **os.environ,
+            **inherited,
+            "PYTHONPYCACHEPREFIX": str(work / "pycache"),
             "REMOTEBOOK_SSH_CONFIG": self.cfg,
             "REMOTEBOOK_STATE_DIR": str(self.state),
             "REMOTEBOOK_CONFIG_DIR": str(self.state / "config"),
@@ -305,7 +347,7 @@ class Bench:
     # ---- helpers -----------------------------------------------------------
 
     def rb(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> Ran:
-        return run_timed([*self.rb_argv, *args], timeout=timeout, env=self.env, cwd=self.project)
+        return run_timed([*self.rb_argv, *args], timeout=timeout, env=self.env, cwd=self.project, rss=True)
 
     def ssh(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> Ran:
         return run_timed(["ssh", "-F", self.cfg, *args], timeout=timeout)
@@ -365,9 +407,11 @@ class Bench:
 
     def hand_start(self, rport: int, token: str) -> Ran:
         """The by-hand start: one ssh that launches Jupyter detached on the remote's 127.0.0.1 and returns."""
+        # The braces matter: `a && b && c &` would background the whole list in a subshell that keeps
+        # ssh's stdout open, and ssh would not return until Jupyter exits.
         inner = (
-            f"mkdir -p ~/{PROJECT} && cd ~/{PROJECT} && JUPYTER_TOKEN={token} nohup jupyter lab --no-browser"
-            f" --ip=127.0.0.1 --port={rport} --ServerApp.port_retries=0 >jupyter.log 2>&1 </dev/null &"
+            f"mkdir -p ~/{PROJECT} && cd ~/{PROJECT} && {{ JUPYTER_TOKEN={token} nohup jupyter lab --no-browser"
+            f" --ip=127.0.0.1 --port={rport} --ServerApp.port_retries=0 >jupyter.log 2>&1 </dev/null & }}"
         )
         return self.ssh(ALIAS, "bash -lc " + shlex.quote(inner), timeout=60)
 
@@ -457,7 +501,7 @@ class Bench:
         ran = self.ssh(ALIAS, "true", timeout=60)
         if ran.returncode != 0:
             raise MeasureError(ran.why())
-        return Sample(ran.seconds, ran.rss_kb)
+        return Sample(ran.seconds)
 
     def ensure_up(self) -> None:
         ran = self.rb("up", ALIAS, "--detach", "--no-browser", "--json")  # quick when already up
@@ -479,21 +523,23 @@ class Bench:
 
     # ---- bookkeeping -------------------------------------------------------
 
-    def sample(self, name: str, take: Callable[[], Sample]) -> None:
+    def sample(self, name: str, take: Callable[[], Sample], round_: int = -1) -> None:
         """One sample of `name`; a failed try is retried (bounded) after waiting for quiet and a reset."""
         self.results.setdefault(name, [])
         for attempt in range(1, ATTEMPTS + 1):
             wait_quiet()
             try:
                 s = take()
-            except MeasureError as e:
+            except (MeasureError, HarnessError) as e:  # HarnessError: a reset or ps failed
                 say(f"{name}: try {attempt}/{ATTEMPTS} failed: {e}")
                 self.failed.setdefault(name, []).append(str(e))
                 self.close_tunnels()
+                wait_quiet()  # reset only once a concurrent pytest is done: it kills every harness user's processes
                 with contextlib.suppress(HarnessError):
                     # Also puts our authorized_keys back, should another harness have replaced them.
                     self.host.reset()
                 continue
+            s.round = round_
             self.results[name].append(s)
             say(f"{name}: {s.seconds:.3f} s")
             return
@@ -568,11 +614,18 @@ def median_of(results: dict[str, list[Sample]], name: str) -> float | None:
     return st[0] if st else None
 
 
-def verdict(value: float | None, goal: float, unit: str) -> str:
+def verdict(value: float | None, goal: float, unit: str, spread: str = "") -> str:
     if value is None:
         return "n/a"
     ok = "meets goal" if value <= goal else "**misses goal**"
-    return f"{value:.2f}{unit} — {ok}"
+    return f"{value:.2f}{unit}{spread} — {ok}"
+
+
+def paired(results: dict[str, list[Sample]], a: str, b: str) -> str:
+    """' (pairs lo–hi)': the range of a/b over the rounds in which both were sampled, side by side."""
+    by_round = {s.round: s.seconds for s in results.get(b, [])}
+    rs = [s.seconds / by_round[s.round] for s in results.get(a, []) if by_round.get(s.round)]
+    return f" (pairs {min(rs):.2f}–{max(rs):.2f})" if len(rs) > 1 else ""
 
 
 def render(info: dict[str, str], results: dict[str, list[Sample]], failed: dict[str, list[str]], args: Any) -> str:
@@ -584,9 +637,15 @@ def render(info: dict[str, str], results: dict[str, list[Sample]], failed: dict[
 
     warm_hand_ratio = ratio(WARM_HAND, BARE)
     goals = {
-        COLD_UP: (f"≤ {GOAL_COLD_RATIO} × by hand, cold", verdict(ratio(COLD_UP, COLD_HAND), GOAL_COLD_RATIO, " ×")),
+        COLD_UP: (
+            f"≤ {GOAL_COLD_RATIO} × by hand, cold",
+            verdict(ratio(COLD_UP, COLD_HAND), GOAL_COLD_RATIO, " ×", paired(results, COLD_UP, COLD_HAND)),
+        ),
         COLD_HAND: ("baseline", "—"),
-        WARM_UP: (f"≤ {GOAL_WARM_RATIO} × bare ssh", verdict(ratio(WARM_UP, BARE), GOAL_WARM_RATIO, " ×")),
+        WARM_UP: (
+            f"≤ {GOAL_WARM_RATIO} × bare ssh",
+            verdict(ratio(WARM_UP, BARE), GOAL_WARM_RATIO, " ×", paired(results, WARM_UP, BARE)),
+        ),
         WARM_HAND: ("(reference)", f"{warm_hand_ratio:.2f} × bare ssh" if warm_hand_ratio else "n/a"),
         BARE: ("baseline", "—"),
         STATUS: (f"≤ {GOAL_STATUS_S} s", verdict(med[STATUS], GOAL_STATUS_S, " s")),
@@ -597,8 +656,9 @@ def render(info: dict[str, str], results: dict[str, list[Sample]], failed: dict[
         "",
         f"Machine: {info['uname']}, {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM; {info['python']}; "
         f"{info['openssh']}; remote Jupyter: jupyter_server {info['jupyter_server']}, JupyterLab {info['jupyterlab']}; "
-        f"remotebook {info['remotebook']}. Remote: tests/harness sshd in a network namespace"
-        f"{'' if args.netns else ' (no netns: loopback)'}. Runs: {args.runs} (cold: {args.cold_runs}).",
+        f"remotebook {info['remotebook']}, bytecode cached. Remote: tests/harness sshd "
+        f"{'in a network namespace (veth)' if args.netns else 'on loopback (--no-netns)'}. "
+        f"Runs: {args.runs} (cold: {args.cold_runs}), after discarded warm-ups.",
         "",
         "| measurement | median s | min | max | n | goal | ratio / verdict |",
         "|---|---:|---:|---:|---:|---|---|",
@@ -612,9 +672,12 @@ def render(info: dict[str, str], results: dict[str, list[Sample]], failed: dict[
         else:
             lines.append(f"| {name} | {st[0]:.3f} | {st[1]:.3f} | {st[2]:.3f} | {n} | {goal} | {v} |")
 
-    lines += ["", "Peak RSS (ru_maxrss of the process; for `up`: remotebook or the ssh clients it waited for):", ""]
-    lines += ["| process | median MiB | min | max |", "|---|---:|---:|---:|"]
-    for name in (COLD_UP, WARM_UP, STATUS, HELP, BARE):
+    lines += [
+        "",
+        "Peak RSS of the remotebook process (GNU time %M; its ssh clients are smaller, the master not counted):",
+    ]
+    lines += ["", "| process | median MiB | min | max |", "|---|---:|---:|---:|"]
+    for name in (COLD_UP, WARM_UP, STATUS, HELP):
         rss = [s.rss_kb / 1024 for s in results.get(name, []) if s.rss_kb]
         if rss:
             lines.append(f"| {name} | {statistics.median(rss):.1f} | {min(rss):.1f} | {max(rss):.1f} |")
@@ -689,12 +752,12 @@ def _alive(pid: int) -> bool:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_up", description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5, help="samples per warm/status/help/ssh measurement (default 5)")
-    p.add_argument("--cold-runs", type=int, default=None, help="samples per cold measurement (default: min(runs, 3))")
+    p.add_argument("--cold-runs", type=int, default=None, help="samples per cold measurement (default: --runs)")
     p.add_argument("--no-netns", dest="netns", action="store_false", help="sshd on loopback, not in a namespace")
     p.add_argument("--raw", type=Path, help="also write every sample as JSON to this file")
     args = p.parse_args(argv)
     if args.cold_runs is None:
-        args.cold_runs = min(args.runs, 3)
+        args.cold_runs = args.runs
     if not (1 <= args.runs <= MAX_RUNS and 1 <= args.cold_runs <= MAX_RUNS):
         p.error(f"--runs and --cold-runs must be between 1 and {MAX_RUNS}")
     return args
@@ -710,10 +773,11 @@ def measure(bench: Bench, args: argparse.Namespace) -> None:
     for i in range(args.cold_runs):
         pair: list[tuple[str, Callable[[], Sample]]] = [(COLD_UP, bench.cold_up), (COLD_HAND, bench.cold_by_hand)]
         for name, take in pair if i % 2 == 0 else pair[::-1]:
-            bench.sample(name, take)
+            bench.sample(name, take, i)
 
     say(f"warm block: {args.runs} × (remotebook up, by hand, bare ssh), interleaved")
-    bench.go_cold()
+    with contextlib.suppress(MeasureError, HarnessError):
+        bench.go_cold()  # only tidies up after the cold block: each warm sample sets up its own server
     trio: list[tuple[str, Callable[[], Sample]]] = [
         (WARM_UP, bench.warm_up),
         (WARM_HAND, bench.warm_by_hand),
@@ -722,7 +786,7 @@ def measure(bench: Bench, args: argparse.Namespace) -> None:
     for i in range(args.runs):
         k = i % len(trio)
         for name, take in trio[k:] + trio[:k]:
-            bench.sample(name, take)
+            bench.sample(name, take, i)
 
     say(f"status/help block: {args.runs} × each")
     for _ in range(args.runs):
@@ -730,8 +794,13 @@ def measure(bench: Bench, args: argparse.Namespace) -> None:
         bench.sample(HELP, bench.help)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     if os.geteuid() != 0:
         say("needs root (the harness creates users, a network namespace and sshds)")
         return 2
@@ -755,6 +824,9 @@ def main(argv: list[str] | None = None) -> int:
         except MeasureError as e:  # outside a retried sample (warm-up, block set-up): report what we have
             say(f"stopped early: {e}")
             code = 1
+        except KeyboardInterrupt:
+            say("interrupted: the table below has what was measured so far")
+            code = 130
         print(render(info, bench.results, bench.failed, args), flush=True)
         if args.raw:
             raw = {"machine": info, "samples": {k: [asdict(s) for s in v] for k, v in bench.results.items()}}
