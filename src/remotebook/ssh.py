@@ -97,6 +97,8 @@ def resolve(destination: str, config_file: str, control_dir: Path) -> Target:
 
 
 def master_alive(target: Target) -> bool:
+    if not Path(target.control_path).exists():
+        return False  # no socket, no master: spare the mux round trip
     result = proc.run(target.argv("-O", "check", "--", target.destination), timeout=MUX_TIMEOUT)
     return result.ok
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import tempfile
+import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,7 @@ from remotebook.paths import Paths, private_dir
 def _file_name(target: str) -> str:
     """A readable, safe file name for a target name (which may be user@host:port)."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", target)[:60]
-    digest = hashlib.sha256(target.encode()).hexdigest()[:8]
-    return f"{safe}-{digest}.json"
+    return f"{safe}-{zlib.crc32(target.encode()):08x}.json"  # the checksum keeps a@b and a_b apart
 
 
 def path_for(paths: Paths, target: str) -> Path:
@@ -27,9 +26,10 @@ def path_for(paths: Paths, target: str) -> Path:
 def save(paths: Paths, target: str, data: dict[str, Any]) -> None:
     """Write via a temp file and rename: a crash or Ctrl-C never leaves half a file."""
     folder = private_dir(paths.targets_dir)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    tmp = folder / f".tmp-{os.getpid()}-{time.monotonic_ns()}.json"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600: it holds a token
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp made it 0600: it holds a token
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)
         os.replace(tmp, path_for(paths, target))
     except BaseException:
