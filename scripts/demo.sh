@@ -6,5 +6,5 @@
 # `bash scripts/demo.sh --keep` leaves it up until you press Enter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/dev-env.sh >/dev/null
+bash scripts/dev-env.sh
 exec .venv/bin/python -m tests.harness.demo "$@"
