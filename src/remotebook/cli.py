@@ -123,9 +123,11 @@ def up(
 ) -> None:
     """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
     from remotebook import session as core
+    from remotebook import supervise
 
     sess = env.session(target)
     result = core.up(sess, port=port, progress=_progress(as_json))
+    supervisor = supervise.Supervisor(sess, batch=False, say=_progress(as_json))
     try:
         if as_json:
             click.echo(json.dumps(result.report))
@@ -133,40 +135,58 @@ def up(
             click.echo(f"Jupyter is up: {result.report['url']}")
         if not no_browser:
             _open_browser(env, sess.profile.name, result.report["url"], quiet=as_json)
-        if not detach:
-            _watch(sess, result, stop_server=stop_server, quiet=as_json)
+        if detach:
+            _spawn_supervisor(env, sess)
+        else:
+            _supervise_here(sess, supervisor, stop_server=stop_server, quiet=as_json)
     except KeyboardInterrupt:  # the way to end a foreground `up`: not an error
         if not as_json:
             click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
     finally:
-        if not detach:
-            core.foreground_exit(sess, result, stop_server=stop_server)
+        if not detach:  # after a reconnect, what to take down is what the supervisor made
+            core.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
 
 
-def _watch(sess: Any, result: Any, *, stop_server: bool, quiet: bool) -> None:
-    """Stay until Ctrl-C, saying when the connection or the server changes state."""
+def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: bool) -> None:
+    """Stay until Ctrl-C, reconnecting after a drop or a sleep (prompts, if any, come here)."""
+    import os
     import threading
 
-    from remotebook import session as core
+    from remotebook import state, supervise
 
     if not quiet:
         what = "stops the server too" if stop_server else "removes the forward; the server keeps running"
         click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
-    ticker = threading.Event()
-    last = (True, True)
-    while not ticker.wait(2.0):
-        now = core.check_alive(sess, result)
-        if now != last and not quiet:
-            click.echo("» " + _health_line(*now), err=True)
-        last = now
+    fd = state.try_lock(sess.paths, sess.profile.name, supervise.LOCK)
+    if fd is None:  # `up --detach` left a supervisor: it keeps the tunnel; we only wait
+        supervisor.say("a background supervisor keeps this tunnel alive")
+        threading.Event().wait()
+        return
+    try:
+        supervisor.run(threading.Event())
+    finally:
+        os.close(fd)
 
 
-def _health_line(master: bool, answering: bool) -> str:
-    if answering:
-        return "connection is back: Jupyter answers again"
-    if not master:
-        return "the ssh connection is down (run `remotebook up` again to reconnect)"
-    return "Jupyter does not answer through the tunnel"
+def _spawn_supervisor(env: Env, sess: Any) -> None:
+    """`up --detach` leaves a small background process that reconnects after a drop or a sleep."""
+    from remotebook import supervise
+
+    argv = [sys.executable, "-m", "remotebook"]
+    if env.ssh_config:
+        argv += ["--ssh-config", env.ssh_config]
+    supervise.spawn(sess, [*argv, "_supervise", sess.profile.name])
+
+
+@cli.command(name="_supervise", hidden=True)
+@click.argument("target")
+@click.option("--lock-fd", type=int, required=True)
+@click.pass_obj
+def supervise_(env: Env, target: str, lock_fd: int) -> None:
+    """Keep TARGET's tunnel alive until `down` (started by `up --detach`)."""
+    from remotebook import supervise
+
+    sys.exit(supervise.run_detached(env.session(target), lock_fd))
 
 
 def _open_browser(env: Env, name: str, url: str, *, quiet: bool) -> None:
@@ -213,7 +233,26 @@ def _status_text(r: dict[str, Any]) -> str:
     if r.get("url"):
         lines.append(f"  url:    {r['url']}")
     lines += [f"  note:   {n}" for n in r.get("notes", [])]
+    if r.get("supervisor"):
+        lines.append("  watch:  " + _supervisor_text(r["supervisor"]))
     return "\n".join(lines)
+
+
+def _supervisor_text(h: dict[str, Any]) -> str:
+    import time
+
+    text = {
+        "watching": "supervisor watching",
+        "reconnecting": "supervisor reconnecting",
+        "gave_up": "supervisor gave up",
+        "stopped": "no supervisor",
+    }.get(h.get("state", ""), "?")
+    if h.get("reconnects"):
+        when = time.strftime("%H:%M:%S", time.localtime(h["last_reconnect"])) if h.get("last_reconnect") else "?"
+        text += f"; {h['reconnects']} reconnect(s), last at {when} ({h.get('last_reason', '')})"
+    if h.get("message"):
+        text += f"; {h['message']}"
+    return text
 
 
 def _list_targets(env: Env, as_json: bool) -> None:
@@ -251,8 +290,11 @@ def _list_targets(env: Env, as_json: bool) -> None:
 def down(env: Env, target: str | None, stop_server: bool, as_json: bool) -> None:
     """Remove the forward and close the ssh connection (--server: stop Jupyter too)."""
     from remotebook import session as core
+    from remotebook import supervise
 
-    result = core.down(env.session(target), stop_server=stop_server, progress=_progress(as_json))
+    sess = env.session(target)
+    supervise.stop_detached(sess)  # first, or it would reconnect what we take down
+    result = core.down(sess, stop_server=stop_server, progress=_progress(as_json))
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -79,10 +79,10 @@ def _values(profile: Profile, **extra: str) -> dict[str, str]:
     return values
 
 
-def ensure(target: ssh.Target, profile: Profile, token: str) -> Server:
-    """Find this profile's server or start one; may create the ssh master (and prompt)."""
+def ensure(target: ssh.Target, profile: Profile, token: str, *, batch: bool = False) -> Server:
+    """Find this profile's server or start one; may create the ssh master (and prompt, unless batch)."""
     script = remote.render("ensure", _values(profile, TOKEN=token), profile.jupyter_args)
-    result = ssh.run_script(target, script, timeout=profile.start_timeout + 15)
+    result = ssh.run_script(target, script, timeout=profile.start_timeout + 15, batch=batch)
     answer = _parse(result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, target.destination)

@@ -119,3 +119,23 @@ def stream(argv: Sequence[str], *, input: str, on_line: Callable[[str], None], t
         raise
     finally:
         timer.cancel()
+
+
+def spawn_detached(argv: Sequence[str], pass_fds: Sequence[int] = ()) -> int:
+    """Start a background helper in its own session, no tty, stdio on /dev/null; returns its pid.
+
+    It outlives this process on purpose (the supervisor of `up --detach`); its owner
+    is the state dir, where `down` finds it and stops it.
+    """
+    argv = list(argv)
+    log.debug("spawn detached: %s", masked(argv))
+    child = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        pass_fds=tuple(pass_fds),
+    )
+    return child.pid

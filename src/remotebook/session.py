@@ -11,7 +11,7 @@ from typing import Any
 
 from remotebook import jupyter, proc, remote, ssh, state, tunnel
 from remotebook.config import Profile
-from remotebook.errors import NotRunningError, RemotebookError, SSHError
+from remotebook.errors import NotRunningError, RemotebookError, SSHError, TunnelError
 from remotebook.paths import Paths, private_dir
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,20 @@ class UpResult:
     report: dict[str, Any]
 
 
-def up(session: Session, *, port: int | None = None, progress: Progress = _quiet) -> UpResult:
-    """Ensure the server, forward a local port to it, wait until it answers; record state."""
+def up(session: Session, *, port: int | None = None, progress: Progress = _quiet, batch: bool = False) -> UpResult:
+    """Ensure the server, forward a local port to it, wait until it answers; record state.
+
+    One `up` per target at a time on this computer (a lock in the state dir); `batch`
+    forbids ssh prompts (a background supervisor has nobody to ask).
+    """
+    try:
+        with state.locked(session.paths, session.profile.name):
+            return _up(session, port, progress, batch)
+    except TimeoutError as e:
+        raise TunnelError(str(e), hint="wait for the other `remotebook up` to finish") from None
+
+
+def _up(session: Session, port: int | None, progress: Progress, batch: bool) -> UpResult:
     target, profile = session.target, session.profile
     had_master = ssh.master_alive(target)
     previous = state.load(session.paths, profile.name) or {}
@@ -65,7 +77,7 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
         tunnel.choose_port(port, strict=True)
     progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
     try:
-        server = jupyter.ensure(target, profile, new_token())
+        server = jupyter.ensure(target, profile, new_token(), batch=batch)
         progress(_server_line(server))
         local_port, spec, added = _forward(session, server, previous, had_master, port, progress)
     except BaseException:
@@ -173,6 +185,7 @@ def status(session: Session) -> dict[str, Any]:
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=master)
     if server and not tunnel_up:
         report["url"] = None
+    report["supervisor"] = state.load(session.paths, session.profile.name, suffix=state.HEALTH)
     return report
 
 
@@ -219,12 +232,6 @@ def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) ->
     else:
         return  # an earlier `up --detach` owns the forward we reused: leave it
     _forget(session, result.report)
-
-
-def check_alive(session: Session, result: UpResult) -> tuple[bool, bool]:
-    """(master alive, Jupyter answers through the forward): the foreground view polls this."""
-    master = ssh.master_alive(session.target)
-    return master, master and tunnel.api_status(result.local_port, result.server.token) == 200
 
 
 def saved_url(session: Session) -> str:

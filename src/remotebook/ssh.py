@@ -118,13 +118,13 @@ def run_script(
     target: Target, script: str, *, timeout: float, may_create_master: bool = True, batch: bool = False
 ) -> proc.Result:
     """Send `script` on stdin to a login sh on the remote; raise SSHError if ssh itself failed."""
-    extra = _master_options(target) if may_create_master else ["-o", "ControlMaster=no"]
+    # For -o, OpenSSH keeps the first value it is given: batch settings go first.
+    extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"] if batch else []
+    extra += _master_options(target) if may_create_master else ["-o", "ControlMaster=no"]
     if may_create_master:
         # The master's messages (a refused channel, say) would go to /dev/null once it
         # backgrounds itself; -E keeps them, and this run's connection errors too.
         extra += ["-E", str(target.log_path)]
-    if batch:
-        extra += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
     argv = target.argv(*extra, "-T", "--", target.destination, LOGIN_SH)
     offset = target.log_size()
     try:

@@ -24,7 +24,9 @@ class PortChoice:
 
 
 def port_is_free(port: int) -> bool:
+    """Could ssh listen there? Like ssh, with SO_REUSEADDR: old connections in TIME_WAIT don't count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((LOOPBACK, port))
         except OSError:

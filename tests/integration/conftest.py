@@ -9,9 +9,11 @@ of in a network namespace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,7 +132,26 @@ class Runner:
 
     def state_files(self) -> list[Path]:
         folder = self.state / "targets"
-        return sorted(folder.iterdir()) if folder.is_dir() else []
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []  # not the lock files
+
+    def supervisors(self) -> list[int]:
+        """Pids of `remotebook _supervise` processes running with our state dir."""
+        marker = f"REMOTEBOOK_STATE_DIR={self.state}".encode()
+        found = []
+        for proc_dir in Path("/proc").iterdir():
+            try:
+                if proc_dir.name.isdigit() and b"_supervise" in (proc_dir / "cmdline").read_bytes():
+                    if marker in (proc_dir / "environ").read_bytes():
+                        found.append(int(proc_dir.name))
+            except OSError:
+                continue
+        return found
+
+    def stop_supervisors(self) -> None:
+        """Kill background supervisors started with our state dir (they would reconnect)."""
+        for pid in self.supervisors():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def close_masters(self) -> None:
         for sock in self.runtime.glob("cm-*"):
@@ -151,5 +172,6 @@ def rb(remote_host: RemoteHost, tmp_path: Path) -> Iterator[Runner]:
     try:
         yield runner
     finally:
+        runner.stop_supervisors()
         runner.close_masters()
         shutil.rmtree(runtime, ignore_errors=True)

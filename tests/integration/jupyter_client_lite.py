@@ -25,10 +25,23 @@ def request(port: int, method: str, path: str, token: str | None, body: Any = No
 
 def execute(port: int, token: str, code: str, timeout: float = 60) -> str:
     """Start a kernel, run `code`, return its text/plain result (or stream output), stop the kernel."""
+    kernel_id = start_kernel(port, token)
+    try:
+        return run_in(port, token, kernel_id, code, timeout)
+    finally:
+        request(port, "DELETE", f"/api/kernels/{kernel_id}", token)
+
+
+def start_kernel(port: int, token: str) -> str:
     status, kernel = request(port, "POST", "/api/kernels", token, {})
     assert status == 201, (status, kernel)
+    return str(kernel["id"])
+
+
+def run_in(port: int, token: str, kernel_id: str, code: str, timeout: float = 60) -> str:
+    """Run `code` in an existing kernel; its text/plain result, stream output or error."""
     ws = websocket.create_connection(
-        f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels",
+        f"ws://127.0.0.1:{port}/api/kernels/{kernel_id}/channels",
         header=[f"Authorization: token {token}"],
         timeout=timeout,
     )
@@ -62,7 +75,6 @@ def execute(port: int, token: str, code: str, timeout: float = 60) -> str:
         return _collect(ws, msg_id, time.monotonic() + timeout)
     finally:
         ws.close()
-        request(port, "DELETE", f"/api/kernels/{kernel['id']}", token)
 
 
 def _collect(ws: websocket.WebSocket, msg_id: str, deadline: float) -> str:
