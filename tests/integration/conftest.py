@@ -140,9 +140,12 @@ class Runner:
         found = []
         for proc_dir in Path("/proc").iterdir():
             try:
-                if proc_dir.name.isdigit() and b"_supervise" in (proc_dir / "cmdline").read_bytes():
-                    if marker in (proc_dir / "environ").read_bytes():
-                        found.append(int(proc_dir.name))
+                if (
+                    proc_dir.name.isdigit()
+                    and b"_supervise" in (proc_dir / "cmdline").read_bytes()
+                    and marker in (proc_dir / "environ").read_bytes()
+                ):
+                    found.append(int(proc_dir.name))
             except OSError:
                 continue
         return found
