@@ -72,12 +72,15 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
 def _up(session: Session, port: int | None, progress: Progress, batch: bool) -> UpResult:
     target, profile = session.target, session.profile
     had_master = ssh.master_alive(target)
+    if not had_master:
+        ssh.remove_stale_control_path(target)
     previous = state.load(session.paths, profile.name) or {}
     if port is not None:  # the user insisted on this port: fail before touching the remote
         tunnel.choose_port(port, strict=True)
     progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
     try:
-        server = jupyter.ensure(target, profile, new_token(), batch=batch)
+        # A server started again (after a crash) keeps the token, so open tabs still work.
+        server = jupyter.ensure(target, profile, previous.get("token") or new_token(), batch=batch)
         progress(_server_line(server))
         local_port, spec, added = _forward(session, server, previous, had_master, port, progress)
     except BaseException:

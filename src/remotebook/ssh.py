@@ -103,6 +103,17 @@ def master_alive(target: Target) -> bool:
     return result.ok
 
 
+def remove_stale_control_path(target: Target) -> None:
+    """A control socket left by a dead master would make ssh skip multiplexing: remove it.
+
+    Only called when `-O check` found no master; the path is in our private runtime dir.
+    """
+    path = Path(target.control_path)
+    if path.exists() or path.is_symlink():
+        log.debug("removing stale control path %s", path)
+        path.unlink(missing_ok=True)
+
+
 def _master_options(target: Target) -> list[str]:
     """Options for a run that may create the master; user settings win where they exist."""
     opts = ["-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]
@@ -216,8 +227,11 @@ def forward_refused(master_log: str) -> TunnelError | None:
             hint="ask the admin to allow forwarding for your user, or use another login node",
         )
     if "open failed: connect failed: open failed" in master_log:
+        # sshd says the same for a socket nobody listens on; the bootstrap has just seen
+        # Jupyter listening there, so a refusal is by far the likelier reason.
         return TunnelError(
-            "the ssh server refuses to forward to Jupyter's unix socket (AllowStreamLocalForwarding is off)",
-            hint='set transport = "tcp" in the profile if the server allows TCP forwarding, or ask the admin',
+            "the ssh server refuses to forward to Jupyter's unix socket (AllowStreamLocalForwarding is off?)",
+            hint='set transport = "tcp" in the profile if the server allows TCP forwarding, or ask the admin; '
+            "if Jupyter just stopped, run `remotebook up` again",
         )
     return None

@@ -328,6 +328,23 @@ class RemoteHost:
             raise
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
+    def restart_sshd(self) -> None:
+        """Stop the main sshd and every session it has (connections drop), then start it again."""
+        main = self._sshds[0]
+        listener = main.proc
+        sessions = _descendants([listener.pid]) if listener.poll() is None else []
+        listener.terminate()
+        try:
+            listener.wait(timeout=_KILL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            listener.kill()
+            listener.wait(timeout=_KILL_TIMEOUT)
+        _kill_all(sessions)
+        self._sshds.remove(main)
+        fresh = _start_sshd(self, main.name, main.port, forwarding=True)
+        self._sshds.insert(0, self._sshds.pop())  # keep the main sshd first
+        _wait_sshd_ready(self, fresh)
+
     def set_link(self, up: bool) -> None:
         """Take the test side of the veth down/up: a network drop or a laptop sleeping."""
         if self.host_veth is None:

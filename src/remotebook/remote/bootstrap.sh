@@ -54,8 +54,13 @@ rb_server_pid() { # prints the pid of a live managed server for D, else fails
     read -r rb_pid <"$rb_dir/server.pid" 2>/dev/null || :
     case $rb_pid in '' | *[!0-9]*) return 1 ;; esac
     kill -0 "$rb_pid" 2>/dev/null || return 1
-    # A recycled pid belongs to some other program: only trust a jupyter process.
-    case $(ps -p "$rb_pid" -o args= 2>/dev/null) in *jupyter*) printf '%s' "$rb_pid" ;; *) return 1 ;; esac
+    # A recycled pid belongs to some other program: only trust a jupyter process; and a
+    # killed server nobody reaped yet (a zombie: containers without an init) is dead.
+    case $(ps -p "$rb_pid" -o stat= -o args= 2>/dev/null) in
+        Z*) return 1 ;;
+        *jupyter*) printf '%s' "$rb_pid" ;;
+        *) return 1 ;;
+    esac
 }
 
 rb_info_file() { # Jupyter's own runtime info for that pid, once it is listening

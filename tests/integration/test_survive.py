@@ -1,0 +1,125 @@
+"""Sessions that survive: a killed master, a dead link, a killed Jupyter, a restarted sshd, races, stale state.
+
+Deadlines here bound the wait for recovery; how fast recovery is gets measured in bench/.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from tests.integration.conftest import Runner
+from tests.integration.jupyter_client_lite import request, run_in, start_kernel
+
+RECOVERY_DEADLINE = 30.0
+
+
+def answers(port: int, token: str) -> bool:
+    try:
+        return request(port, "GET", "/api/status", token)[0] == 200
+    except OSError:
+        return False
+
+
+def wait_until_answers(port: int, token: str, timeout: float = RECOVERY_DEADLINE) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if answers(port, token):
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"no answer on port {port} within {timeout}s")
+
+
+def master_pid(rb: Runner) -> int:
+    masters = [line for line in rb.ssh_processes() if "[mux]" in line]
+    assert len(masters) == 1, masters
+    return int(masters[0].split()[0])
+
+
+def test_killed_master_comes_back_on_the_same_port_with_the_kernel(rb: Runner) -> None:
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    kernel = start_kernel(port, token)
+    run_in(port, token, kernel, "x = 41")
+    os.kill(master_pid(rb), signal.SIGKILL)
+    wait_until_answers(port, token)
+    assert run_in(port, token, kernel, "x + 1") == "42"  # same server, same kernel
+    status = rb.json("status", "rbremote")
+    assert status["local_port"] == port
+    assert status["supervisor"]["reconnects"] == 1
+    assert "ssh connection was lost" in status["supervisor"]["last_reason"]
+    assert len(rb.supervisors()) == 1
+
+
+def test_link_down_for_30s_then_back_without_user_action(rb: Runner) -> None:
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    kernel = start_kernel(port, token)
+    run_in(port, token, kernel, "y = 'still here'")
+    rb.host.set_link(False)
+    try:
+        time.sleep(30)  # the outage itself: what the test simulates, not a wait for readiness
+    finally:
+        rb.host.set_link(True)
+    wait_until_answers(port, token)
+    assert run_in(port, token, kernel, "y") == "'still here'"
+
+
+def test_killed_jupyter_is_started_again_and_status_says_kernels_were_lost(rb: Runner) -> None:
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    assert request(port, "PUT", "/api/contents/kept.ipynb", token, nb)[0] == 201
+    os.kill(report["server"]["pid"], signal.SIGKILL)
+    wait_until_answers(port, token)  # the same URL and token work again
+    status = rb.json("status", "rbremote")
+    assert status["server"]["pid"] != report["server"]["pid"]
+    assert "kernel state was lost" in status["supervisor"]["message"]
+    assert request(port, "GET", "/api/contents/kept.ipynb", token)[0] == 200  # files are on disk
+    assert "kernel state was lost" in rb.run("status", "rbremote").stdout
+    assert len(rb.jupyter_processes()) == 1
+
+
+def test_restarted_sshd_is_recovered(rb: Runner) -> None:
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    rb.host.restart_sshd()
+    wait_until_answers(report["local_port"], report["token"])
+    assert rb.json("status", "rbremote")["supervisor"]["reconnects"] >= 1
+
+
+def test_five_concurrent_ups_make_one_server(rb: Runner) -> None:
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        runs = list(pool.map(lambda _: rb.run("up", "rbremote", "--detach", "--no-browser", "--json"), range(5)))
+    assert [r.returncode for r in runs] == [0] * 5, [r.stderr for r in runs]
+    reports = [json.loads(r.stdout) for r in runs]
+    assert len({r["server"]["pid"] for r in reports}) == 1
+    assert len({r["local_port"] for r in reports}) == 1
+    assert len(rb.jupyter_processes()) == 1
+    assert len([line for line in rb.ssh_processes() if "[mux]" in line]) == 1
+    assert len(rb.supervisors()) == 1
+
+
+def test_stale_socket_state_and_control_path_do_not_stop_up(rb: Runner) -> None:
+    first = rb.json("up", "rbremote", "--detach", "--no-browser")
+    rb.stop_supervisors()
+    os.kill(master_pid(rb), signal.SIGKILL)
+    os.kill(first["server"]["pid"], signal.SIGKILL)  # leaves jupyter.sock, server.pid, runtime info
+    sock = Path(first["server"]["endpoint"])
+    assert sock.exists()
+    control = Path(first["tunnel"]["control_path"])
+    control.unlink(missing_ok=True)
+    control.write_text("not a socket")  # what a crash of some other tool could leave
+    with socket.socket() as squatter:  # another program took our old port meanwhile
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # old connections may linger
+        squatter.bind(("127.0.0.1", first["local_port"]))
+        squatter.listen()
+        again = rb.json("up", "rbremote", "--detach", "--no-browser")
+    assert again["server"]["started"] is True
+    assert again["local_port"] != first["local_port"]
+    assert f"local port {first['local_port']} is in use" in again["notes"][0]
+    assert answers(again["local_port"], again["token"])
