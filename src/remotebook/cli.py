@@ -224,6 +224,8 @@ def _status_text(r: dict[str, Any]) -> str:
         how = "unix socket" if s["transport"] == "unix" else "TCP on the remote's 127.0.0.1 (no --sock support)"
         lines.append(f"  server: running, Jupyter {s['version']}, pid {s['pid']}, {how} {s['endpoint']}")
         lines.append(f"  root:   {s['root_dir']}")
+        if "kernels" in s:
+            lines.append("  usage:  " + _activity_text(s))
     else:
         lines.append("  server: not running")
     lines.append(
@@ -236,6 +238,22 @@ def _status_text(r: dict[str, Any]) -> str:
     if r.get("supervisor"):
         lines.append("  watch:  " + _supervisor_text(r["supervisor"]))
     return "\n".join(lines)
+
+
+def _ago(seconds: int | None) -> str:
+    if seconds is None:
+        return "?"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _activity_text(s: dict[str, Any]) -> str:
+    kernels = s.get("kernels", [])
+    busy = sum(1 for k in kernels if k.get("state") == "busy")
+    text = f"{len(kernels)} kernel(s)" + (f" ({busy} busy)" if busy else "")
+    return text + f", idle {_ago(s.get('idle_s'))}, server up {_ago(s.get('uptime_s'))}"
 
 
 def _supervisor_text(h: dict[str, Any]) -> str:
@@ -255,6 +273,14 @@ def _supervisor_text(h: dict[str, Any]) -> str:
     return text
 
 
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def list_(env: Env, as_json: bool) -> None:
+    """Every known target, one line each (the same as `status` with no target)."""
+    _list_targets(env, as_json)
+
+
 def _list_targets(env: Env, as_json: bool) -> None:
     from remotebook import state, tunnel
 
@@ -262,6 +288,7 @@ def _list_targets(env: Env, as_json: bool) -> None:
     for data in state.all_targets(env.paths):
         port, token = data.get("local_port"), data.get("token")
         alive = bool(port and token and tunnel.api_status(port, token) == 200)
+        watch = state.load(env.paths, data["target"], suffix=state.HEALTH) or {}
         rows.append(
             {
                 "target": data["target"],
@@ -269,6 +296,7 @@ def _list_targets(env: Env, as_json: bool) -> None:
                 "local_port": port,
                 "up": alive,
                 "url": data.get("url") if alive else None,
+                "supervisor": watch.get("state"),
             }
         )
     if as_json:
@@ -277,9 +305,9 @@ def _list_targets(env: Env, as_json: bool) -> None:
     if not rows:
         click.echo("no targets are up (start one with `remotebook up TARGET`)")
     for row in rows:
-        click.echo(
-            f"{row['target']:<20} {'up' if row['up'] else 'down':<5} 127.0.0.1:{row['local_port']}  {row['url'] or ''}"
-        )
+        tag = f"[{row['supervisor']}]" if row["supervisor"] else ""
+        line = f"{row['target']:<20} {'up' if row['up'] else 'down':<5} 127.0.0.1:{row['local_port']:<6} {tag:<14}"
+        click.echo(f"{line} {row['url'] or ''}".rstrip())
 
 
 @cli.command()

@@ -36,6 +36,7 @@ class Profile:
     ssh_config: str = ""  # passed as `ssh -F`
     transport: str = "auto"  # unix socket when Jupyter supports it, else tcp on 127.0.0.1
     start_timeout: float = 60.0
+    idle_timeout: int = 0  # seconds; 0 = never: Jupyter culls idle kernels, then shuts down
     source: str = ""  # which file defined it, for messages
     project_dir: Path = field(default=Path("."), compare=False)
 
@@ -62,6 +63,7 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "ssh_config": (str, "a string (path of an ssh config file)"),
     "transport": (str, "one of: " + ", ".join(TRANSPORTS)),
     "start_timeout": ((int, float), "a number of seconds"),
+    "idle_timeout": ((int, str), 'seconds, or a duration like "90m", "2h", "1d"'),
 }
 
 
@@ -139,6 +141,8 @@ def _validate_key(path: Path, where: str, key: str, value: Any) -> None:
         ok = 1 <= value <= 65535
     elif ok and key == "start_timeout":
         ok = 0 < value <= 3600
+    elif ok and key == "idle_timeout":
+        ok = parse_duration(value) is not None
     elif ok and isinstance(value, list):
         ok = all(isinstance(item, str) for item in value)
     if not ok:
@@ -155,6 +159,7 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
         )
     table = dict(config.profiles.get(name, {}))
     setup = table.pop("setup", ())
+    idle = parse_duration(table.pop("idle_timeout", 0)) or 0
     ssh_config = ssh_config_override or table.pop("ssh_config", "")
     table.pop("ssh_config", None)
     profile = Profile(
@@ -166,11 +171,27 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
         ssh_config=os.path.expanduser(ssh_config) if ssh_config else "",
         source=config.sources.get(name, ""),
         project_dir=config.project_dir,
+        idle_timeout=idle,
         **table,
     )
     if profile.host.startswith("-"):
         raise ConfigError(f"host `{profile.host}` cannot start with '-'", hint="give an ssh destination like user@host")
     return profile
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: int | str) -> int | None:
+    """Seconds from 3600, "3600", "90m", "2h" or "1d"; None if it is none of those (or negative)."""
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    text = value.strip().lower()
+    unit = _UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    if not number.isdigit():
+        return None
+    return int(number) * (unit or 1)
 
 
 def _only_profile(config: Config) -> str:

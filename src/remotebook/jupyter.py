@@ -61,6 +61,18 @@ class Server:
         }
 
 
+def idle_args(idle_timeout: int) -> tuple[str, ...]:
+    """Jupyter's own culling: idle kernels go after idle_timeout, then the idle server itself."""
+    if idle_timeout <= 0:
+        return ()
+    interval = max(1, min(60, idle_timeout // 3))
+    return (
+        f"--MappingKernelManager.cull_idle_timeout={idle_timeout}",
+        f"--MappingKernelManager.cull_interval={interval}",
+        f"--ServerApp.shutdown_no_activity_timeout={idle_timeout}",
+    )
+
+
 def _values(profile: Profile, **extra: str) -> dict[str, str]:
     values = {
         "ROOT": profile.remote_dir,
@@ -73,15 +85,23 @@ def _values(profile: Profile, **extra: str) -> dict[str, str]:
         "TIMEOUT": str(int(profile.start_timeout)),
         "TOKEN": "",
         "FOLLOW": "no",
+        "RESTART": "yes",
         "LINES": "200",
     }
     values.update(extra)
     return values
 
 
-def ensure(target: ssh.Target, profile: Profile, token: str, *, batch: bool = False) -> Server:
-    """Find this profile's server or start one; may create the ssh master (and prompt, unless batch)."""
-    script = remote.render("ensure", _values(profile, TOKEN=token), profile.jupyter_args)
+def ensure(
+    target: ssh.Target, profile: Profile, token: str, *, batch: bool = False, restart_shut_down: bool = True
+) -> Server:
+    """Find this profile's server or start one; may create the ssh master (and prompt, unless batch).
+
+    restart_shut_down=False: a server that shut itself down (idle, or File > Shut Down)
+    stays down (NotRunningError); only a crashed one is started again.
+    """
+    values = _values(profile, TOKEN=token, RESTART="yes" if restart_shut_down else "no")
+    script = remote.render("ensure", values, (*profile.jupyter_args, *idle_args(profile.idle_timeout)))
     result = ssh.run_script(target, script, timeout=profile.start_timeout + 15, batch=batch)
     answer = _parse(result.stdout, result.stderr)
     if not answer.ok:
@@ -147,6 +167,8 @@ def translate(answer: remote.Answer, destination: str) -> Exception:
     where = f"{destination}: {answer.message}"
     if answer.error in _REMOTE_HINTS:
         return RemoteEnvError(where, hint=_REMOTE_HINTS[answer.error], detail=answer.log_tail)
+    if answer.error == "shut_down":
+        return NotRunningError(where, hint="start it again with `remotebook up`")
     if answer.error == "no_log":
         return NotRunningError(where, hint=f"start it with `remotebook up {destination}`")
     return ServerError(where, hint="see the server log above, or `remotebook logs`", detail=answer.log_tail)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from remotebook import jupyter, proc, remote, ssh, state, tunnel
@@ -56,7 +58,14 @@ class UpResult:
     report: dict[str, Any]
 
 
-def up(session: Session, *, port: int | None = None, progress: Progress = _quiet, batch: bool = False) -> UpResult:
+def up(
+    session: Session,
+    *,
+    port: int | None = None,
+    progress: Progress = _quiet,
+    batch: bool = False,
+    restart_shut_down: bool = True,
+) -> UpResult:
     """Ensure the server, forward a local port to it, wait until it answers; record state.
 
     One `up` per target at a time on this computer (a lock in the state dir); `batch`
@@ -64,12 +73,12 @@ def up(session: Session, *, port: int | None = None, progress: Progress = _quiet
     """
     try:
         with state.locked(session.paths, session.profile.name):
-            return _up(session, port, progress, batch)
+            return _up(session, port, progress, batch, restart_shut_down)
     except TimeoutError as e:
         raise TunnelError(str(e), hint="wait for the other `remotebook up` to finish") from None
 
 
-def _up(session: Session, port: int | None, progress: Progress, batch: bool) -> UpResult:
+def _up(session: Session, port: int | None, progress: Progress, batch: bool, restart_shut_down: bool) -> UpResult:
     target, profile = session.target, session.profile
     had_master = ssh.master_alive(target)
     if not had_master:
@@ -80,7 +89,8 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool) -> 
     progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
     try:
         # A server started again (after a crash) keeps the token, so open tabs still work.
-        server = jupyter.ensure(target, profile, previous.get("token") or new_token(), batch=batch)
+        token = previous.get("token") or new_token()
+        server = jupyter.ensure(target, profile, token, batch=batch, restart_shut_down=restart_shut_down)
         progress(_server_line(server))
         local_port, spec, added = _forward(session, server, previous, had_master, port, progress)
     except BaseException:
@@ -189,7 +199,42 @@ def status(session: Session) -> dict[str, Any]:
     if server and not tunnel_up:
         report["url"] = None
     report["supervisor"] = state.load(session.paths, session.profile.name, suffix=state.HEALTH)
+    if tunnel_up and server and port:
+        report["server"].update(activity(port, server.token))
     return report
+
+
+def activity(port: int, token: str) -> dict[str, Any]:
+    """Uptime, idle time and kernels, as Jupyter's own API reports them."""
+    status, info = tunnel.api_get(port, token, "/api/status")
+    _, kernels = tunnel.api_get(port, token, "/api/kernels")
+    now = time.time()
+    out: dict[str, Any] = {"kernels": []}
+    if status == 200 and isinstance(info, dict):
+        out["uptime_s"] = _age(info.get("started"), now)
+        out["idle_s"] = _age(info.get("last_activity"), now)
+    for k in kernels if isinstance(kernels, list) else []:
+        out["kernels"].append(
+            {
+                "id": k.get("id"),
+                "name": k.get("name"),
+                "state": k.get("execution_state"),
+                "connections": k.get("connections"),
+                "idle_s": _age(k.get("last_activity"), now),
+            }
+        )
+    return out
+
+
+def _age(stamp: object, now: float) -> int | None:
+    """Seconds since an ISO timestamp from Jupyter ("2026-11-26T11:14:22.645448Z")."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # 3.10 does not read "Z"
+    except ValueError:
+        return None
+    return max(0, int(now - when.timestamp()))
 
 
 def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from remotebook import proc, ssh, state, tunnel
 from remotebook import session as core
 from remotebook.deadline import poll
-from remotebook.errors import RemotebookError
+from remotebook.errors import NotRunningError, RemotebookError
 from remotebook.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,12 @@ class Supervisor:
             ssh.exit_master(self.sess.target)  # a stalled master still holds the local port
             self.sess.notes.clear()
             try:
-                result = core.up(self.sess, batch=self.batch)
+                result = core.up(self.sess, batch=self.batch, restart_shut_down=False)
+            except NotRunningError as e:  # shut down on purpose (menu, idle_timeout): leave it so
+                self.health.state, self.health.message = "gave_up", f"{e}; run `remotebook up` to start it again"
+                self.say(self.health.message)
+                ssh.exit_master(self.sess.target)
+                return False
             except RemotebookError as e:
                 self.health.message = f"try {attempt + 1} failed: {e}"
                 self._publish()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from remotebook import ssh
 from remotebook.deadline import poll
@@ -94,6 +96,28 @@ def api_status(port: int, token: str, timeout: float = 2.0) -> int:
     except OSError:
         return 0
     return parse_status_line(head)
+
+
+def api_get(port: int, token: str, path: str, timeout: float = 3.0) -> tuple[int, Any]:
+    """GET a Jupyter API path through the forward: (status, parsed JSON body or None).
+
+    HTTP/1.0, so the server closes after one response and never sends it chunked.
+    """
+    request = f"GET {path} HTTP/1.0\r\nHost: {LOOPBACK}:{port}\r\nAuthorization: token {token}\r\n\r\n".encode()
+    data = b""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
+            conn.sendall(request)
+            while len(data) < 4_000_000 and (chunk := conn.recv(65536)):
+                data += chunk
+    except OSError:
+        return 0, None
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = parse_status_line(head)
+    try:
+        return status, json.loads(body) if status == 200 else None
+    except ValueError:
+        return status, None
 
 
 def parse_status_line(head: bytes) -> int:

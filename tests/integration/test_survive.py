@@ -123,3 +123,45 @@ def test_stale_socket_state_and_control_path_do_not_stop_up(rb: Runner) -> None:
     assert again["local_port"] != first["local_port"]
     assert f"local port {first['local_port']} is in use" in again["notes"][0]
     assert answers(again["local_port"], again["token"])
+
+
+def test_status_shows_kernels_uptime_and_idle_time(rb: Runner) -> None:
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    kernel = start_kernel(report["local_port"], report["token"])
+    status = rb.json("status", "rbremote")
+    assert [k["id"] for k in status["server"]["kernels"]] == [kernel]
+    assert status["server"]["uptime_s"] >= 0 and status["server"]["idle_s"] >= 0
+    text = rb.run("status", "rbremote").stdout
+    assert "1 kernel(s)" in text and "server up" in text and "supervisor watching" in text
+    listing = rb.run("list").stdout
+    assert "rbremote" in listing and "up" in listing and "[watching]" in listing
+
+
+def test_idle_timeout_culls_idle_kernels(rb: Runner) -> None:
+    rb.write_config('[profiles.p]\nhost = "rbremote"\nidle_timeout = 3\n')
+    report = rb.json("up", "p", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    start_kernel(port, token)
+    deadline = time.monotonic() + RECOVERY_DEADLINE
+    while request(port, "GET", "/api/kernels", token)[1] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert request(port, "GET", "/api/kernels", token)[1] == []  # Jupyter culled it
+    assert "--ServerApp.shutdown_no_activity_timeout=3" in "\n".join(rb.jupyter_processes())
+
+
+def test_a_server_shut_down_on_purpose_is_not_started_again(rb: Runner) -> None:
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    assert request(port, "POST", "/api/shutdown", token)[0] in (200, 202)  # File > Shut Down in JupyterLab
+    deadline = time.monotonic() + RECOVERY_DEADLINE
+    health: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        health = rb.json("status", "rbremote", expect=8).get("supervisor") or {}
+        if health.get("state") == "gave_up":
+            break
+        time.sleep(0.5)
+    assert health.get("state") == "gave_up"
+    assert "was shut down" in str(health.get("message"))
+    assert rb.jupyter_processes() == []
+    again = rb.json("up", "rbremote", "--detach", "--no-browser")  # but the user can start it again
+    assert again["server"]["started"] is True and again["local_port"] == port

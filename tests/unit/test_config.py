@@ -83,3 +83,24 @@ def test_ssh_config_override_beats_profile(tmp_path: Path) -> None:
     cfg = config.load(tmp_path, tmp_path / "x")
     assert config.resolve(cfg, "a").ssh_config == "/etc/one"
     assert config.resolve(cfg, "a", "/etc/two").ssh_config == "/etc/two"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(0, 0), (3600, 3600), ("45", 45), ("90m", 5400), ("2h", 7200), ("1d", 86400), (" 3H ", 10800)],
+)
+def test_durations(value: int | str, seconds: int) -> None:
+    assert config.parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", [-1, "", "h", "1.5h", "2w", "ten"])
+def test_bad_durations(value: int | str) -> None:
+    assert config.parse_duration(value) is None
+
+
+def test_idle_timeout_in_profile(tmp_path: Path) -> None:
+    write(tmp_path, '[profiles.a]\nhost = "h"\nidle_timeout = "2h"\n[profiles.b]\nhost = "h"\nidle_timeout = "soon"\n')
+    with pytest.raises(ConfigError, match=r"`profiles\.b\.idle_timeout` must be seconds, or a duration"):
+        config.load(tmp_path, tmp_path / "x")
+    write(tmp_path, '[profiles.a]\nhost = "h"\nidle_timeout = "2h"\n')
+    assert config.resolve(config.load(tmp_path, tmp_path / "x"), "a").idle_timeout == 7200

@@ -100,3 +100,13 @@ def test_private_dir_refuses_foreign_owner(tmp_path: Path) -> None:
 )
 def test_parse_status_line(head: bytes, status: int) -> None:
     assert tunnel.parse_status_line(head) == status
+
+
+def test_idle_args_use_jupyters_own_culling() -> None:
+    assert jupyter.idle_args(0) == ()
+    assert jupyter.idle_args(7200) == (
+        "--MappingKernelManager.cull_idle_timeout=7200",
+        "--MappingKernelManager.cull_interval=60",
+        "--ServerApp.shutdown_no_activity_timeout=7200",
+    )
+    assert "--MappingKernelManager.cull_interval=1" in jupyter.idle_args(3)

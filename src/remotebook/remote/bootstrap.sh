@@ -63,6 +63,13 @@ rb_server_pid() { # prints the pid of a live managed server for D, else fails
     esac
 }
 
+rb_was_shut_down() { # the last server exited by itself: Jupyter removed its runtime info
+    [ -f "$rb_dir/server.pid" ] || return 1
+    read -r rb_old <"$rb_dir/server.pid" 2>/dev/null || :
+    case $rb_old in '' | *[!0-9]*) return 1 ;; esac
+    [ ! -e "$rb_dir/runtime/jpserver-$rb_old.json" ] # a crash (SIGKILL, OOM) leaves it behind
+}
+
 rb_info_file() { # Jupyter's own runtime info for that pid, once it is listening
     f="$rb_dir/runtime/jpserver-$1.json"
     [ -s "$f" ] && printf '%s' "$f"
@@ -238,6 +245,8 @@ case $RB_ACTION in
         if rb_pid=$(rb_server_pid); then
             rb_wait_ready "$rb_pid" # it may still be starting (another `up` began it)
             rb_report running "$rb_pid"
+        elif [ "$RB_RESTART" != yes ] && rb_was_shut_down; then
+            rb_fail shut_down "the Jupyter server was shut down (from Jupyter's menu, or idle_timeout)"
         else
             rb_start "$@"
         fi
