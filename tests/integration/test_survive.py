@@ -8,8 +8,10 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -165,3 +167,19 @@ def test_a_server_shut_down_on_purpose_is_not_started_again(rb: Runner) -> None:
     assert rb.jupyter_processes() == []
     again = rb.json("up", "rbremote", "--detach", "--no-browser")  # but the user can start it again
     assert again["server"]["started"] is True and again["local_port"] == port
+
+
+def test_two_laptops_at_once_share_one_server(rb: Runner, tmp_path: Path) -> None:
+    other_runtime = Path(tempfile.mkdtemp(prefix="rb2-", dir="/tmp"))
+    other = Runner(rb.host, rb.project, other_runtime, tmp_path / "laptop2")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda r: r.run("up", "rbremote", "--detach", "--no-browser", "--json"), [rb, other]))
+        assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+        pids = {json.loads(r.stdout)["server"]["pid"] for r in runs}
+        assert len(pids) == 1
+        assert len(rb.jupyter_processes()) == 1
+    finally:
+        other.stop_supervisors()
+        other.close_masters()
+        shutil.rmtree(other_runtime, ignore_errors=True)
