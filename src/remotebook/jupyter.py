@@ -29,6 +29,7 @@ class Server:
     log: str
     host: str
     action: str  # "started" or "running" (found)
+    warning: str = ""  # e.g. the host kills processes at logout
 
     @classmethod
     def from_answer(cls, data: dict[str, Any]) -> Server:
@@ -45,6 +46,7 @@ class Server:
             log=str(data.get("log", "")),
             host=str(data.get("host", "")),
             action=str(data.get("action", "")),
+            warning=str(data.get("warning", "")),
         )
 
     def as_json(self) -> dict[str, Any]:

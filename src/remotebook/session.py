@@ -92,6 +92,9 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
         token = previous.get("token") or new_token()
         server = jupyter.ensure(target, profile, token, batch=batch, restart_shut_down=restart_shut_down)
         progress(_server_line(server))
+        if server.warning:
+            session.notes.append(server.warning)
+            progress("warning: " + server.warning)
         local_port, spec, added = _forward(session, server, previous, had_master, port, progress)
     except BaseException:
         if not had_master:  # nothing of ours may outlive a failed or interrupted `up`

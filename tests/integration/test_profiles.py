@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
+from pathlib import Path
 
 from tests.harness.remote_host import JUPYTER_VENV
 from tests.integration.conftest import Runner
@@ -75,3 +78,29 @@ def test_jupyter_without_sock_support_falls_back_to_tcp_and_says_so(rb: Runner) 
     down = rb.run("down", "old", "--server")
     assert "server stopped" in down.stdout
     assert [line for line in rb.host.ps().splitlines() if line.startswith("rbbare")] == []
+
+
+def test_host_that_kills_processes_at_logout_gets_a_scope_and_a_warning(rb: Runner) -> None:
+    # Stand-ins for logind's answers on such a host (this machine has no systemd); the
+    # stand-in systemd-run records that it was used, then runs the command in place.
+    fake = Path(tempfile.mkdtemp(prefix="rb-fake-systemd-", dir="/tmp"))  # reachable by the remote user
+    try:
+        fake.chmod(0o777)
+        marker = fake / "systemd-run-used"
+        scripts = {
+            "busctl": 'echo "b true"',
+            "loginctl": "echo no",
+            "systemd-run": f'[ "$*" = "--user --scope --quiet true" ] && exit 0\ntouch {marker}\n'
+            'while [ "$1" != -- ]; do shift; done; shift; exec "$@"',
+        }
+        for name, body in scripts.items():
+            (fake / name).write_text(f"#!/bin/sh\n{body}\n")
+            (fake / name).chmod(0o755)
+        rb.write_config(f'[profiles.p]\nhost = "rbremote"\nsetup = ["PATH={fake}:$PATH"]\n')
+        report = rb.json("up", "p", "--detach", "--no-browser")
+        assert marker.exists()
+        assert any("loginctl enable-linger" in note for note in report["notes"])
+        assert request(report["local_port"], "GET", "/api/status", report["token"])[0] == 200
+        assert str(report["server"]["pid"]) in "\n".join(rb.jupyter_processes())
+    finally:
+        shutil.rmtree(fake, ignore_errors=True)

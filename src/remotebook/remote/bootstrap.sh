@@ -75,10 +75,23 @@ rb_info_file() { # Jupyter's own runtime info for that pid, once it is listening
     [ -s "$f" ] && printf '%s' "$f"
 }
 
+rb_adopt_info() { # the runtime info in our private dir, whatever pid wrote it (a wrapper may fork)
+    for rb_f in "$rb_dir"/runtime/jpserver-*.json; do
+        [ -s "$rb_f" ] || continue
+        rb_pid=${rb_f##*/jpserver-}
+        rb_pid=${rb_pid%.json}
+        printf '%s\n' "$rb_pid" >"$rb_dir/server.pid"
+        rb_info=$rb_f
+        return 0
+    done
+    return 1
+}
+
 rb_wait_ready() { # PID: poll until Jupyter wrote its runtime info, it died, or the deadline
     rb_deadline=$(($(date +%s) + ${RB_TIMEOUT%.*}))
     while :; do
         rb_info=$(rb_info_file "$1") && return 0
+        rb_adopt_info && return 0
         kill -0 "$1" 2>/dev/null || rb_fail server_died "Jupyter exited while starting" "$rb_dir/server.log"
         [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail start_timeout "Jupyter did not become ready within ${RB_TIMEOUT%.*}s" "$rb_dir/server.log"
         rb_nap
@@ -102,7 +115,9 @@ rb_lock() { # one starter at a time per server dir; mkdir is atomic, also on NFS
 
 rb_report() { # ACTION PID: the answer for a running server
     read -r rb_transport <"$rb_dir/transport" 2>/dev/null || :
-    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"info\":$(tr "\n" " " <"$rb_info")}"
+    rb_warning=
+    [ -f "$rb_dir/warning" ] && read -r rb_warning <"$rb_dir/warning"
+    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"warning\":$(rb_str "$rb_warning"),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
 rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
@@ -162,9 +177,27 @@ PYEOF
     esac
 }
 
+rb_logout_guard() { # where logind kills a user's processes at logout: a scope, or a warning
+    rb_scope=no
+    rm -f -- "$rb_dir/warning"
+    command -v loginctl >/dev/null 2>&1 || return 0
+    rb_kill=$(busctl get-property org.freedesktop.login1 /org/freedesktop/login1 \
+        org.freedesktop.login1.Manager KillUserProcesses 2>/dev/null)
+    [ "$rb_kill" = "b true" ] || return 0
+    # A scope of the user's own systemd survives the end of this ssh session; the user
+    # manager itself survives the last session only with lingering on.
+    if command -v systemd-run >/dev/null 2>&1 && systemd-run --user --scope --quiet true >/dev/null 2>&1; then
+        rb_scope=yes
+    fi
+    if [ "$(loginctl show-user "$(id -un)" --property=Linger --value 2>/dev/null)" != yes ]; then
+        printf '%s' "this host stops your processes when you log out (systemd KillUserProcesses=yes): Jupyter ends with your last ssh session unless you run \`loginctl enable-linger\` there once" >"$rb_dir/warning"
+    fi
+}
+
 rb_start() {
     rb_find_jupyter
     rb_check_versions
+    rb_logout_guard
     rb_transport=$RB_TRANSPORT
     if [ "$rb_transport" = auto ]; then
         # A server too old for --sock listens on 127.0.0.1 (Jupyter picks a free port).
@@ -187,6 +220,7 @@ rb_start() {
     # Its own session, no tty, stdin from /dev/null: it outlives this ssh session.
     # The token reaches it through a 0600 file named in the environment, never argv.
     command -v setsid >/dev/null 2>&1 && set -- setsid "$@"
+    [ "$rb_scope" = yes ] && set -- systemd-run --user --scope --quiet --collect -- "$@"
     (
         cd -- "$rb_root" || exit 1
         JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token" exec nohup "$@" </dev/null >"$rb_dir/server.log" 2>&1

@@ -1,0 +1,713 @@
+"""How fast the supervisor of `remotebook up --detach` brings a dropped tunnel back, and what it costs while idle.
+
+`.venv/bin/python -m bench.bench_survive [--runs N] [--outage S]` from the repo root, as root: it starts the
+throwaway remote of tests/harness (real sshd in a network namespace, user rbtest with JupyterLab on its
+login PATH), runs `remotebook up rbremote --detach`, which leaves a background supervisor
+(`python -m remotebook _supervise rbremote`), and measures, in one run and interleaved so that drift hits
+all sides alike:
+
+* the ssh master SIGKILLed -> the first HTTP 200 on GET /api/status through the same local port;
+* the link (the harness's veth) down for --outage seconds -> from link-up to the first 200 on that port;
+* the remote Jupyter SIGKILLed -> the first 200 (the supervisor starts the server again);
+* the baselines: a bare `ssh rbremote true`, and what a user does by hand after the master died: rerun
+  `remotebook up rbremote --detach --no-browser` (timed from the spawn to the first 200);
+* the supervisor at rest: VmRSS and VmHWM after ~30 s idle, its CPU over a 30 s idle window (utime+stime,
+  and its reaped ssh children's), and how many ssh processes it starts per minute (from its DEBUG log).
+
+It prints Markdown tables on stdout and progress on stderr.  Timings are reported, never asserted.  The
+harness is always stopped and no supervisor, ssh or Jupyter process of this run is left behind.  Every
+wait has a deadline, every loop a bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.bench_up import (
+    ALIAS,
+    LOG_LINE,
+    MAX_RUNS,
+    Bench,
+    MeasureError,
+    _alive,
+    _processes,
+    _signal_pid,
+    _terminated,
+    api_status,
+    machine,
+    poll_200,
+    run_timed,
+    say,
+    sweep,
+    wait_quiet,
+)
+from remotebook import supervise
+from tests.harness.remote_host import HarnessError, HarnessUnavailable, RemoteHost, start_remote_host
+
+RECONNECT_DEADLINE = 60.0  # from the fault (or link-up) to the first 200
+SETTLE_DEADLINE = 30.0  # before a sample: the supervisor watching, the tunnel answering
+KILL_DEADLINE = 5.0  # a SIGKILLed process is gone (or a zombie) within this
+ATTEMPTS = 3  # tries per sample; a failed try is retried after a reset (another harness may interfere)
+QUIET_WAIT = 900.0  # how long to wait for a concurrent pytest to finish
+DEFAULT_OUTAGE = 10.0
+DEFAULT_IDLE = 30.0
+MAX_OUTAGE = 600.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+GOAL_MASTER_S = 5.0  # the issue: back within 5 s of a killed master
+GOAL_LINK_S = 10.0  # ... and within 10 s of the link coming back
+GOAL_RSS_MIB = 30.0
+GOAL_CPU_PCT = 1.0  # "near zero": this bench reads it as at most 1 % of one core
+
+MASTER = "supervisor: ssh master SIGKILLed → first 200, same port"
+RETYPE = "by hand: master died, rerun `remotebook up --detach` → first 200"
+LINK = "supervisor: link back after {outage:g} s down → first 200, same port"
+JUPYTER = "supervisor: Jupyter SIGKILLed → first 200 (server restarted)"
+BARE = "bare `ssh rbremote true`"
+
+RSS = "VmRSS after ~{idle:g} s idle, MiB"
+HWM = "VmHWM (peak) after ~{idle:g} s idle, MiB"
+HWM_AFTER = "VmHWM after reconnects (the fault samples), MiB"
+CPU = "CPU while idle, % of one core (utime+stime, {idle:g} s window)"
+CPU_CHILDREN = "CPU of its reaped ssh children while idle, % of one core"
+SPAWNS = "ssh processes started per minute while idle"
+
+PH_DETECT = "detection: fault → supervisor says `reconnecting`"
+PH_REBUILD = "rebuild: `reconnecting` → `reconnected` (exit master, ssh session + bootstrap, forward, ready)"
+PH_SESSION = "  of which the ssh session (handshake, login shell, bootstrap; Jupyter's start if it died)"
+PH_INFLIGHT = "link-up → a try in flight at link-up fails"
+PH_BACKOFF = "backoff until the next try"
+PH_TRY = "the successful try (exit master, ssh session + bootstrap, forward, ready)"
+PH_REST = "rest: state file, the bench's 20 ms poll"
+
+
+@dataclass
+class Sample:
+    value: float  # seconds for the timing rows; the row's unit otherwise
+    phases: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    round: int = -1
+
+
+@dataclass
+class Event:
+    wall: float
+    message: str
+
+
+# --------------------------------------------------------------------------
+# the supervisor, seen from outside: /proc, its health file, its log
+# --------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of pid, in KiB (empty if it is gone)."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(rest.split()[0])
+    return out
+
+
+def proc_ticks(pid: int) -> tuple[int, int]:
+    """(utime+stime, cutime+cstime) of pid in clock ticks: its own CPU, and that of its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return utime + stime, cutime + cstime
+
+
+def kill_and_wait(pid: int, what: str) -> None:
+    """SIGKILL pid and wait (bounded) until it is gone or a zombie: its sockets are closed then."""
+    os.kill(pid, signal.SIGKILL)
+    end = time.monotonic() + KILL_DEADLINE
+    while time.monotonic() < end and _alive(pid):
+        time.sleep(0.001)
+    if _alive(pid):
+        raise MeasureError(f"{what} (pid {pid}) survived SIGKILL for {KILL_DEADLINE:.0f} s")
+
+
+def read_events(state: Path, pid: int, since: float) -> list[Event]:
+    """Lines the process `pid` wrote to remotebook's DEBUG log at or after wall time `since`."""
+    events: list[Event] = []
+    for name in ("remotebook.log.1", "remotebook.log"):  # a long run may have rotated it
+        try:
+            lines = (state / name).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            m = LOG_LINE.match(line)
+            if m is None or m.group(2) != str(pid):
+                continue
+            stamp = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if stamp >= since - 0.001:  # the log has millisecond stamps
+                events.append(Event(stamp, m.group(3)))
+    events.sort(key=lambda e: e.wall)
+    return events
+
+
+def first(events: list[Event], test: Callable[[str], bool], after: float = 0.0) -> Event | None:
+    return next((e for e in events if e.wall >= after and test(e.message)), None)
+
+
+def is_reconnecting(message: str) -> bool:
+    return message.endswith(": reconnecting")
+
+
+def is_reconnected(message: str) -> bool:
+    return message.startswith("reconnected on ")
+
+
+def session_seconds(events: list[Event], start: float, end: float) -> float | None:
+    """Run time of the last ssh session (ControlMaster=auto) between start and end, as remotebook logged it."""
+    found: float | None = None
+    pending = False
+    for e in events:
+        if not start <= e.wall <= end:
+            continue
+        if e.message.startswith("run: ssh ") and "ControlMaster=auto" in e.message:
+            pending = True
+        elif pending and e.message.startswith("exit "):
+            with contextlib.suppress(IndexError, ValueError):
+                found = float(e.message.split()[3].rstrip("s:"))
+            pending = False
+    return found
+
+
+# --------------------------------------------------------------------------
+# the measurements
+# --------------------------------------------------------------------------
+
+
+class Survive(Bench):
+    """bench_up's Bench (remotebook/ssh runners, masters, reset) plus the supervisor's faults."""
+
+    def __init__(self, host: RemoteHost, work: Path, runtime: Path, outage: float, idle: float) -> None:
+        super().__init__(host, work, runtime)
+        self.outage = outage
+        self.idle = idle
+        self.link_row = LINK.format(outage=outage)
+        self.results: dict[str, list[Sample]] = {}  # type: ignore[assignment]
+        self.notes: list[str] = []
+
+    # ---- helpers -----------------------------------------------------------
+
+    def supervisors(self) -> list[int]:
+        """Pids of `remotebook _supervise` processes with our state dir (as tests/integration/conftest.py)."""
+        marker = f"REMOTEBOOK_STATE_DIR={self.state}\0".encode()
+        found = []
+        for proc_dir in Path("/proc").iterdir():
+            try:
+                if (
+                    proc_dir.name.isdigit()
+                    and b"_supervise" in (proc_dir / "cmdline").read_bytes()
+                    and marker in (proc_dir / "environ").read_bytes()
+                    and _alive(int(proc_dir.name))
+                ):
+                    found.append(int(proc_dir.name))
+            except OSError:
+                continue
+        return found
+
+    def stop_supervisors(self) -> None:
+        pids = self.supervisors()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                _signal_pid(pid, sig)
+            end = time.monotonic() + KILL_DEADLINE
+            while time.monotonic() < end and any(_alive(p) for p in pids):
+                time.sleep(0.02)
+            pids = [p for p in pids if _alive(p)]
+            if not pids:
+                return
+
+    def health(self) -> dict[str, Any]:
+        for path in sorted((self.state / "targets").glob("*.health.json")):
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_text())
+                if isinstance(data, dict):
+                    return data
+        return {}
+
+    def ensure_supervised(self) -> tuple[int, str, int]:
+        """`up --detach` (untimed; quick when up), then wait until one supervisor watches and port answers."""
+        ran = self.rb("up", ALIAS, "--detach", "--no-browser", "--json")
+        if ran.returncode != 0:
+            raise MeasureError(ran.why())
+        try:
+            report = json.loads(ran.stdout)
+            port, token = int(report["local_port"]), str(report["token"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise MeasureError(f"unexpected `up --json` output ({e}): {ran.stdout[:300]!r}") from None
+        end = time.monotonic() + SETTLE_DEADLINE
+        seen: tuple[list[int], dict[str, Any]] = ([], {})
+        for _ in range(int(SETTLE_DEADLINE / 0.05) + 2):
+            pids, health = self.supervisors(), self.health()
+            seen = (pids, health)
+            if (
+                len(pids) == 1
+                and health.get("pid") == pids[0]
+                and health.get("state") == "watching"
+                and api_status(port, token) == 200
+            ):
+                return port, token, pids[0]
+            if time.monotonic() >= end:
+                break
+            time.sleep(0.05)
+        raise MeasureError(f"no single watching supervisor with a working tunnel: pids {seen[0]}, health {seen[1]}")
+
+    def master_pid(self) -> int:
+        masters = [
+            pid
+            for pid, st, args in _processes()
+            if "[mux]" in args and str(self.runtime) in args and not st.startswith("Z")
+        ]
+        if len(masters) != 1:
+            raise MeasureError(f"expected one ssh master of this run, found {masters}")
+        return masters[0]
+
+    def server_pid(self) -> int:
+        ran = self.rb("status", ALIAS, "--json")
+        try:
+            return int(json.loads(ran.stdout)["server"]["pid"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise MeasureError(f"`status --json` has no server pid ({e}): {ran.stdout[:300]!r}") from None
+
+    def wait_back(self, port: int, token: str, what: str) -> float:
+        t = poll_200(port, token, RECONNECT_DEADLINE)
+        if t is None:
+            ran = self.rb("status", ALIAS, "--json")
+            raise MeasureError(
+                f"{what}: no 200 on 127.0.0.1:{port} within {RECONNECT_DEADLINE:.0f} s; status: {ran.stdout[:400]}"
+            )
+        return t
+
+    def after_reconnect(self, sup: int, reconnects_before: int, port: int) -> dict[str, Any]:
+        """Check that the supervisor (not something else) brought the tunnel back; its memory now."""
+        health = self.health()
+        if health.get("pid") != sup or int(health.get("reconnects") or 0) <= reconnects_before:
+            raise MeasureError(f"the supervisor did not reconnect (health {health})")
+        return {
+            "reconnects": health.get("reconnects"),
+            "reason": health.get("last_reason"),
+            "port": port,
+            **proc_status(sup),
+        }
+
+    def fault_phases(self, sup: int, fault_wall: float, total: float) -> tuple[dict[str, float], dict[str, Any]]:
+        events = read_events(self.state, sup, fault_wall)
+        detect = first(events, is_reconnecting, fault_wall)
+        done = first(events, is_reconnected, detect.wall if detect else fault_wall)
+        if detect is None or done is None:
+            return {}, {"log": "no reconnecting/reconnected lines"}
+        phases = {PH_DETECT: detect.wall - fault_wall, PH_REBUILD: done.wall - detect.wall}
+        ssh_s = session_seconds(events, detect.wall, done.wall)
+        if ssh_s is not None:
+            phases[PH_SESSION] = ssh_s
+        phases[PH_REST] = max(0.0, total - phases[PH_DETECT] - phases[PH_REBUILD])
+        failed = [e.message for e in events if detect.wall <= e.wall <= done.wall and "reconnect try" in e.message]
+        return phases, {"failed_tries": len(failed), "last_failure": failed[-1] if failed else ""}
+
+    # ---- the samples -------------------------------------------------------
+
+    def master_killed(self) -> dict[str, Sample]:
+        port, token, sup = self.ensure_supervised()
+        before = int(self.health().get("reconnects") or 0)
+        master = self.master_pid()
+        # The check runs every CHECK_INTERVAL: a random pause keeps the kill from locking onto its phase.
+        time.sleep(random.SystemRandom().uniform(0, supervise.CHECK_INTERVAL))
+        wall, t0 = time.time(), time.perf_counter()
+        kill_and_wait(master, "the ssh master")
+        total = self.wait_back(port, token, "killed master") - t0
+        info = self.after_reconnect(sup, before, port)
+        phases, more = self.fault_phases(sup, wall, total)
+        return {MASTER: Sample(total, phases, {**info, **more})}
+
+    def jupyter_killed(self) -> dict[str, Sample]:
+        port, token, sup = self.ensure_supervised()
+        before = int(self.health().get("reconnects") or 0)
+        server = self.server_pid()
+        time.sleep(random.SystemRandom().uniform(0, supervise.CHECK_INTERVAL))
+        wall, t0 = time.time(), time.perf_counter()
+        kill_and_wait(server, "the remote Jupyter")
+        total = self.wait_back(port, token, "killed Jupyter") - t0
+        info = self.after_reconnect(sup, before, port)
+        phases, more = self.fault_phases(sup, wall, total)
+        return {JUPYTER: Sample(total, phases, {**info, **more})}
+
+    def link_outage(self) -> dict[str, Sample]:
+        port, token, sup = self.ensure_supervised()
+        before = int(self.health().get("reconnects") or 0)
+        time.sleep(random.SystemRandom().uniform(0, supervise.CHECK_INTERVAL))
+        down_wall = time.time()
+        self.host.set_link(False)
+        try:
+            time.sleep(self.outage)  # the outage itself: what is simulated, not a wait for readiness
+        finally:
+            self.host.set_link(True)
+        up_wall, t0 = time.time(), time.perf_counter()
+        total = self.wait_back(port, token, "link back") - t0
+        info = self.after_reconnect(sup, before, port)
+        events = read_events(self.state, sup, down_wall)
+        detect = first(events, is_reconnecting, down_wall)
+        done = first(events, is_reconnected, detect.wall if detect else down_wall)
+        if detect is None or done is None:
+            return {self.link_row: Sample(total, {}, {**info, "log": "no reconnecting/reconnected lines"})}
+        starts = [e for e in events if detect.wall <= e.wall <= done.wall and " -O exit " in e.message]
+        failures = [e for e in events if detect.wall <= e.wall <= done.wall and "reconnect try" in e.message]
+        start = starts[-1].wall if starts else done.wall  # every try begins by closing the old master
+        last_fail = max((e.wall for e in failures if e.wall <= start), default=None)
+        phases: dict[str, float] = {}
+        if start <= up_wall:  # the try that worked was already running when the link came back
+            phases[PH_TRY] = done.wall - up_wall
+        else:
+            in_flight = max(0.0, (last_fail or up_wall) - up_wall)
+            phases[PH_INFLIGHT] = in_flight
+            phases[PH_BACKOFF] = start - up_wall - in_flight
+            phases[PH_TRY] = done.wall - start
+        ssh_s = session_seconds(events, max(start, detect.wall), done.wall)
+        if ssh_s is not None:
+            phases[PH_SESSION] = ssh_s
+        phases[PH_REST] = max(0.0, total - sum(v for k, v in phases.items() if k != PH_SESSION))
+        info.update(
+            detected_after_down=round(detect.wall - down_wall, 3),
+            failed_tries=len(failures),
+            failed_during_outage=len([e for e in failures if e.wall <= up_wall]),
+            try_in_flight_at_link_up=start <= up_wall or bool(last_fail and last_fail > up_wall),
+            last_failure=failures[-1].message if failures else "",
+        )
+        return {self.link_row: Sample(total, phases, info)}
+
+    def retype(self) -> dict[str, Sample]:
+        """The master died with no supervisor: the user reruns `up --detach` (noticing and typing not counted)."""
+        port, token, _ = self.ensure_supervised()
+        self.stop_supervisors()  # SIGTERM, as `down` would, but keeping the master and the state
+        if self.supervisors():
+            raise MeasureError("a supervisor survived SIGTERM and SIGKILL")
+        kill_and_wait(self.master_pid(), "the ssh master")
+        if api_status(port, token) == 200:
+            raise MeasureError(f"127.0.0.1:{port} still answers after the master was killed")
+        ran = self.rb("up", ALIAS, "--detach", "--no-browser", "--json")  # leaves a new supervisor
+        if ran.returncode != 0:
+            raise MeasureError(ran.why())
+        try:
+            again = int(json.loads(ran.stdout)["local_port"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise MeasureError(f"unexpected `up --json` output ({e}): {ran.stdout[:300]!r}") from None
+        t = poll_200(again, token, RECONNECT_DEADLINE)
+        if t is None:
+            raise MeasureError(f"`up` returned but 127.0.0.1:{again} does not answer 200")
+        if again != port:
+            self.notes.append(f"by hand: `up` moved from port {port} to {again}")
+        return {RETYPE: Sample(t - ran.started, info={"port": again, "same_port": again == port})}
+
+    def bare(self) -> dict[str, Sample]:
+        ran = run_timed(["ssh", "-F", self.cfg, ALIAS, "true"], timeout=60)
+        if ran.returncode != 0:
+            raise MeasureError(ran.why())
+        return {BARE: Sample(ran.seconds)}
+
+    def idle_supervisor(self) -> dict[str, Sample]:
+        """A fresh supervisor left alone for `idle` seconds: its CPU over that window, its memory at the end."""
+        self.ensure_supervised()
+        down = self.rb("down", ALIAS, timeout=60)  # stops the supervisor; the server keeps running
+        if down.returncode != 0:
+            raise MeasureError(down.why())
+        port, token, sup = self.ensure_supervised()  # a new supervisor that has never reconnected
+        own0, kids0 = proc_ticks(sup)
+        wall, t0 = time.time(), time.perf_counter()
+        time.sleep(self.idle)  # the window itself
+        own1, kids1 = proc_ticks(sup)
+        elapsed = time.perf_counter() - t0
+        mem = proc_status(sup)
+        health = self.health()
+        if health.get("pid") != sup or health.get("reconnects") or api_status(port, token) != 200:
+            raise MeasureError(f"not idle: the supervisor reconnected or the tunnel broke (health {health})")
+        runs = [e.message for e in read_events(self.state, sup, wall) if e.message.startswith("run: ")]
+        checks = [m for m in runs if " -O check " in m]
+        if len(checks) != len(runs):
+            self.notes.append(f"idle supervisor also ran: {[m[:80] for m in runs if m not in checks][:3]}")
+        info = {"pid": sup, "window_s": round(elapsed, 3), "own_ticks": own1 - own0, "child_ticks": kids1 - kids0}
+        return {
+            RSS.format(idle=self.idle): Sample(mem.get("VmRSS", 0) / 1024, info=info),
+            HWM.format(idle=self.idle): Sample(mem.get("VmHWM", 0) / 1024, info=info),
+            CPU.format(idle=self.idle): Sample((own1 - own0) / CLK_TCK / elapsed * 100, info=info),
+            CPU_CHILDREN: Sample((kids1 - kids0) / CLK_TCK / elapsed * 100, info=info),
+            SPAWNS: Sample(len(runs) / elapsed * 60, info={**info, "checks": len(checks)}),
+        }
+
+    # ---- bookkeeping -------------------------------------------------------
+
+    def record(self, label: str, take: Callable[[], dict[str, Sample]], round_: int = -1) -> None:
+        """One sample; a failed try is retried (bounded) after waiting for quiet and a reset."""
+        for attempt in range(1, ATTEMPTS + 1):
+            wait_quiet(QUIET_WAIT)
+            try:
+                got = take()
+            except (MeasureError, HarnessError, OSError) as e:  # HarnessError: a reset, ps or set_link failed
+                say(f"{label}: try {attempt}/{ATTEMPTS} failed: {e}")
+                self.failed.setdefault(label, []).append(str(e))
+                wait_quiet(QUIET_WAIT)  # reset only once a concurrent pytest is done
+                with contextlib.suppress(HarnessError):
+                    self.host.reset()  # also brings the link up and puts our authorized_keys back
+                continue
+            for name, s in got.items():
+                s.round = round_
+                self.results.setdefault(name, []).append(s)
+            say(f"{label}: " + "; ".join(f"{name.split(':')[0][:40]} {s.value:.3f}" for name, s in got.items()))
+            return
+        say(f"{label}: giving up on this sample")
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+
+def stats(samples: list[Sample]) -> tuple[float, float, float] | None:
+    if not samples:
+        return None
+    xs = [s.value for s in samples]
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def verdict(value: float | None, goal: float, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    ok = "meets goal" if value <= goal else "**misses goal**"
+    return f"{value:.2f}{unit} — {ok}"
+
+
+def row(name: str, samples: list[Sample], goal: str, v: str, digits: int = 3) -> str:
+    st = stats(samples)
+    if st is None:
+        return f"| {name} | — | — | — | 0 | {goal} | no sample |"
+    med, lo, hi = (f"{x:.{digits}f}" for x in st)
+    return f"| {name} | {med} | {lo} | {hi} | {len(samples)} | {goal} | {v} |"
+
+
+def render(info: dict[str, str], bench: Survive, args: Any) -> str:
+    res = bench.results
+    link = bench.link_row
+
+    def med(name: str) -> float | None:
+        st = stats(res.get(name, []))
+        return st[0] if st else None
+
+    saving = ""
+    if med(MASTER) is not None and med(RETYPE) is not None:
+        diff = med(MASTER) - med(RETYPE)  # type: ignore[operator]
+        saving = f"supervisor {diff:+.2f} s vs this, and nobody has to notice"
+    bare = med(BARE)
+    over_bare = f"{med(RETYPE) / bare:.2f} × bare ssh" if bare and med(RETYPE) else ""
+    c = supervise
+    lines = [
+        f"## remotebook supervisor benchmark — {info['date']}",
+        "",
+        f"Machine: {info['uname']}, {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM; {info['python']}; "
+        f"{info['openssh']}; remote Jupyter: jupyter_server {info['jupyter_server']}, JupyterLab {info['jupyterlab']}; "
+        f"remotebook {info['remotebook']}, bytecode cached. Remote: tests/harness sshd "
+        f"{'in a network namespace (veth)' if args.netns else 'on loopback (--no-netns)'}. "
+        f"Runs: {args.runs}, after a discarded warm-up; outage {args.outage:g} s; idle window {args.idle:g} s. "
+        f"Supervisor: check every {c.CHECK_INTERVAL:g} s, probe timeout {c.PROBE_TIMEOUT:g} s, "
+        f"stalled after {c.STALLED_AFTER} failed probes, backoff {', '.join(f'{b:g}' for b in c.BACKOFF)} s.",
+        "",
+        "| measurement | median s | min | max | n | goal | verdict |",
+        "|---|---:|---:|---:|---:|---|---|",
+        row(MASTER, res.get(MASTER, []), f"≤ {GOAL_MASTER_S:g} s", verdict(med(MASTER), GOAL_MASTER_S, " s")),
+        row(RETYPE, res.get(RETYPE, []), "baseline (retyping not counted)", saving or "—"),
+        row(link, res.get(link, []), f"≤ {GOAL_LINK_S:g} s after link-up", verdict(med(link), GOAL_LINK_S, " s")),
+        row(JUPYTER, res.get(JUPYTER, []), "(no goal set)", "—"),
+        row(BARE, res.get(BARE, []), "baseline: floor of any reconnect", "—"),
+    ]
+    if not args.netns:
+        lines.append(f"| {link} | — | — | — | 0 | needs the network namespace | not measured (--no-netns) |")
+    rss, hwm, cpu = RSS.format(idle=args.idle), HWM.format(idle=args.idle), CPU.format(idle=args.idle)
+    after = [Sample(s.info["VmHWM"] / 1024) for name in (MASTER, link, JUPYTER) for s in res.get(name, [])]
+    after = [s for s in after if s.value]
+    lines += [
+        "",
+        "The supervisor process (`python -m remotebook _supervise rbremote`):",
+        "",
+        "| measurement | median | min | max | n | goal | verdict |",
+        "|---|---:|---:|---:|---:|---|---|",
+        row(rss, res.get(rss, []), f"≤ {GOAL_RSS_MIB:g} MiB", verdict(med(rss), GOAL_RSS_MIB, " MiB"), 1),
+        row(hwm, res.get(hwm, []), f"≤ {GOAL_RSS_MIB:g} MiB", verdict(med(hwm), GOAL_RSS_MIB, " MiB"), 1),
+        row(HWM_AFTER, after, f"≤ {GOAL_RSS_MIB:g} MiB", verdict(stats(after)[0] if after else None, GOAL_RSS_MIB, " MiB"), 1),
+        row(cpu, res.get(cpu, []), f"≤ {GOAL_CPU_PCT:g} % (near zero)", verdict(med(cpu), GOAL_CPU_PCT, " %"), 2),
+        row(CPU_CHILDREN, res.get(CPU_CHILDREN, []), "(reference)", "—", 2),
+        row(SPAWNS, res.get(SPAWNS, []), "(reference)", "—", 1),
+    ]
+    lines += ["", "Where the time goes (medians, s; from the supervisor's DEBUG log, millisecond stamps):", ""]
+    lines += [f"| step | master killed | link back | Jupyter killed |", "|---|---:|---:|---:|"]
+    cols = (MASTER, link, JUPYTER)
+    order = [PH_DETECT, PH_INFLIGHT, PH_BACKOFF, PH_REBUILD, PH_TRY, PH_SESSION, PH_REST]
+    for phase in order:
+        cells = []
+        for name in cols:
+            xs = [s.phases[phase] for s in res.get(name, []) if phase in s.phases]
+            cells.append(f"{statistics.median(xs):.3f}" if xs else "—")
+        if any(x != "—" for x in cells):
+            lines.append(f"| {phase} | {' | '.join(cells)} |")
+    link_samples = res.get(link, [])
+    if link_samples:
+        detect = [s.info["detected_after_down"] for s in link_samples if "detected_after_down" in s.info]
+        fails = [s.info.get("failed_during_outage", 0) for s in link_samples]
+        flight = sum(1 for s in link_samples if s.info.get("try_in_flight_at_link_up"))
+        why = next((s.info["last_failure"] for s in reversed(link_samples) if s.info.get("last_failure")), "")
+        lines += [
+            "",
+            f"Link outage: the supervisor noticed {statistics.median(detect):.2f} s (median) after link-down"
+            if detect
+            else "Link outage:",
+            f"and made {min(fails)}–{max(fails)} failed tries during the outage; a try was in flight at link-up"
+            f" in {flight} of {len(link_samples)} samples."
+            + (f" Last failure logged: `{why[:160]}`." if why else ""),
+        ]
+    if over_bare:
+        lines += ["", f"By hand after a dropped master, the rerun `up` took {over_bare}."]
+    if bench.notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(bench.notes)]
+    if bench.failed:
+        lines += ["", "Failed tries (retried):", ""]
+        lines += [f"- {name}: {len(errs)} × ({errs[-1][:200]})" for name, errs in bench.failed.items()]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.bench_survive", description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3, help="samples of each measurement (default 3)")
+    p.add_argument("--outage", type=float, default=DEFAULT_OUTAGE, help="link outage in seconds (default 10)")
+    p.add_argument("--idle", type=float, default=DEFAULT_IDLE, help="idle window in seconds (default 30)")
+    p.add_argument("--no-netns", dest="netns", action="store_false", help="sshd on loopback (no link outage row)")
+    p.add_argument("--raw", type=Path, help="also write every sample as JSON to this file")
+    args = p.parse_args(argv)
+    if not 1 <= args.runs <= MAX_RUNS:
+        p.error(f"--runs must be between 1 and {MAX_RUNS}")
+    if not (0 < args.outage <= MAX_OUTAGE and 1 <= args.idle <= MAX_OUTAGE):
+        p.error(f"--outage and --idle must be between 0 and {MAX_OUTAGE:g} s (--idle at least 1)")
+    return args
+
+
+def measure(bench: Survive, args: argparse.Namespace) -> None:
+    say("warm-up (discarded): one ssh, one cold `up --detach`, one killed master")
+    bench.go_cold()
+    for take in (bench.bare, bench.master_killed):
+        bench.record("warm-up", take)
+    for name in list(bench.results):
+        bench.results.pop(name)
+
+    block: list[tuple[str, Callable[[], dict[str, Sample]]]] = [
+        ("master killed", bench.master_killed),
+        ("by hand: rerun up", bench.retype),
+        ("Jupyter killed", bench.jupyter_killed),
+        ("bare ssh", bench.bare),
+    ]
+    if args.netns:
+        block.append((f"link down {args.outage:g} s", bench.link_outage))
+    say(f"fault block: {args.runs} × ({', '.join(label for label, _ in block)}), interleaved")
+    for i in range(args.runs):
+        k = i % len(block)
+        for label, take in block[k:] + block[:k]:
+            bench.record(label, take, i)
+
+    say(f"idle block: {args.runs} × a fresh supervisor left alone for {args.idle:g} s")
+    for i in range(args.runs):
+        bench.record("idle supervisor", bench.idle_supervisor, i)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)
+    if os.geteuid() != 0:
+        say("needs root (the harness creates users, a network namespace and sshds)")
+        return 2
+    wait_quiet(QUIET_WAIT)
+    info = machine()
+    work = Path(tempfile.mkdtemp(prefix="rbsurv-"))
+    runtime = Path(tempfile.mkdtemp(prefix="rbs-", dir="/tmp"))  # ssh control sockets: keep the path short
+    host: RemoteHost | None = None
+    bench: Survive | None = None
+    code = 0
+    try:
+        say("starting the harness remote")
+        try:
+            host = start_remote_host(work / "remote", netns=args.netns)
+        except (HarnessUnavailable, HarnessError) as e:
+            say(f"cannot start the harness: {e}")
+            return 1
+        bench = Survive(host, work, runtime, args.outage, args.idle)
+        try:
+            measure(bench, args)
+        except (MeasureError, HarnessError) as e:  # outside a retried sample (warm-up set-up): report what we have
+            say(f"stopped early: {e}")
+            code = 1
+        except KeyboardInterrupt:
+            say("interrupted: the tables below have what was measured so far")
+            code = 130
+        print(render(info, bench, args), flush=True)
+        if args.raw:
+            raw = {"machine": info, "samples": {k: [asdict(s) for s in v] for k, v in bench.results.items()}}
+            args.raw.write_text(json.dumps(raw, indent=2) + "\n")
+    finally:
+        code = max(code, cleanup(host, bench, work, runtime))
+    return code
+
+
+def cleanup(host: RemoteHost | None, bench: Survive | None, work: Path, runtime: Path) -> int:
+    """Stop everything this run started; say (and kill) what was still left. Never raises."""
+    markers = [str(work) + "/", str(runtime) + "/"]
+    rb_root = None
+    if bench is not None:
+        rb_root = bench.rb_server_marker()
+        with contextlib.suppress(Exception):
+            if host is not None:
+                host.set_link(True)
+        with contextlib.suppress(Exception):
+            bench.rb("down", ALIAS, timeout=60)  # stops the supervisor first, then the master
+        with contextlib.suppress(Exception):
+            bench.stop_supervisors()  # in case `down` could not
+        with contextlib.suppress(Exception):
+            bench.close_masters()
+    if host is not None:
+        host.stop()
+
+    def is_ours(args: str) -> bool:
+        if any(m in args for m in markers):  # supervisors (--ssh-config under work/), masters, ssh clients
+            return True
+        return bool("jupyter" in args and rb_root and rb_root in args)
+
+    left = sweep(is_ours)
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(runtime, ignore_errors=True)
+    if left:
+        say("killed leftovers: " + "; ".join(left))
+        return 1
+    say("clean: no supervisor, ssh or Jupyter process of this run is left")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
