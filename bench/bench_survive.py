@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.harness.remote_host import HarnessError, HarnessUnavailable, RemoteHost, start_remote_host
+
 from bench.bench_up import (
     ALIAS,
     LOG_LINE,
@@ -57,7 +59,6 @@ from bench.bench_up import (
     wait_quiet,
 )
 from remotebook import supervise
-from tests.harness.remote_host import HarnessError, HarnessUnavailable, RemoteHost, start_remote_host
 
 RECONNECT_DEADLINE = 60.0  # from the fault (or link-up) to the first 200
 SETTLE_DEADLINE = 30.0  # before a sample: the supervisor watching, the tunnel answering
@@ -540,7 +541,7 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
     if not args.netns:
         lines.append(f"| {link} | — | — | — | 0 | needs the network namespace | not measured (--no-netns) |")
     rss, hwm, cpu = RSS.format(idle=args.idle), HWM.format(idle=args.idle), CPU.format(idle=args.idle)
-    after = [Sample(s.info["VmHWM"] / 1024) for name in (MASTER, link, JUPYTER) for s in res.get(name, [])]
+    after = [Sample(s.info.get("VmHWM", 0) / 1024) for name in (MASTER, link, JUPYTER) for s in res.get(name, [])]
     after = [s for s in after if s.value]
     lines += [
         "",
@@ -550,13 +551,19 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         "|---|---:|---:|---:|---:|---|---|",
         row(rss, res.get(rss, []), f"≤ {GOAL_RSS_MIB:g} MiB", verdict(med(rss), GOAL_RSS_MIB, " MiB"), 1),
         row(hwm, res.get(hwm, []), f"≤ {GOAL_RSS_MIB:g} MiB", verdict(med(hwm), GOAL_RSS_MIB, " MiB"), 1),
-        row(HWM_AFTER, after, f"≤ {GOAL_RSS_MIB:g} MiB", verdict(stats(after)[0] if after else None, GOAL_RSS_MIB, " MiB"), 1),
+        row(
+            HWM_AFTER,
+            after,
+            f"≤ {GOAL_RSS_MIB:g} MiB",
+            verdict(stats(after)[0] if after else None, GOAL_RSS_MIB, " MiB"),
+            1,
+        ),
         row(cpu, res.get(cpu, []), f"≤ {GOAL_CPU_PCT:g} % (near zero)", verdict(med(cpu), GOAL_CPU_PCT, " %"), 2),
         row(CPU_CHILDREN, res.get(CPU_CHILDREN, []), "(reference)", "—", 2),
         row(SPAWNS, res.get(SPAWNS, []), "(reference)", "—", 1),
     ]
     lines += ["", "Where the time goes (medians, s; from the supervisor's DEBUG log, millisecond stamps):", ""]
-    lines += [f"| step | master killed | link back | Jupyter killed |", "|---|---:|---:|---:|"]
+    lines += ["| step | master killed | link back | Jupyter killed |", "|---|---:|---:|---:|"]
     cols = (MASTER, link, JUPYTER)
     order = [PH_DETECT, PH_INFLIGHT, PH_BACKOFF, PH_REBUILD, PH_TRY, PH_SESSION, PH_REST]
     for phase in order:
@@ -578,8 +585,7 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
             if detect
             else "Link outage:",
             f"and made {min(fails)}–{max(fails)} failed tries during the outage; a try was in flight at link-up"
-            f" in {flight} of {len(link_samples)} samples."
-            + (f" Last failure logged: `{why[:160]}`." if why else ""),
+            f" in {flight} of {len(link_samples)} samples." + (f" Last failure logged: `{why[:160]}`." if why else ""),
         ]
     if over_bare:
         lines += ["", f"By hand after a dropped master, the rerun `up` took {over_bare}."]
