@@ -331,15 +331,7 @@ class RemoteHost:
     def restart_sshd(self) -> None:
         """Stop the main sshd and every session it has (connections drop), then start it again."""
         main = self._sshds[0]
-        listener = main.proc
-        sessions = _descendants([listener.pid]) if listener.poll() is None else []
-        listener.terminate()
-        try:
-            listener.wait(timeout=_KILL_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            listener.kill()
-            listener.wait(timeout=_KILL_TIMEOUT)
-        _kill_all(sessions)
+        _stop_listeners([main.proc] if main.proc.poll() is None else [])
         self._sshds.remove(main)
         fresh = _start_sshd(self, main.name, main.port, forwarding=True)
         self._sshds.insert(0, self._sshds.pop())  # keep the main sshd first
@@ -383,19 +375,7 @@ class RemoteHost:
                 log.warning("remote host stop: %s failed: %s", what, exc)
 
     def _stop_sshds(self) -> None:
-        listeners = [s.proc for s in self._sshds if s.proc.poll() is None]
-        # Collect session processes first: once a listener dies its children are
-        # reparented to init and no longer findable as "ours".
-        sessions = _descendants(p.pid for p in listeners)
-        for p in listeners:
-            p.terminate()
-        for p in listeners:
-            try:
-                p.wait(timeout=_KILL_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=_KILL_TIMEOUT)
-        _kill_all(sessions)
+        sessions = _stop_listeners([s.proc for s in self._sshds if s.proc.poll() is None])
         if not _poll_until(lambda: not any(_alive(pid) for pid in sessions), _KILL_TIMEOUT):
             log.warning(
                 "remote host stop: sshd session processes still alive: %s", [pid for pid in sessions if _alive(pid)]
@@ -416,6 +396,23 @@ class RemoteHost:
 # --------------------------------------------------------------------------
 # process / user / namespace plumbing
 # --------------------------------------------------------------------------
+
+
+def _stop_listeners(listeners: list[subprocess.Popen[bytes]]) -> list[int]:
+    """TERM (then KILL) sshd listeners and kill their sessions; returns the session pids."""
+    # Collect session processes first: once a listener dies its children are
+    # reparented to init and no longer findable as "ours".
+    sessions = _descendants(p.pid for p in listeners)
+    for p in listeners:
+        p.terminate()
+    for p in listeners:
+        try:
+            p.wait(timeout=_KILL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=_KILL_TIMEOUT)
+    _kill_all(sessions)
+    return sessions
 
 
 def _kill_process_group(proc: subprocess.Popen[str]) -> None:
