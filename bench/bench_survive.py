@@ -91,6 +91,7 @@ SPAWNS = "ssh processes started per minute while idle"
 PH_DETECT = "detection: fault → supervisor says `reconnecting`"
 PH_REBUILD = "rebuild: `reconnecting` → `reconnected` (exit master, ssh session + bootstrap, forward, ready)"
 PH_SESSION = "  of which the ssh session (handshake, login shell, bootstrap; Jupyter's start if it died)"
+PH_LATE = "link-up → `reconnecting` (the outage was shorter than detection)"
 PH_INFLIGHT = "link-up → a try in flight at link-up fails"
 PH_BACKOFF = "backoff until the next try"
 PH_TRY = "the successful try (exit master, ssh session + bootstrap, forward, ready)"
@@ -301,10 +302,20 @@ class Survive(Bench):
         return t
 
     def after_reconnect(self, sup: int, reconnects_before: int, port: int) -> dict[str, Any]:
-        """Check that the supervisor (not something else) brought the tunnel back; its memory now."""
-        health = self.health()
-        if health.get("pid") != sup or int(health.get("reconnects") or 0) <= reconnects_before:
-            raise MeasureError(f"the supervisor did not reconnect (health {health})")
+        """Check that the supervisor (not something else) brought the tunnel back; its memory now.
+
+        The forward answers a moment before the supervisor writes `reconnected` to its health file,
+        so the bench's first 200 can come first: wait (bounded) for the file.
+        """
+        end = time.monotonic() + SETTLE_DEADLINE
+        health: dict[str, Any] = {}
+        for _ in range(int(SETTLE_DEADLINE / 0.02) + 2):
+            health = self.health()
+            if health.get("pid") == sup and int(health.get("reconnects") or 0) > reconnects_before:
+                break
+            if time.monotonic() >= end:
+                raise MeasureError(f"the supervisor did not reconnect (health {health})")
+            time.sleep(0.02)
         return {
             "reconnects": health.get("reconnects"),
             "reason": health.get("last_reason"),
@@ -374,14 +385,17 @@ class Survive(Bench):
         starts = [e for e in events if detect.wall <= e.wall <= done.wall and " -O exit " in e.message]
         failures = [e for e in events if detect.wall <= e.wall <= done.wall and "reconnect try" in e.message]
         start = starts[-1].wall if starts else done.wall  # every try begins by closing the old master
-        last_fail = max((e.wall for e in failures if e.wall <= start), default=None)
-        phases: dict[str, float] = {}
-        if start <= up_wall:  # the try that worked was already running when the link came back
-            phases[PH_TRY] = done.wall - up_wall
+        base = up_wall
+        phases = dict.fromkeys((PH_LATE, PH_INFLIGHT, PH_BACKOFF, PH_TRY), 0.0)
+        if detect.wall > up_wall:  # the outage was shorter than detection: probes in flight still failed
+            phases[PH_LATE] = detect.wall - up_wall
+            base = detect.wall
+        last_fail = max((e.wall for e in failures if base < e.wall <= start), default=None)
+        if start <= base:  # the try that worked was already running when the link came back
+            phases[PH_TRY] = done.wall - base
         else:
-            in_flight = max(0.0, (last_fail or up_wall) - up_wall)
-            phases[PH_INFLIGHT] = in_flight
-            phases[PH_BACKOFF] = start - up_wall - in_flight
+            phases[PH_INFLIGHT] = last_fail - base if last_fail is not None else 0.0
+            phases[PH_BACKOFF] = start - base - phases[PH_INFLIGHT]
             phases[PH_TRY] = done.wall - start
         ssh_s = session_seconds(events, max(start, detect.wall), done.wall)
         if ssh_s is not None:
@@ -391,7 +405,8 @@ class Survive(Bench):
             detected_after_down=round(detect.wall - down_wall, 3),
             failed_tries=len(failures),
             failed_during_outage=len([e for e in failures if e.wall <= up_wall]),
-            try_in_flight_at_link_up=start <= up_wall or bool(last_fail and last_fail > up_wall),
+            detected_after_link_up=detect.wall > up_wall,
+            try_in_flight_at_link_up=start <= base or last_fail is not None,
             last_failure=failures[-1].message if failures else "",
         )
         return {self.link_row: Sample(total, phases, info)}
@@ -565,7 +580,7 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
     lines += ["", "Where the time goes (medians, s; from the supervisor's DEBUG log, millisecond stamps):", ""]
     lines += ["| step | master killed | link back | Jupyter killed |", "|---|---:|---:|---:|"]
     cols = (MASTER, link, JUPYTER)
-    order = [PH_DETECT, PH_INFLIGHT, PH_BACKOFF, PH_REBUILD, PH_TRY, PH_SESSION, PH_REST]
+    order = [PH_DETECT, PH_LATE, PH_INFLIGHT, PH_BACKOFF, PH_REBUILD, PH_TRY, PH_SESSION, PH_REST]
     for phase in order:
         cells = []
         for name in cols:
@@ -575,18 +590,21 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
             lines.append(f"| {phase} | {' | '.join(cells)} |")
     link_samples = res.get(link, [])
     if link_samples:
+        n = len(link_samples)
         detect = [s.info["detected_after_down"] for s in link_samples if "detected_after_down" in s.info]
+        late = sum(1 for s in link_samples if s.info.get("detected_after_link_up"))
         fails = [s.info.get("failed_during_outage", 0) for s in link_samples]
         flight = sum(1 for s in link_samples if s.info.get("try_in_flight_at_link_up"))
         why = next((s.info["last_failure"] for s in reversed(link_samples) if s.info.get("last_failure")), "")
-        lines += [
-            "",
-            f"Link outage: the supervisor noticed {statistics.median(detect):.2f} s (median) after link-down"
-            if detect
-            else "Link outage:",
-            f"and made {min(fails)}–{max(fails)} failed tries during the outage; a try was in flight at link-up"
-            f" in {flight} of {len(link_samples)} samples." + (f" Last failure logged: `{why[:160]}`." if why else ""),
-        ]
+        made = f"{min(fails)}" if min(fails) == max(fails) else f"{min(fails)}–{max(fails)}"
+        text = "Link outage: "
+        if detect:
+            text += f"the supervisor said `reconnecting` {statistics.median(detect):.2f} s (median) after link-down"
+            text += f" (after link-up in {late} of {n} samples); " if late else "; "
+        text += f"{made} failed reconnect tries during the outage; a try was in flight at link-up in {flight} of {n}."
+        if why:
+            text += f" Last failure logged: `{why[:200]}`."
+        lines += ["", text]
     if over_bare:
         lines += ["", f"By hand after a dropped master, the rerun `up` took {over_bare}."]
     if bench.notes:
