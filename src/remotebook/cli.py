@@ -22,6 +22,7 @@ from remotebook.errors import (
     EXIT_TUNNEL,
     EXIT_USAGE,
     RemotebookError,
+    UsageError,
 )
 
 log = logging.getLogger("remotebook")
@@ -359,6 +360,59 @@ def logs(env: Env, target: str | None, follow: bool, lines: int) -> None:
     from remotebook import session as core
 
     core.logs(env.session(target), follow=follow, lines=lines, write=lambda s: click.echo(s, nl=False))
+
+
+@cli.command()
+@click.argument("direction", type=click.Choice(["push", "pull"]))
+@click.argument("args", nargs=-1)
+@click.option("-n", "--dry-run", is_flag=True, help="List what would change; change nothing.")
+@click.option("--delete", is_flag=True, help="Also delete what the other side no longer has (asks first).")
+@click.option("--yes", is_flag=True, help="With --delete: do not ask.")
+@click.pass_obj
+def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete: bool, yes: bool) -> None:
+    """Push the project to TARGET's remote_dir, or pull results and notebooks back: sync push|pull [TARGET] [PATH...].
+
+    A file changed on both sides since the last sync is never overwritten: the other
+    side's version is kept beside it (name.remote-DATE.ext on pull, name.local-DATE.ext on push).
+    """
+    from remotebook import sync as core
+
+    target, paths = _split_target(env, list(args))
+    sess = env.session(target)
+
+    def go(dry: bool) -> Any:
+        return core.run(
+            sess,
+            direction,
+            paths=paths,
+            pull_paths=list(sess.profile.pull),
+            exclude=list(sess.profile.exclude),
+            dry_run=dry,
+            delete=delete,
+        )
+
+    if delete and not dry_run and not yes:
+        doomed = go(True).plan.deletions
+        if doomed:
+            click.echo("--delete would remove:\n" + "\n".join(f"  {name}" for name in doomed), err=True)
+            if not sys.stdin.isatty() or not click.confirm("delete these?", err=True):
+                raise UsageError("nothing was deleted or transferred", hint="add --yes to delete without asking")
+    outcome = go(dry_run)
+    for name in outcome.plan.updates if dry_run else []:
+        click.echo(f"  {name}")
+    for name in outcome.plan.conflicts:
+        where = outcome.kept.get(name, "(would be kept beside it)")
+        click.echo(f"conflict: {name} changed on both sides; the other version is kept as {where}", err=True)
+    click.echo(outcome.summary())
+
+
+def _split_target(env: Env, args: list[str]) -> tuple[str | None, list[str]]:
+    """The first argument is TARGET unless it names something in the current folder."""
+    import os
+
+    if args and not os.path.exists(args[0]):
+        return args[0], args[1:]
+    return None, args
 
 
 @cli.command()

@@ -37,6 +37,8 @@ class Profile:
     transport: str = "auto"  # unix socket when Jupyter supports it, else tcp on 127.0.0.1
     start_timeout: float = 60.0
     idle_timeout: int = 0  # seconds; 0 = never: Jupyter culls idle kernels, then shuts down
+    exclude: tuple[str, ...] = ()  # rsync patterns never pushed or pulled
+    pull: tuple[str, ...] = ()  # what `sync pull` brings back, besides notebooks
     source: str = ""  # which file defined it, for messages
     project_dir: Path = field(default=Path("."), compare=False)
 
@@ -64,6 +66,8 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "transport": (str, "one of: " + ", ".join(TRANSPORTS)),
     "start_timeout": ((int, float), "a number of seconds"),
     "idle_timeout": ((int, str), 'seconds, or a duration like "90m", "2h", "1d"'),
+    "exclude": (list, "a list of strings (rsync patterns)"),
+    "pull": (list, "a list of strings (paths in the project)"),
 }
 
 
@@ -168,6 +172,8 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
         remote_dir=table.pop("remote_dir", "~/" + project_name(config.project_dir)),
         setup=(setup,) if isinstance(setup, str) else tuple(setup),
         jupyter_args=tuple(table.pop("jupyter_args", ())),
+        exclude=tuple(table.pop("exclude", ())),
+        pull=tuple(table.pop("pull", ())),
         ssh_config=os.path.expanduser(ssh_config) if ssh_config else "",
         source=config.sources.get(name, ""),
         project_dir=config.project_dir,

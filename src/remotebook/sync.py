@@ -1,0 +1,266 @@
+"""rsync push/pull over the target's ssh master; when both sides changed a file, keep both."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remotebook import proc, ssh, state
+from remotebook.errors import RemotebookError, UsageError
+from remotebook.session import Session
+
+log = logging.getLogger(__name__)
+
+MANIFEST = ".sync.json"  # per target: size and mtime of every file as of the last sync
+PARTIAL_DIR = ".rsync-partial"  # an interrupted transfer waits here, never in place
+ALWAYS_SKIPPED = [
+    ".git/", "__pycache__/", ".ipynb_checkpoints/", ".venv/", "venv/", ".mypy_cache/", ".pytest_cache/",
+    ".ruff_cache/", ".tox/", "node_modules/", f"{PARTIAL_DIR}/", ".DS_Store",
+]  # fmt: skip
+TRANSFER_TIMEOUT = 24 * 3600.0  # a backstop only: big results take as long as they take
+
+
+class SyncError(RemotebookError):
+    """rsync failed, or was asked to do something unsafe."""
+
+
+@dataclass
+class Plan:
+    """What one sync will do: rsync's own dry-run list, split into safe updates and conflicts."""
+
+    updates: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    deletions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    direction: str
+    plan: Plan
+    kept: dict[str, str]  # conflicting path -> where the other side's version was kept
+    seconds: float
+    bytes: int
+    dry_run: bool
+
+    def summary(self) -> str:
+        verb = "would transfer" if self.dry_run else "transferred"
+        line = f"{self.direction}: {verb} {len(self.plan.updates)} file(s), {self.bytes:,} bytes in {self.seconds:.1f}s"
+        if self.plan.conflicts:
+            line += f"; {len(self.plan.conflicts)} conflict(s), both versions kept"
+        if self.plan.deletions:
+            line += f"; {len(self.plan.deletions)} deletion(s)"
+        return line
+
+
+def rsync_argv(sess: Session, *extra: str) -> list[str]:
+    """rsync with -e set to our ssh (same -F, same control socket; a master is made if none runs)."""
+    if shutil.which("rsync") is None:
+        raise SyncError(
+            "rsync is not installed on this computer", hint="install it (apt install rsync / brew install rsync)"
+        )
+    rsh = sess.target.argv("-o", "ControlMaster=auto", "-o", "ControlPersist=30")
+    return ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "-e", shlex.join(rsh), *extra]
+
+
+def remote_root(sess: Session) -> str:
+    """`dest:path/` with ~ made relative (ssh starts in the home; rsync quotes what it sends)."""
+    path = sess.profile.remote_dir
+    if path in ("~", "~/"):
+        path = "."
+    elif path.startswith("~/"):
+        path = path[2:]
+    return f"{sess.target.destination}:{path.rstrip('/')}/"
+
+
+def filters(sess: Session, direction: str, paths: list[str], pull_paths: list[str], exclude: list[str]) -> list[str]:
+    """rsync filter rules: always-skipped dirs, .gitignore files, the profile's excludes, the paths asked for."""
+    rules = [f"--exclude={pattern}" for pattern in [*ALWAYS_SKIPPED, *exclude]]
+    rules.append("--filter=:- .gitignore")  # rsync reads each dir's .gitignore as exclude rules
+    wanted = paths or (pull_paths + ["*.ipynb"] if direction == "pull" else [])
+    if wanted:
+        rules.append("--include=*/")
+        for item in wanted:
+            anchored = item if item.startswith("*") else "/" + item.strip("/")
+            rules += [f"--include={anchored}", f"--include={anchored}/***"]
+        rules += ["--exclude=*", "--prune-empty-dirs"]
+    return rules
+
+
+def check_paths(project: Path, paths: list[str]) -> list[str]:
+    """PATHs relative to the project; one that leaves the project is refused."""
+    out = []
+    for raw in paths:
+        full = (Path.cwd() / raw).resolve()
+        try:
+            out.append(str(full.relative_to(project.resolve())) or ".")
+        except ValueError:
+            raise UsageError(f"{raw} is outside the project {project}", hint="sync only paths inside it") from None
+    return out
+
+
+def parse_itemized(output: str) -> Plan:
+    """rsync `--itemize-changes --out-format=%i|%n` lines -> files to update and to delete."""
+    plan = Plan()
+    for line in output.splitlines():
+        flags, sep, name = line.partition("|")
+        if not sep:
+            continue
+        if flags.startswith("*deleting"):
+            plan.deletions.append(name.rstrip("/"))
+        elif flags[:1] in (">", "<") and flags[1:2] == "f":
+            plan.updates.append(name)
+    return plan
+
+
+def parse_listing(output: str) -> dict[str, tuple[int, int]]:
+    """`rsync --list-only --no-human-readable` -> {path: (size, mtime)} for regular files."""
+    files = {}
+    for line in output.splitlines():
+        parts = line.split(None, 4)
+        if len(parts) < 5 or not parts[0].startswith("-"):
+            continue
+        stamp = time.mktime(time.strptime(f"{parts[2]} {parts[3]}", "%Y/%m/%d %H:%M:%S"))
+        files[parts[4]] = (int(parts[1]), int(stamp))
+    return files
+
+
+def local_meta(root: Path, names: list[str]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for name in names:
+        try:
+            st = (root / name).lstat()
+        except OSError:
+            continue
+        out[name] = (st.st_size, int(st.st_mtime))
+    return out
+
+
+def conflicts(plan: Plan, dest_now: dict[str, tuple[int, int]], manifest: dict[str, Any]) -> Plan:
+    """A file the sync would overwrite conflicts when the destination changed since the last sync.
+
+    Unchanged since then (size and mtime as recorded) means it is safe to overwrite; never
+    synced and present on both sides means we cannot know, so it is kept too.
+    """
+    safe, kept = [], []
+    for name in plan.updates:
+        now = dest_now.get(name)
+        was = manifest.get(name)
+        if now is None or (was is not None and tuple(was) == now):
+            safe.append(name)
+        else:
+            kept.append(name)
+    return Plan(safe, kept, plan.deletions)
+
+
+def side_name(name: str, side: str, stamp: str) -> str:
+    """`analysis.ipynb` -> `analysis.remote-2026-11-26T1032.ipynb`."""
+    path = Path(name)
+    return str(path.with_name(f"{path.stem}.{side}-{stamp}{path.suffix}"))
+
+
+def run(
+    sess: Session,
+    direction: str,
+    *,
+    paths: list[str],
+    pull_paths: list[str],
+    exclude: list[str],
+    dry_run: bool,
+    delete: bool,
+) -> Outcome:
+    """Plan with rsync's dry run, set conflicting files aside, transfer, record the new state."""
+    project = sess.profile.project_dir
+    local, remote = f"{project}/", remote_root(sess)
+    src, dst = (local, remote) if direction == "push" else (remote, local)
+    rules = filters(sess, direction, check_paths(project, paths), pull_paths, exclude)
+    start = time.monotonic()
+    if direction == "push":
+        _mkdir_remote(sess)
+    dry = _rsync(sess, [*rules, *(["--delete"] if delete else []), "-n", "-i", "--out-format=%i|%n", src, dst])
+    manifest = state.load(sess.paths, sess.profile.name, suffix=MANIFEST) or {}
+    plan = parse_itemized(dry.stdout)
+    dest_now = _remote_meta(sess, rules) if direction == "push" else local_meta(project, plan.updates)
+    plan = conflicts(plan, dest_now, manifest)
+    if dry_run:
+        return Outcome(direction, plan, {}, time.monotonic() - start, 0, True)
+    kept = _keep_both(sess, direction, plan.conflicts, src, dst)
+    skip = [f"--exclude=/{name}" for name in plan.conflicts]
+    done = _rsync(sess, [*skip, *rules, *(["--delete"] if delete else []), "--stats", src, dst])
+    _record(sess, manifest, plan, project)
+    return Outcome(direction, plan, kept, time.monotonic() - start, _sent_bytes(done.stdout), False)
+
+
+def _rsync(sess: Session, args: list[str]) -> proc.Result:
+    result = proc.run(rsync_argv(sess, *args), timeout=TRANSFER_TIMEOUT)
+    if result.returncode != 0:
+        raise _translate(result)
+    return result
+
+
+def _mkdir_remote(sess: Session) -> None:
+    path = remote_root(sess).split(":", 1)[1]
+    argv = sess.target.argv("-o", "ControlMaster=auto", "-o", "ControlPersist=30", "-T", "--")
+    result = proc.run([*argv, sess.target.destination, shlex.join(["mkdir", "-p", "--", path])], timeout=60)
+    if result.returncode == 255:
+        raise ssh.classify_failure(sess.target.destination, result.stderr)
+    if result.returncode != 0:
+        raise SyncError(f"cannot create {path} on {sess.profile.host}: {result.stderr.strip()}")
+
+
+def _remote_meta(sess: Session, rules: list[str]) -> dict[str, tuple[int, int]]:
+    listing = _rsync(sess, [*rules, "-r", "--list-only", "--no-human-readable", remote_root(sess)])
+    return parse_listing(listing.stdout)
+
+
+def _keep_both(sess: Session, direction: str, names: list[str], src: str, dst: str) -> dict[str, str]:
+    """Copy the source's version of each conflicting file beside the destination's, under a new name."""
+    stamp = time.strftime("%Y-%m-%dT%H%M")
+    side = "local" if direction == "push" else "remote"
+    kept = {}
+    for name in names:
+        beside = side_name(name, side, stamp)
+        _rsync(sess, [src + name, dst + beside])
+        kept[name] = beside
+    return kept
+
+
+def _record(sess: Session, manifest: dict[str, Any], plan: Plan, project: Path) -> None:
+    """After a sync both sides hold the same bytes and mtime (rsync -a) for every updated file."""
+    for name, meta in local_meta(project, plan.updates).items():
+        manifest[name] = list(meta)
+    for name in plan.deletions:
+        manifest.pop(name, None)
+    state.save(sess.paths, sess.profile.name, manifest, suffix=MANIFEST)
+
+
+def _sent_bytes(stats: str) -> int:
+    for line in stats.splitlines():
+        if line.startswith("Total transferred file size:"):
+            digits = "".join(c for c in line.split(":", 1)[1] if c.isdigit())
+            return int(digits or 0)
+    return 0
+
+
+_RSYNC_EXITS = {
+    11: "a file could not be written (disk full or permission denied?)",
+    12: "the rsync protocol broke (is rsync installed on the remote?)",
+    23: "some files could not be transferred (permission denied?)",
+    30: "the transfer timed out",
+}
+
+
+def _translate(result: proc.Result) -> RemotebookError:
+    tail = result.stderr.strip().splitlines()[-3:] if result.stderr.strip() else []
+    if "command not found" in result.stderr or result.returncode == 127:
+        return SyncError("rsync is not installed on the remote", hint="install it there (apt install rsync)")
+    if "No space left on device" in result.stderr:
+        return SyncError("the destination disk is full", hint="free some space and sync again; nothing was lost")
+    if "Permission denied" in result.stderr and result.returncode != 255:
+        return SyncError("permission denied while syncing", hint=" / ".join(tail), detail="\n".join(tail))
+    reason = _RSYNC_EXITS.get(result.returncode, f"rsync exited {result.returncode}")
+    return SyncError(f"sync failed: {reason}", hint="run with -v for rsync's own words", detail="\n".join(tail))

@@ -1,0 +1,177 @@
+"""remotebook sync against the harness: real rsync over the real sshd, as the remote user."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Runner
+
+
+def remote_dir(rb: Runner) -> Path:
+    return rb.host.home("rbtest") / "myproject"
+
+
+def as_remote_user(path: Path) -> None:
+    """Files the test writes "on the server" belong to the remote user, as if edited there."""
+    user = pwd.getpwnam("rbtest")
+    for p in [path, *path.parents]:
+        if p == Path(user.pw_dir):
+            break
+        os.chown(p, user.pw_uid, user.pw_gid)
+
+
+def write(path: Path, text: str, mtime: float | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def sync(rb: Runner, *args: str) -> subprocess.CompletedProcess[str]:
+    return rb.run("sync", *args)
+
+
+@pytest.fixture
+def project(rb: Runner) -> Path:
+    rb.write_config('[profiles.s]\nhost = "rbremote"\nexclude = ["secret/"]\npull = ["results/"]\n')
+    p = rb.project
+    write(p / "analysis.py", "print('hi')\n", mtime=1_700_000_000)
+    (p / "run.sh").write_text("#!/bin/sh\necho run\n")
+    (p / "run.sh").chmod(0o755)
+    write(p / "data dir" / "naïve ünïcode.csv", "a,b\n1,2\n")
+    (p / "link-to-analysis").symlink_to("analysis.py")
+    (p / "empty").mkdir()
+    write(p / ".gitignore", "*.log\n")
+    write(p / "build.log", "noise\n")
+    write(p / "secret" / "key.txt", "do not push\n")
+    write(p / ".git" / "HEAD", "ref: refs/heads/main\n")
+    write(p / "__pycache__" / "x.pyc", "bytes")
+    return p
+
+
+def test_push_round_trip_keeps_content_modes_times_links_names_and_skips_what_it_should(
+    rb: Runner, project: Path
+) -> None:
+    out = sync(rb, "push", "s")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith("push: transferred")
+    r = remote_dir(rb)
+    assert (r / "analysis.py").read_text() == "print('hi')\n"
+    assert int((r / "analysis.py").stat().st_mtime) == 1_700_000_000
+    assert (r / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert (r / "data dir" / "naïve ünïcode.csv").read_text() == "a,b\n1,2\n"
+    assert os.readlink(r / "link-to-analysis") == "analysis.py"
+    assert (r / "empty").is_dir()
+    for skipped in ("build.log", "secret", ".git", "__pycache__"):
+        assert not (r / skipped).exists(), skipped
+    again = sync(rb, "push", "s")
+    assert "transferred 0 file(s)" in again.stdout  # nothing changed, nothing sent
+
+
+def test_pull_brings_back_results_and_notebooks_only(rb: Runner, project: Path) -> None:
+    assert sync(rb, "push", "s").returncode == 0
+    r = remote_dir(rb)
+    write(r / "results" / "fig1.png", "png-bytes")
+    write(r / "notebooks" / "explore.ipynb", '{"cells": []}')
+    write(r / "scratch.tmp", "not wanted")
+    for path in (r / "results" / "fig1.png", r / "notebooks" / "explore.ipynb", r / "scratch.tmp"):
+        as_remote_user(path)
+    out = sync(rb, "pull", "s")
+    assert out.returncode == 0, out.stderr
+    assert (project / "results" / "fig1.png").read_text() == "png-bytes"
+    assert (project / "notebooks" / "explore.ipynb").read_text() == '{"cells": []}'
+    assert not (project / "scratch.tmp").exists()
+
+
+def test_pull_never_overwrites_a_local_change_it_keeps_both(rb: Runner, project: Path) -> None:
+    write(project / "analysis.ipynb", "v1")
+    assert sync(rb, "push", "s").returncode == 0
+    write(remote_dir(rb) / "analysis.ipynb", "edited on the server", mtime=time.time() + 5)
+    as_remote_user(remote_dir(rb) / "analysis.ipynb")
+    write(project / "analysis.ipynb", "edited on the laptop", mtime=time.time() + 10)
+    out = sync(rb, "pull", "s")
+    assert out.returncode == 0, out.stderr
+    assert "conflict: analysis.ipynb changed on both sides" in out.stderr
+    assert (project / "analysis.ipynb").read_text() == "edited on the laptop"
+    kept = list(project.glob("analysis.remote-*.ipynb"))
+    assert [k.read_text() for k in kept] == ["edited on the server"]
+    assert "1 conflict(s), both versions kept" in out.stdout
+
+
+def test_push_never_overwrites_a_server_edit_it_keeps_both(rb: Runner, project: Path) -> None:
+    assert sync(rb, "push", "s").returncode == 0
+    write(remote_dir(rb) / "analysis.py", "edited on the server", mtime=time.time() + 5)
+    as_remote_user(remote_dir(rb) / "analysis.py")
+    write(project / "analysis.py", "edited on the laptop", mtime=time.time() + 10)
+    out = sync(rb, "push", "s")
+    assert out.returncode == 0, out.stderr
+    assert (remote_dir(rb) / "analysis.py").read_text() == "edited on the server"
+    kept = list(remote_dir(rb).glob("analysis.local-*.py"))
+    assert [k.read_text() for k in kept] == ["edited on the laptop"]
+
+
+def test_an_unchanged_destination_is_simply_updated(rb: Runner, project: Path) -> None:
+    assert sync(rb, "push", "s").returncode == 0
+    write(project / "analysis.py", "newer on the laptop", mtime=time.time() + 10)
+    out = sync(rb, "push", "s")
+    assert "conflict" not in out.stderr
+    assert (remote_dir(rb) / "analysis.py").read_text() == "newer on the laptop"
+
+
+def test_dry_run_changes_nothing_on_either_side(rb: Runner, project: Path) -> None:
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    out = sync(rb, "push", "s", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "analysis.py" in out.stdout and "would transfer" in out.stdout
+    assert not (remote_dir(rb) / "analysis.py").exists()
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+
+
+def test_delete_refuses_without_confirmation(rb: Runner, project: Path) -> None:
+    assert sync(rb, "push", "s").returncode == 0
+    (project / "analysis.py").unlink()
+    out = sync(rb, "push", "s", "--delete")
+    assert out.returncode == 2
+    assert "analysis.py" in out.stderr and "--yes" in out.stderr
+    assert (remote_dir(rb) / "analysis.py").exists()
+    out = sync(rb, "push", "s", "--delete", "--yes")
+    assert out.returncode == 0, out.stderr
+    assert not (remote_dir(rb) / "analysis.py").exists()
+
+
+def test_path_outside_the_project_is_refused(rb: Runner, project: Path) -> None:
+    out = sync(rb, "push", "s", "../elsewhere")
+    assert out.returncode == 2
+    assert "outside the project" in out.stderr
+
+
+def test_killed_transfer_leaves_no_truncated_file_and_resumes(rb: Runner, project: Path) -> None:
+    big = project / "big.bin"
+    with big.open("wb") as f:
+        for i in range(64):
+            f.write(hashlib.sha256(str(i).encode()).digest() * 32768)  # 64 MiB, not compressible to nothing
+    proc = rb.spawn("sync", "push", "s")
+    target = remote_dir(rb) / "big.bin"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(remote_dir(rb).glob(".big.bin.*")):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=20)
+    assert not target.exists()  # the partial data is in rsync's temp file, never in place
+    out = sync(rb, "push", "s")
+    assert out.returncode == 0, out.stderr
+    assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
+
+
+def test_rsync_missing_on_the_remote_is_named(rb: Runner, project: Path) -> None:
+    out = sync(rb, "push", "rbnopy")  # its login PATH has basic tools only: no rsync
+    assert out.returncode == 1
+    assert "rsync is not installed on the remote" in out.stderr and "Traceback" not in out.stderr

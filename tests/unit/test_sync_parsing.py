@@ -1,0 +1,57 @@
+"""sync: rsync's itemized and listing outputs (recorded from rsync 3.5), conflicts, names, filters."""
+
+from __future__ import annotations
+
+import time
+
+from remotebook import sync
+
+ITEMIZED = """\
+cd+++++++++|./
+>f+++++++++|a.txt
+>f.st......|data dir/naïve.csv
+cL+++++++++|link -> a.txt
+cd+++++++++|empty/
+*deleting  |old.txt
+.d..t......|sub/
+"""
+
+LISTING = """\
+drwxr-xr-x        4096 2026/11/26 12:25:10 .
+-rw-r--r--           6 2026/11/26 12:25:10 a.txt
+lrwxrwxrwx           5 2026/11/26 12:25:10 link
+-rw-r--r--     1228800 2026/11/26 12:25:11 with space/big file
+"""
+
+
+def test_parse_itemized() -> None:
+    plan = sync.parse_itemized(ITEMIZED)
+    assert plan.updates == ["a.txt", "data dir/naïve.csv"]
+    assert plan.deletions == ["old.txt"]
+
+
+def test_parse_listing_keeps_regular_files_with_spaces() -> None:
+    files = sync.parse_listing(LISTING)
+    stamp = int(time.mktime(time.strptime("2026/11/26 12:25:11", "%Y/%m/%d %H:%M:%S")))
+    assert files == {"a.txt": (6, stamp - 1), "with space/big file": (1228800, stamp)}
+
+
+def test_conflicts_only_when_the_destination_changed_since_the_last_sync() -> None:
+    plan = sync.Plan(updates=["same", "changed", "new", "never-synced"])
+    dest_now = {"same": (1, 10), "changed": (2, 20), "never-synced": (3, 30)}
+    manifest = {"same": [1, 10], "changed": [1, 10]}
+    out = sync.conflicts(plan, dest_now, manifest)
+    assert out.updates == ["same", "new"]
+    assert out.conflicts == ["changed", "never-synced"]
+
+
+def test_side_name() -> None:
+    assert (
+        sync.side_name("nb/analysis.ipynb", "remote", "2026-11-26T1032") == "nb/analysis.remote-2026-11-26T1032.ipynb"
+    )
+    assert sync.side_name("Makefile", "local", "T") == "Makefile.local-T"
+
+
+def test_outcome_summary() -> None:
+    outcome = sync.Outcome("pull", sync.Plan(["a"], ["b"], []), {"b": "b.remote-x"}, 1.26, 2048, False)
+    assert outcome.summary() == "pull: transferred 1 file(s), 2,048 bytes in 1.3s; 1 conflict(s), both versions kept"
