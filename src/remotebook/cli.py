@@ -118,15 +118,25 @@ def cli(ctx: click.Context, ssh_config: str, verbose: bool) -> None:
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object once ready.")
 @click.option("--stop", "stop_server", is_flag=True, help="Foreground: Ctrl-C also stops the remote server.")
+@click.option("--sync", "sync_first", is_flag=True, help="`sync push` the project before the server starts.")
 @click.pass_obj
 def up(
-    env: Env, target: str | None, port: int | None, detach: bool, no_browser: bool, as_json: bool, stop_server: bool
+    env: Env,
+    target: str | None,
+    port: int | None,
+    detach: bool,
+    no_browser: bool,
+    as_json: bool,
+    stop_server: bool,
+    sync_first: bool,
 ) -> None:
     """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
     from remotebook import session as core
     from remotebook import supervise
 
     sess = env.session(target)
+    if sync_first:
+        _push_first(sess, quiet=as_json)
     result = core.up(sess, port=port, progress=_progress(as_json))
     supervisor = supervise.Supervisor(sess, batch=False, say=_progress(as_json))
     try:
@@ -146,6 +156,21 @@ def up(
     finally:
         if not detach:  # after a reconnect, what to take down is what the supervisor made
             core.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
+
+
+def _push_first(sess: Any, *, quiet: bool) -> None:
+    """`up --sync`: the code is on the server before Jupyter starts there."""
+    from remotebook import ssh
+    from remotebook import sync as sync_core
+
+    had_master = ssh.master_alive(sess.target)
+    outcome = sync_core.run(
+        sess, "push", paths=[], pull_paths=[], exclude=list(sess.profile.exclude), dry_run=False, delete=False
+    )
+    if not quiet:
+        _report_sync(outcome)
+    if not had_master:  # sync's own short-lived master; `up` opens the one that stays
+        ssh.exit_master(sess.target)
 
 
 def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: bool) -> None:
@@ -368,8 +393,9 @@ def logs(env: Env, target: str | None, follow: bool, lines: int) -> None:
 @click.option("-n", "--dry-run", is_flag=True, help="List what would change; change nothing.")
 @click.option("--delete", is_flag=True, help="Also delete what the other side no longer has (asks first).")
 @click.option("--yes", is_flag=True, help="With --delete: do not ask.")
+@click.option("--watch", is_flag=True, help="push: push again on every change, until Ctrl-C.")
 @click.pass_obj
-def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete: bool, yes: bool) -> None:
+def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete: bool, yes: bool, watch: bool) -> None:
     """Push the project to TARGET's remote_dir, or pull results and notebooks back: sync push|pull [TARGET] [PATH...].
 
     A file changed on both sides since the last sync is never overwritten: the other
@@ -389,7 +415,18 @@ def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete:
             exclude=list(sess.profile.exclude),
             dry_run=dry,
             delete=delete,
+            progress=sys.stderr.isatty(),
         )
+
+    if watch:
+        if direction != "push" or delete or dry_run:
+            raise UsageError("--watch goes with a plain `sync push`", hint="drop --delete/--dry-run, or use push")
+        _report_sync(go(False))
+        try:
+            core.watch(sess.profile.project_dir, lambda: _report_sync(go(False)), say=_progress(False))
+        except KeyboardInterrupt:
+            click.echo("» stopped watching", err=True)
+        return
 
     if delete and not dry_run and not yes:
         doomed = go(True).plan.deletions
@@ -397,8 +434,11 @@ def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete:
             click.echo("--delete would remove:\n" + "\n".join(f"  {name}" for name in doomed), err=True)
             if not sys.stdin.isatty() or not click.confirm("delete these?", err=True):
                 raise UsageError("nothing was deleted or transferred", hint="add --yes to delete without asking")
-    outcome = go(dry_run)
-    for name in outcome.plan.updates if dry_run else []:
+    _report_sync(go(dry_run))
+
+
+def _report_sync(outcome: Any) -> None:
+    for name in outcome.plan.updates if outcome.dry_run else []:
         click.echo(f"  {name}")
     for name in outcome.plan.conflicts:
         where = outcome.kept.get(name, "(would be kept beside it)")

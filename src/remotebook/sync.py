@@ -6,6 +6,7 @@ import logging
 import shlex
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ class Plan:
     updates: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes of each file to send
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.sizes.get(name, 0) for name in self.updates)
 
 
 @dataclass
@@ -103,17 +109,22 @@ def check_paths(project: Path, paths: list[str]) -> list[str]:
     return out
 
 
+ITEM_FORMAT = "--out-format=%i|%l|%n"
+
+
 def parse_itemized(output: str) -> Plan:
-    """rsync `--itemize-changes --out-format=%i|%n` lines -> files to update and to delete."""
+    """rsync `--itemize-changes --out-format=%i|%l|%n` lines -> files to update (with sizes) and to delete."""
     plan = Plan()
     for line in output.splitlines():
-        flags, sep, name = line.partition("|")
-        if not sep:
+        parts = line.split("|", 2)
+        if len(parts) != 3:
             continue
+        flags, size, name = parts
         if flags.startswith("*deleting"):
             plan.deletions.append(name.rstrip("/"))
         elif flags[:1] in (">", "<") and flags[1:2] == "f":
             plan.updates.append(name)
+            plan.sizes[name] = int(size) if size.isdigit() else 0
     return plan
 
 
@@ -154,7 +165,7 @@ def conflicts(plan: Plan, dest_now: dict[str, tuple[int, int]], manifest: dict[s
             safe.append(name)
         else:
             kept.append(name)
-    return Plan(safe, kept, plan.deletions)
+    return Plan(safe, kept, plan.deletions, plan.sizes)
 
 
 def side_name(name: str, side: str, stamp: str) -> str:
@@ -172,6 +183,7 @@ def run(
     exclude: list[str],
     dry_run: bool,
     delete: bool,
+    progress: bool = False,
 ) -> Outcome:
     """Plan with rsync's dry run, set conflicting files aside, transfer, record the new state."""
     project = sess.profile.project_dir
@@ -181,22 +193,41 @@ def run(
     start = time.monotonic()
     if direction == "push":
         _mkdir_remote(sess)
-    dry = _rsync(sess, [*rules, *(["--delete"] if delete else []), "-n", "-i", "--out-format=%i|%n", src, dst])
+    dry = _rsync(sess, [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, src, dst])
     manifest = state.load(sess.paths, sess.profile.name, suffix=MANIFEST) or {}
     plan = parse_itemized(dry.stdout)
     dest_now = _remote_meta(sess, rules) if direction == "push" else local_meta(project, plan.updates)
     plan = conflicts(plan, dest_now, manifest)
     if dry_run:
-        return Outcome(direction, plan, {}, time.monotonic() - start, 0, True)
+        return Outcome(direction, plan, {}, time.monotonic() - start, plan.bytes, True)
     kept = _keep_both(sess, direction, plan.conflicts, src, dst)
     skip = [f"--exclude=/{name}" for name in plan.conflicts]
-    done = _rsync(sess, [*skip, *rules, *(["--delete"] if delete else []), "--stats", src, dst])
+    shown = ["--info=progress2"] if progress and plan.updates else []
+    _rsync(sess, [*skip, *rules, *(["--delete"] if delete else []), *shown, src, dst], show=bool(shown))
     _record(sess, manifest, plan, project)
-    return Outcome(direction, plan, kept, time.monotonic() - start, _sent_bytes(done.stdout), False)
+    return Outcome(direction, plan, kept, time.monotonic() - start, plan.bytes, False)
 
 
-def _rsync(sess: Session, args: list[str]) -> proc.Result:
-    result = proc.run(rsync_argv(sess, *args), timeout=TRANSFER_TIMEOUT)
+def watch(project: Path, push: Callable[[], object], *, say: Callable[[str], None], debounce_ms: int = 400) -> None:
+    """Call `push` after every burst of changes under `project` (debounced), until Ctrl-C.
+
+    A failed push (connection down, say) is reported and tried again on the next change.
+    """
+    import watchfiles  # imported here: only `sync --watch` pays for it
+
+    skipped = {name.rstrip("/") for name in ALWAYS_SKIPPED}
+    quiet = watchfiles.DefaultFilter(ignore_dirs=tuple(skipped | set(watchfiles.DefaultFilter.ignore_dirs)))
+    say(f"watching {project} (Ctrl-C to stop)")
+    for _changes in watchfiles.watch(project, debounce=debounce_ms, watch_filter=quiet, raise_interrupt=True):
+        try:
+            push()
+        except RemotebookError as e:
+            say(f"push failed: {e} (trying again on the next change)")
+
+
+def _rsync(sess: Session, args: list[str], show: bool = False) -> proc.Result:
+    """rsync to completion; `show` lets its progress line reach the terminal (stdout not captured)."""
+    result = proc.run(rsync_argv(sess, *args), timeout=TRANSFER_TIMEOUT, capture=not show)
     if result.returncode != 0:
         raise _translate(result)
     return result
@@ -236,14 +267,6 @@ def _record(sess: Session, manifest: dict[str, Any], plan: Plan, project: Path) 
     for name in plan.deletions:
         manifest.pop(name, None)
     state.save(sess.paths, sess.profile.name, manifest, suffix=MANIFEST)
-
-
-def _sent_bytes(stats: str) -> int:
-    for line in stats.splitlines():
-        if line.startswith("Total transferred file size:"):
-            digits = "".join(c for c in line.split(":", 1)[1] if c.isdigit())
-            return int(digits or 0)
-    return 0
 
 
 _RSYNC_EXITS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import select
 import signal
 import subprocess
 import time
@@ -175,3 +176,36 @@ def test_rsync_missing_on_the_remote_is_named(rb: Runner, project: Path) -> None
     out = sync(rb, "push", "rbnopy")  # its login PATH has basic tools only: no rsync
     assert out.returncode == 1
     assert "rsync is not installed on the remote" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_watch_pushes_a_change_within_its_debounce(rb: Runner, project: Path) -> None:
+    proc = rb.spawn("sync", "push", "s", "--watch")
+    assert proc.stderr is not None
+    try:
+        deadline = time.monotonic() + 30
+        line = ""
+        while time.monotonic() < deadline and "watching" not in line:  # after the first, full push
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            line = proc.stderr.readline() if ready else ""
+        assert "watching" in line
+        target = remote_dir(rb) / "analysis.py"
+        for attempt in range(5):  # an event in the instant before the watcher is armed is lost: write again
+            write(project / "analysis.py", f"changed while watching {attempt}\n")
+            changed_at = time.monotonic()
+            while time.monotonic() - changed_at < 5 and "changed while watching" not in target.read_text():
+                time.sleep(0.05)
+            if "changed while watching" in target.read_text():
+                break
+        assert target.read_text().startswith("changed while watching")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=20)
+    assert code == 0
+    assert [p for p in rb.ssh_processes() if "[mux]" not in p] == []
+
+
+def test_up_sync_pushes_before_the_server_starts(rb: Runner, project: Path) -> None:
+    report = rb.json("up", "s", "--detach", "--no-browser", "--sync")
+    assert (remote_dir(rb) / "analysis.py").read_text() == "print('hi')\n"
+    assert report["server"]["started"] is True
+    assert len([p for p in rb.ssh_processes() if "[mux]" in p]) == 1  # sync's own master is gone

@@ -7,13 +7,13 @@ import time
 from remotebook import sync
 
 ITEMIZED = """\
-cd+++++++++|./
->f+++++++++|a.txt
->f.st......|data dir/naïve.csv
-cL+++++++++|link -> a.txt
-cd+++++++++|empty/
-*deleting  |old.txt
-.d..t......|sub/
+cd+++++++++|4096|./
+>f+++++++++|6|a.txt
+>f.st......|1228800|data dir/naïve.csv
+cL+++++++++|5|link -> a.txt
+cd+++++++++|4096|empty/
+*deleting  |0|old.txt
+.d..t......|4096|sub/
 """
 
 LISTING = """\
@@ -28,6 +28,7 @@ def test_parse_itemized() -> None:
     plan = sync.parse_itemized(ITEMIZED)
     assert plan.updates == ["a.txt", "data dir/naïve.csv"]
     assert plan.deletions == ["old.txt"]
+    assert plan.bytes == 1228806
 
 
 def test_parse_listing_keeps_regular_files_with_spaces() -> None:
