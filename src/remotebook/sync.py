@@ -234,7 +234,7 @@ def _rsync(sess: Session, args: list[str], show: bool = False) -> proc.Result:
 
 
 def _mkdir_remote(sess: Session) -> None:
-    path = remote_root(sess).split(":", 1)[1]
+    path = remote_root(sess).split(":", 1)[1].rstrip("/") or "."
     argv = sess.target.argv("-o", "ControlMaster=auto", "-o", "ControlPersist=30", "-T", "--")
     result = proc.run([*argv, sess.target.destination, shlex.join(["mkdir", "-p", "--", path])], timeout=60)
     if result.returncode == 255:

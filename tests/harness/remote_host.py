@@ -328,6 +328,13 @@ class RemoteHost:
             raise
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
+    def in_sshd_mounts(self, argv: Sequence[str]) -> list[str]:
+        """Prefix argv so it runs in the sshd's mount namespace (`ip netns exec` gave it its own):
+        a filesystem mounted there is what remote sessions see."""
+        if self.netns is None:
+            return list(argv)
+        return ["nsenter", "-t", str(self._sshds[0].proc.pid), "-m", "--", *argv]
+
     def restart_sshd(self) -> None:
         """Stop the main sshd and every session it has (connections drop), then start it again."""
         main = self._sshds[0]

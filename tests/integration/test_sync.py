@@ -209,3 +209,30 @@ def test_up_sync_pushes_before_the_server_starts(rb: Runner, project: Path) -> N
     assert (remote_dir(rb) / "analysis.py").read_text() == "print('hi')\n"
     assert report["server"]["started"] is True
     assert len([p for p in rb.ssh_processes() if "[mux]" in p]) == 1  # sync's own master is gone
+
+
+def test_full_remote_disk_is_said_and_leaves_no_truncated_file(rb: Runner, project: Path) -> None:
+    full = rb.host.home("rbtest") / "small-disk"
+    full.mkdir()
+    # mount where the remote's sshd sees it: `ip netns exec` gave it its own mount namespace
+    mount = rb.host.in_sshd_mounts(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs", str(full)])
+    subprocess.run(mount, check=True, timeout=10)
+    try:
+        rb.write_config('[profiles.tiny]\nhost = "rbremote"\nremote_dir = "~/small-disk/proj"\n')
+        (project / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+        out = sync(rb, "push", "tiny")
+        assert out.returncode == 1
+        assert "the destination disk is full" in out.stderr and "Traceback" not in out.stderr
+        listing = subprocess.run(
+            rb.host.in_sshd_mounts(["ls", "-a", str(full / "proj")]), capture_output=True, text=True
+        )
+        assert "big.bin" not in listing.stdout.split()  # no truncated file in place
+    finally:
+        subprocess.run(rb.host.in_sshd_mounts(["umount", "-l", str(full)]), timeout=10)
+
+
+def test_remote_dir_without_permission(rb: Runner, project: Path) -> None:
+    rb.write_config('[profiles.p]\nhost = "rbremote"\nremote_dir = "/root/not-yours"\n')
+    out = sync(rb, "push", "p")
+    assert out.returncode == 1
+    assert "cannot create /root/not-yours on rbremote" in out.stderr
