@@ -19,6 +19,7 @@ from remotebook.errors import (
     EXIT_REMOTE,
     EXIT_SERVER,
     EXIT_SSH,
+    EXIT_SYNC,
     EXIT_TUNNEL,
     EXIT_USAGE,
     RemotebookError,
@@ -38,6 +39,7 @@ Exit codes:
   {EXIT_SERVER}    Jupyter failed to start or to answer in time
   {EXIT_TUNNEL}    local port taken or port forwarding refused
   {EXIT_NOT_RUNNING}    status/open: the target is not up
+  {EXIT_SYNC}    sync: rsync could not finish (disk full, permission, no rsync)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 

@@ -13,6 +13,7 @@ EXIT_REMOTE = 5  # the remote lacks what is needed (python3, jupyter, a writable
 EXIT_SERVER = 6  # the Jupyter server failed to start or to answer in time
 EXIT_TUNNEL = 7  # the local port or the port forward failed
 EXIT_NOT_RUNNING = 8  # status/open: nothing is up for that target
+EXIT_SYNC = 9  # sync: rsync could not finish (disk full, permission, no rsync)
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from remotebook import proc, ssh, state
-from remotebook.errors import RemotebookError, UsageError
+from remotebook.errors import EXIT_SYNC, RemotebookError, UsageError
 from remotebook.session import Session
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ TRANSFER_TIMEOUT = 24 * 3600.0  # a backstop only: big results take as long as t
 
 class SyncError(RemotebookError):
     """rsync failed, or was asked to do something unsafe."""
+
+    exit_code = EXIT_SYNC
 
 
 @dataclass

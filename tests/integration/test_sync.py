@@ -174,7 +174,7 @@ def test_killed_transfer_leaves_no_truncated_file_and_resumes(rb: Runner, projec
 
 def test_rsync_missing_on_the_remote_is_named(rb: Runner, project: Path) -> None:
     out = sync(rb, "push", "rbnopy")  # its login PATH has basic tools only: no rsync
-    assert out.returncode == 1
+    assert out.returncode == 9
     assert "rsync is not installed on the remote" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -221,7 +221,7 @@ def test_full_remote_disk_is_said_and_leaves_no_truncated_file(rb: Runner, proje
         rb.write_config('[profiles.tiny]\nhost = "rbremote"\nremote_dir = "~/small-disk/proj"\n')
         (project / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
         out = sync(rb, "push", "tiny")
-        assert out.returncode == 1
+        assert out.returncode == 9
         assert "the destination disk is full" in out.stderr and "Traceback" not in out.stderr
         listing = subprocess.run(
             rb.host.in_sshd_mounts(["ls", "-a", str(full / "proj")]), capture_output=True, text=True
@@ -234,5 +234,5 @@ def test_full_remote_disk_is_said_and_leaves_no_truncated_file(rb: Runner, proje
 def test_remote_dir_without_permission(rb: Runner, project: Path) -> None:
     rb.write_config('[profiles.p]\nhost = "rbremote"\nremote_dir = "/root/not-yours"\n')
     out = sync(rb, "push", "p")
-    assert out.returncode == 1
+    assert out.returncode == 9
     assert "cannot create /root/not-yours on rbremote" in out.stderr
