@@ -185,15 +185,67 @@ def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: boo
     if not quiet:
         what = "stops the server too" if stop_server else "removes the forward; the server keeps running"
         click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
+    done = threading.Event()
+    restore = _sync_keys(sess, done)
     fd = state.try_lock(sess.paths, sess.profile.name, supervise.LOCK)
-    if fd is None:  # `up --detach` left a supervisor: it keeps the tunnel; we only wait
-        supervisor.say("a background supervisor keeps this tunnel alive")
-        threading.Event().wait()
-        return
     try:
-        supervisor.run(threading.Event())
+        if fd is None:  # `up --detach` left a supervisor: it keeps the tunnel; we only wait
+            supervisor.say("a background supervisor keeps this tunnel alive")
+            done.wait()
+        else:
+            supervisor.run(threading.Event())
     finally:
-        os.close(fd)
+        done.set()
+        restore()
+        if fd is not None:
+            os.close(fd)
+
+
+def _sync_keys(sess: Any, done: Any) -> Any:
+    """On a terminal, `p` pushes and `l` pulls while `up` runs (Ctrl-C still quits)."""
+    import os
+    import select
+    import termios
+    import threading
+    import tty
+
+    if not sys.stdin.isatty():
+        return lambda: None
+    stdin = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin)
+    tty.setcbreak(stdin)  # keys arrive one by one, unechoed; Ctrl-C still sends SIGINT
+    click.echo("Keys: p = sync push, l = sync pull.", err=True)
+
+    def read_keys() -> None:
+        while not done.is_set():
+            if not select.select([stdin], [], [], 0.5)[0]:
+                continue
+            key = os.read(stdin, 1).decode(errors="ignore").lower()
+            if key in ("p", "l"):
+                _sync_now(sess, "push" if key == "p" else "pull")
+
+    threading.Thread(target=read_keys, name="keys", daemon=True).start()
+    return lambda: termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+
+
+def _sync_now(sess: Any, direction: str) -> None:
+    from remotebook import sync as sync_core
+
+    profile = sess.profile
+    try:
+        _report_sync(
+            sync_core.run(
+                sess,
+                direction,
+                paths=[],
+                pull_paths=list(profile.pull),
+                exclude=list(profile.exclude),
+                dry_run=False,
+                delete=False,
+            )
+        )
+    except RemotebookError as e:
+        click.echo(f"» {direction} failed: {e}", err=True)
 
 
 def _spawn_supervisor(env: Env, sess: Any) -> None:

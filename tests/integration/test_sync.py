@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,38 @@ def test_remote_dir_without_permission(rb: Runner, project: Path) -> None:
     out = sync(rb, "push", "p")
     assert out.returncode == 9
     assert "cannot create /root/not-yours on rbremote" in out.stderr
+
+
+def test_foreground_up_keys_push_and_pull(rb: Runner, project: Path) -> None:
+    import pty
+
+    controller, terminal = pty.openpty()  # `up` reads keys from a terminal, like a person's
+    proc = subprocess.Popen(
+        rb.argv("up", "s", "--no-browser"), cwd=rb.project, env=rb.env, stdin=terminal,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    os.close(terminal)
+    try:
+        assert proc.stdout is not None
+        assert "Jupyter is up" in proc.stdout.readline()
+        r = remote_dir(rb)
+
+        def press_until(key: bytes, done: Callable[[], bool]) -> None:
+            for _ in range(3):  # the key reader starts right after the URL line is printed
+                os.write(controller, key)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not done():
+                    time.sleep(0.05)
+                if done():
+                    return
+            raise AssertionError(f"key {key!r} had no effect")
+
+        press_until(b"p", lambda: (r / "analysis.py").exists())
+        write(r / "results" / "out.txt", "computed")
+        as_remote_user(r / "results" / "out.txt")
+        press_until(b"l", lambda: (project / "results" / "out.txt").exists())
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=20)
+        os.close(controller)
+    assert rb.ssh_processes() == []  # the keys rode the master of `up`, which Ctrl-C closed
