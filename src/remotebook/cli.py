@@ -221,11 +221,17 @@ def _sync_keys(sess: Any, done: Any) -> Any:
             if not select.select([stdin], [], [], 0.5)[0]:
                 continue
             key = os.read(stdin, 1).decode(errors="ignore").lower()
-            if key in ("p", "l"):
+            if key in ("p", "l") and not done.is_set():
                 _sync_now(sess, "push" if key == "p" else "pull")
 
-    threading.Thread(target=read_keys, name="keys", daemon=True).start()
-    return lambda: termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+    reader = threading.Thread(target=read_keys, name="keys", daemon=True)
+    reader.start()
+
+    def restore() -> None:
+        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        reader.join(timeout=60)  # a sync that began just before Ctrl-C finishes: no rsync left behind
+
+    return restore
 
 
 def _sync_now(sess: Any, direction: str) -> None:
