@@ -357,7 +357,12 @@ class SyncBench:
 
     # ---- the samples -------------------------------------------------------
 
+    def clear_local_results(self) -> None:
+        """No pulled result in the local project: the push rows move the project as made, nothing more."""
+        shutil.rmtree(self.project / "results", ignore_errors=True)
+
     def first_push(self, rb: bool) -> Sample:
+        self.clear_local_results()
         self.reset_remote()
         master = self.ensure_master()
         os.sync()  # flush the removed tree and earlier writes now, not during the sample
@@ -367,6 +372,7 @@ class SyncBench:
         return self.sample(ran, rb, "push")
 
     def no_change(self, rb: bool) -> Sample:
+        self.clear_local_results()
         master = self.ensure_master()
         setup = self.push(rb)  # untimed: the remote (and remotebook's manifest) up to date
         self.check(setup, master)
@@ -378,6 +384,7 @@ class SyncBench:
     def two_changed(self, rb: bool) -> Sample:
         # From an empty remote and no manifest, one untimed push with the same tool: then the manifest
         # matches the remote, and the edited files are plain updates, not conflicts.
+        self.clear_local_results()
         self.reset_remote()
         master = self.ensure_master()
         setup = self.push(rb)
@@ -395,13 +402,14 @@ class SyncBench:
         master = self.ensure_master()
         self.ensure_remote_tree()
         self.ensure_remote_result()
-        shutil.rmtree(self.project / "results", ignore_errors=True)
+        self.clear_local_results()
         os.sync()
         ran = self.rb("pull") if rb else self.plain_pull()
         self.check(ran, master, 1 if rb else None)
         got = self.project / RESULT
         if not got.is_file() or got.stat().st_size != self.big_mb * MB:
             raise MeasureError(f"{RESULT} did not arrive whole")
+        self.clear_local_results()
         return self.sample(ran, rb, "pull")
 
     def sample(self, ran: Ran, rb: bool, direction: str) -> Sample:
@@ -515,9 +523,9 @@ def render(info: dict[str, str], bench: SyncBench, args: Any) -> str:
     for phase in PHASES:
         cells = []
         for row in ROWS:
-            xs = [s.phases.get(phase, 0.0) for s in res.get(labels[row][0], []) if s.phases]
-            cells.append(f"{statistics.median(xs):.3f}" if xs else "—")
-        if phase == PH_OTHER and all(c in ("—", "0.000") for c in cells):
+            xs = [s.phases[phase] for s in res.get(labels[row][0], []) if phase in s.phases]
+            cells.append(f"{statistics.median(xs):.3f}" if xs else "—")  # —: remotebook does not run it here
+        if all(c == "—" for c in cells):
             continue
         lines.append(f"| {phase} | {' | '.join(cells)} |")
     for title, pick in (("**total** (`remotebook sync`)", 0), ("plain rsync, the whole command", 1)):
