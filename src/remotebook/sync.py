@@ -40,6 +40,8 @@ class Plan:
     conflicts: list[str] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)  # bytes of each file to send
+    created: set[str] = field(default_factory=set)  # updates that do not exist at the destination yet
+    changes: int = 0  # every item rsync would touch (files, dirs, links, attributes)
 
     @property
     def bytes(self) -> int:
@@ -122,11 +124,15 @@ def parse_itemized(output: str) -> Plan:
         if len(parts) != 3:
             continue
         flags, size, name = parts
+        if name != "./" or not flags.startswith("."):
+            plan.changes += 1
         if flags.startswith("*deleting"):
             plan.deletions.append(name.rstrip("/"))
         elif flags[:1] in (">", "<") and flags[1:2] == "f":
             plan.updates.append(name)
             plan.sizes[name] = int(size) if size.isdigit() else 0
+            if flags.endswith("+++++++++"):
+                plan.created.add(name)
     return plan
 
 
@@ -167,7 +173,7 @@ def conflicts(plan: Plan, dest_now: dict[str, tuple[int, int]], manifest: dict[s
             safe.append(name)
         else:
             kept.append(name)
-    return Plan(safe, kept, plan.deletions, plan.sizes)
+    return Plan(safe, kept, plan.deletions, plan.sizes, plan.created, plan.changes)
 
 
 def side_name(name: str, side: str, stamp: str) -> str:
@@ -193,21 +199,33 @@ def run(
     src, dst = (local, remote) if direction == "push" else (remote, local)
     rules = filters(sess, direction, check_paths(project, paths), pull_paths, exclude)
     start = time.monotonic()
-    if direction == "push":
-        _mkdir_remote(sess)
-    dry = _rsync(sess, [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, src, dst])
     manifest = state.load(sess.paths, sess.profile.name, suffix=MANIFEST) or {}
-    plan = parse_itemized(dry.stdout)
-    dest_now = _remote_meta(sess, rules) if direction == "push" else local_meta(project, plan.updates)
-    plan = conflicts(plan, dest_now, manifest)
+    dry_args = [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, src, dst]
+    if direction == "push" and not manifest:  # first push: the remote dir may not exist yet
+        _mkdir_remote(sess)
+    plan = parse_itemized(_rsync(sess, dry_args).stdout)
+    plan = conflicts(plan, _destination_now(sess, direction, plan, rules), manifest)
     if dry_run:
         return Outcome(direction, plan, {}, time.monotonic() - start, plan.bytes, True)
     kept = _keep_both(sess, direction, plan.conflicts, src, dst)
     skip = [f"--exclude=/{name}" for name in plan.conflicts]
     shown = ["--info=progress2"] if progress and plan.updates else []
-    _rsync(sess, [*skip, *rules, *(["--delete"] if delete else []), *shown, src, dst], show=bool(shown))
+    if plan.changes:  # rsync's dry run found nothing to do: no second pass over the tree
+        _rsync(sess, [*skip, *rules, *(["--delete"] if delete else []), *shown, src, dst], show=bool(shown))
     _record(sess, manifest, plan, project)
     return Outcome(direction, plan, kept, time.monotonic() - start, plan.bytes, False)
+
+
+def _destination_now(sess: Session, direction: str, plan: Plan, rules: list[str]) -> dict[str, tuple[int, int]]:
+    """Size and mtime of the destination's copies of files the sync would overwrite.
+
+    Only files that exist on both sides can conflict, so the remote is listed only when
+    there are some (a no-change or new-files-only push skips that pass over the tree).
+    """
+    existing = [name for name in plan.updates if name not in plan.created]
+    if direction == "pull":
+        return local_meta(sess.profile.project_dir, existing)
+    return _remote_meta(sess, rules) if existing else {}
 
 
 def watch(project: Path, push: Callable[[], object], *, say: Callable[[str], None], debounce_ms: int = 400) -> None:

@@ -29,6 +29,9 @@ def test_parse_itemized() -> None:
     assert plan.updates == ["a.txt", "data dir/naïve.csv"]
     assert plan.deletions == ["old.txt"]
     assert plan.bytes == 1228806
+    assert plan.created == {"a.txt"}  # the other update already exists at the destination
+    assert plan.changes == 7
+    assert sync.parse_itemized(".d..t......|4096|./\n").changes == 0  # only the root's time: nothing to do
 
 
 def test_parse_listing_keeps_regular_files_with_spaces() -> None:
