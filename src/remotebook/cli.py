@@ -11,6 +11,9 @@ from typing import Any
 import click
 
 from remotebook import __version__
+from remotebook.commands import Env, open_browser, progress
+from remotebook.commands.sync import sync
+from remotebook.commands.up import supervise_, up
 from remotebook.errors import (
     EXIT_CONFIG,
     EXIT_ERROR,
@@ -23,7 +26,6 @@ from remotebook.errors import (
     EXIT_TUNNEL,
     EXIT_USAGE,
     RemotebookError,
-    UsageError,
 )
 
 log = logging.getLogger("remotebook")
@@ -42,24 +44,6 @@ Exit codes:
   {EXIT_SYNC}    sync: rsync could not finish (disk full, permission, no rsync)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
-
-
-class Env:
-    """What every command needs: the paths and the global options."""
-
-    def __init__(self, ssh_config: str, verbose: bool) -> None:
-        from remotebook.paths import default_paths
-
-        self.paths = default_paths()
-        self.ssh_config = ssh_config
-        self.verbose = verbose
-
-    def session(self, target: str | None) -> Any:
-        from remotebook import config, session
-
-        cfg = config.load(Path.cwd(), self.paths.user_config)
-        profile = config.resolve(cfg, target, self.ssh_config)
-        return session.Session.open(self.paths, profile)
 
 
 def _setup_logging(paths_state_dir: Path, verbose: bool) -> None:
@@ -82,15 +66,6 @@ def _setup_logging(paths_state_dir: Path, verbose: bool) -> None:
         log.warning("no log file: %s", e)
 
 
-def _progress(quiet: bool) -> Any:
-    def say(message: str) -> None:
-        if not quiet:
-            click.echo(f"» {message}", err=True)
-        log.info(message)
-
-    return say
-
-
 @click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="remotebook")
 @click.option(
@@ -111,175 +86,6 @@ def cli(ctx: click.Context, ssh_config: str, verbose: bool) -> None:
     env = Env(ssh_config, verbose)
     _setup_logging(env.paths.state_dir, verbose)
     ctx.obj = env
-
-
-@cli.command()
-@click.argument("target", required=False)
-@click.option("--port", type=click.IntRange(1, 65535), help="Local port to use; fail if it is taken.")
-@click.option("--detach", is_flag=True, help="Return once ready; the forward lives on in the ssh master.")
-@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object once ready.")
-@click.option("--stop", "stop_server", is_flag=True, help="Foreground: Ctrl-C also stops the remote server.")
-@click.option("--sync", "sync_first", is_flag=True, help="`sync push` the project before the server starts.")
-@click.pass_obj
-def up(
-    env: Env,
-    target: str | None,
-    port: int | None,
-    detach: bool,
-    no_browser: bool,
-    as_json: bool,
-    stop_server: bool,
-    sync_first: bool,
-) -> None:
-    """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
-    from remotebook import session as core
-    from remotebook import supervise
-
-    sess = env.session(target)
-    if sync_first:
-        _push_first(sess, quiet=as_json)
-    result = core.up(sess, port=port, progress=_progress(as_json))
-    supervisor = supervise.Supervisor(sess, batch=False, say=_progress(as_json))
-    try:
-        if as_json:
-            click.echo(json.dumps(result.report))
-        else:
-            click.echo(f"Jupyter is up: {result.report['url']}")
-        if not no_browser:
-            _open_browser(env, sess.profile.name, result.report["url"], quiet=as_json)
-        if detach:
-            _spawn_supervisor(env, sess)
-        else:
-            _supervise_here(sess, supervisor, stop_server=stop_server, quiet=as_json)
-    except KeyboardInterrupt:  # the way to end a foreground `up`: not an error
-        if not as_json:
-            click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
-    finally:
-        if not detach:  # after a reconnect, what to take down is what the supervisor made
-            core.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
-
-
-def _push_first(sess: Any, *, quiet: bool) -> None:
-    """`up --sync`: the code is on the server before Jupyter starts there."""
-    from remotebook import ssh
-    from remotebook import sync as sync_core
-
-    had_master = ssh.master_alive(sess.target)
-    outcome = sync_core.run(
-        sess, "push", paths=[], pull_paths=[], exclude=list(sess.profile.exclude), dry_run=False, delete=False
-    )
-    if not quiet:
-        _report_sync(outcome)
-    if not had_master:  # sync's own short-lived master; `up` opens the one that stays
-        ssh.exit_master(sess.target)
-
-
-def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: bool) -> None:
-    """Stay until Ctrl-C, reconnecting after a drop or a sleep (prompts, if any, come here)."""
-    import os
-    import threading
-
-    from remotebook import state, supervise
-
-    if not quiet:
-        what = "stops the server too" if stop_server else "removes the forward; the server keeps running"
-        click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
-    done = threading.Event()
-    restore = _sync_keys(sess, done)
-    fd = state.try_lock(sess.paths, sess.profile.name, supervise.LOCK)
-    try:
-        if fd is None:  # `up --detach` left a supervisor: it keeps the tunnel; we only wait
-            supervisor.say("a background supervisor keeps this tunnel alive")
-            done.wait()
-        else:
-            supervisor.run(threading.Event())
-    finally:
-        done.set()
-        restore()
-        if fd is not None:
-            os.close(fd)
-
-
-def _sync_keys(sess: Any, done: Any) -> Any:
-    """On a terminal, `p` pushes and `l` pulls while `up` runs (Ctrl-C still quits)."""
-    import os
-    import select
-    import termios
-    import threading
-    import tty
-
-    if not sys.stdin.isatty():
-        return lambda: None
-    stdin = sys.stdin.fileno()
-    saved = termios.tcgetattr(stdin)
-    tty.setcbreak(stdin)  # keys arrive one by one, unechoed; Ctrl-C still sends SIGINT
-    click.echo("Keys: p = sync push, l = sync pull.", err=True)
-
-    def read_keys() -> None:
-        while not done.is_set():
-            if not select.select([stdin], [], [], 0.5)[0]:
-                continue
-            key = os.read(stdin, 1).decode(errors="ignore").lower()
-            if key in ("p", "l") and not done.is_set():
-                _sync_now(sess, "push" if key == "p" else "pull")
-
-    reader = threading.Thread(target=read_keys, name="keys", daemon=True)
-    reader.start()
-
-    def restore() -> None:
-        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
-        reader.join(timeout=60)  # a sync that began just before Ctrl-C finishes: no rsync left behind
-
-    return restore
-
-
-def _sync_now(sess: Any, direction: str) -> None:
-    from remotebook import sync as sync_core
-
-    profile = sess.profile
-    try:
-        _report_sync(
-            sync_core.run(
-                sess,
-                direction,
-                paths=[],
-                pull_paths=list(profile.pull),
-                exclude=list(profile.exclude),
-                dry_run=False,
-                delete=False,
-            )
-        )
-    except RemotebookError as e:
-        click.echo(f"» {direction} failed: {e}", err=True)
-
-
-def _spawn_supervisor(env: Env, sess: Any) -> None:
-    """`up --detach` leaves a small background process that reconnects after a drop or a sleep."""
-    from remotebook import supervise
-
-    argv = [sys.executable, "-m", "remotebook"]
-    if env.ssh_config:
-        argv += ["--ssh-config", env.ssh_config]
-    supervise.spawn(sess, [*argv, "_supervise", sess.profile.name])
-
-
-@cli.command(name="_supervise", hidden=True)
-@click.argument("target")
-@click.option("--lock-fd", type=int, required=True)
-@click.pass_obj
-def supervise_(env: Env, target: str, lock_fd: int) -> None:
-    """Keep TARGET's tunnel alive until `down` (started by `up --detach`)."""
-    from remotebook import supervise
-
-    sys.exit(supervise.run_detached(env.session(target), lock_fd))
-
-
-def _open_browser(env: Env, name: str, url: str, *, quiet: bool) -> None:
-    from remotebook import browser
-
-    if not browser.open_url(env.paths, name, url) and not quiet:
-        click.echo("» no browser found here; open the URL above yourself", err=True)
 
 
 @cli.command()
@@ -408,7 +214,7 @@ def down(env: Env, target: str | None, stop_server: bool, as_json: bool) -> None
 
     sess = env.session(target)
     supervise.stop_detached(sess)  # first, or it would reconnect what we take down
-    result = core.down(sess, stop_server=stop_server, progress=_progress(as_json))
+    result = core.down(sess, stop_server=stop_server, progress=progress(as_json))
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -432,7 +238,7 @@ def open_(env: Env, target: str | None) -> None:
     sess = env.session(target)
     url = core.saved_url(sess)
     click.echo(url)
-    _open_browser(env, sess.profile.name, url, quiet=False)
+    open_browser(env, sess.profile.name, url, quiet=False)
 
 
 @cli.command()
@@ -448,74 +254,6 @@ def logs(env: Env, target: str | None, follow: bool, lines: int) -> None:
 
 
 @cli.command()
-@click.argument("direction", type=click.Choice(["push", "pull"]))
-@click.argument("args", nargs=-1)
-@click.option("-n", "--dry-run", is_flag=True, help="List what would change; change nothing.")
-@click.option("--delete", is_flag=True, help="Also delete what the other side no longer has (asks first).")
-@click.option("--yes", is_flag=True, help="With --delete: do not ask.")
-@click.option("--watch", is_flag=True, help="push: push again on every change, until Ctrl-C.")
-@click.pass_obj
-def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete: bool, yes: bool, watch: bool) -> None:
-    """Push the project to TARGET's remote_dir, or pull results and notebooks back: sync push|pull [TARGET] [PATH...].
-
-    A file changed on both sides since the last sync is never overwritten: the other
-    side's version is kept beside it (name.remote-DATE.ext on pull, name.local-DATE.ext on push).
-    """
-    from remotebook import sync as core
-
-    target, paths = _split_target(env, list(args))
-    sess = env.session(target)
-
-    def go(dry: bool) -> Any:
-        return core.run(
-            sess,
-            direction,
-            paths=paths,
-            pull_paths=list(sess.profile.pull),
-            exclude=list(sess.profile.exclude),
-            dry_run=dry,
-            delete=delete,
-            progress=sys.stderr.isatty(),
-        )
-
-    if watch:
-        if direction != "push" or delete or dry_run:
-            raise UsageError("--watch goes with a plain `sync push`", hint="drop --delete/--dry-run, or use push")
-        _report_sync(go(False))
-        try:
-            core.watch(sess.profile.project_dir, lambda: _report_sync(go(False)), say=_progress(False))
-        except KeyboardInterrupt:
-            click.echo("» stopped watching", err=True)
-        return
-
-    if delete and not dry_run and not yes:
-        doomed = go(True).plan.deletions
-        if doomed:
-            click.echo("--delete would remove:\n" + "\n".join(f"  {name}" for name in doomed), err=True)
-            if not sys.stdin.isatty() or not click.confirm("delete these?", err=True):
-                raise UsageError("nothing was deleted or transferred", hint="add --yes to delete without asking")
-    _report_sync(go(dry_run))
-
-
-def _report_sync(outcome: Any) -> None:
-    for name in outcome.plan.updates if outcome.dry_run else []:
-        click.echo(f"  {name}")
-    for name in outcome.plan.conflicts:
-        where = outcome.kept.get(name, "(would be kept beside it)")
-        click.echo(f"conflict: {name} changed on both sides; the other version is kept as {where}", err=True)
-    click.echo(outcome.summary())
-
-
-def _split_target(env: Env, args: list[str]) -> tuple[str | None, list[str]]:
-    """The first argument is TARGET unless it names something in the current folder."""
-    import os
-
-    if args and not os.path.exists(args[0]):
-        return args[0], args[1:]
-    return None, args
-
-
-@cli.command()
 @click.option("--host", default="", help="ssh destination for the first profile.")
 @click.option("--force", is_flag=True, help="Overwrite an existing remotebook.toml.")
 def init(host: str, force: bool) -> None:
@@ -524,6 +262,10 @@ def init(host: str, force: bool) -> None:
 
     path = init_core.write(Path.cwd(), host=host, force=force)
     click.echo(f"wrote {path}; edit it, then run `remotebook up`")
+
+
+for _command in (up, supervise_, sync):
+    cli.add_command(_command)
 
 
 def _fail(err: RemotebookError, verbose: bool) -> int:

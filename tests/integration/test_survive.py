@@ -37,6 +37,14 @@ def wait_until_answers(port: int, token: str, timeout: float = RECOVERY_DEADLINE
     raise AssertionError(f"no answer on port {port} within {timeout}s")
 
 
+def exited(pid: int) -> bool:
+    """Gone, or a zombie (whose cmdline reads empty): either way its sockets are closed."""
+    try:
+        return not Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
 def master_pid(rb: Runner) -> int:
     masters = [line for line in rb.ssh_processes() if "[mux]" in line]
     assert len(masters) == 1, masters
@@ -109,8 +117,12 @@ def test_five_concurrent_ups_make_one_server(rb: Runner) -> None:
 def test_stale_socket_state_and_control_path_do_not_stop_up(rb: Runner) -> None:
     first = rb.json("up", "rbremote", "--detach", "--no-browser")
     rb.stop_supervisors()
-    os.kill(master_pid(rb), signal.SIGKILL)
+    master = master_pid(rb)
+    os.kill(master, signal.SIGKILL)
     os.kill(first["server"]["pid"], signal.SIGKILL)  # leaves jupyter.sock, server.pid, runtime info
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not exited(master):  # its listening socket closes with it
+        time.sleep(0.02)
     sock = Path(first["server"]["endpoint"])
     assert sock.exists()
     control = Path(first["tunnel"]["control_path"])

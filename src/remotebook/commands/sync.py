@@ -1,0 +1,70 @@
+"""`remotebook sync push|pull`: rsync over the target's master, keeping both versions on conflict."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from remotebook.commands import Env, progress, report_sync
+from remotebook.errors import UsageError
+
+
+@click.command()
+@click.argument("direction", type=click.Choice(["push", "pull"]))
+@click.argument("args", nargs=-1)
+@click.option("-n", "--dry-run", is_flag=True, help="List what would change; change nothing.")
+@click.option("--delete", is_flag=True, help="Also delete what the other side no longer has (asks first).")
+@click.option("--yes", is_flag=True, help="With --delete: do not ask.")
+@click.option("--watch", is_flag=True, help="push: push again on every change, until Ctrl-C.")
+@click.pass_obj
+def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete: bool, yes: bool, watch: bool) -> None:
+    """Push the project to TARGET's remote_dir, or pull results and notebooks back: sync push|pull [TARGET] [PATH...].
+
+    A file changed on both sides since the last sync is never overwritten: the other
+    side's version is kept beside it (name.remote-DATE.ext on pull, name.local-DATE.ext on push).
+    """
+    from remotebook import sync as core
+
+    target, paths = _split_target(env, list(args))
+    sess = env.session(target)
+
+    def go(dry: bool) -> Any:
+        return core.run(
+            sess,
+            direction,
+            paths=paths,
+            pull_paths=list(sess.profile.pull),
+            exclude=list(sess.profile.exclude),
+            dry_run=dry,
+            delete=delete,
+            progress=sys.stderr.isatty(),
+        )
+
+    if watch:
+        if direction != "push" or delete or dry_run:
+            raise UsageError("--watch goes with a plain `sync push`", hint="drop --delete/--dry-run, or use push")
+        report_sync(go(False))
+        try:
+            core.watch(sess.profile.project_dir, lambda: report_sync(go(False)), say=progress(False))
+        except KeyboardInterrupt:
+            click.echo("» stopped watching", err=True)
+        return
+
+    if delete and not dry_run and not yes:
+        doomed = go(True).plan.deletions
+        if doomed:
+            click.echo("--delete would remove:\n" + "\n".join(f"  {name}" for name in doomed), err=True)
+            if not sys.stdin.isatty() or not click.confirm("delete these?", err=True):
+                raise UsageError("nothing was deleted or transferred", hint="add --yes to delete without asking")
+    report_sync(go(dry_run))
+
+
+def _split_target(env: Env, args: list[str]) -> tuple[str | None, list[str]]:
+    """The first argument is TARGET unless it names something in the current folder."""
+    import os
+
+    if args and not os.path.exists(args[0]):
+        return args[0], args[1:]
+    return None, args

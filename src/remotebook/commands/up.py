@@ -1,0 +1,174 @@
+"""`remotebook up`: start or reuse the server, forward, then watch over it (or leave a supervisor)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from remotebook.commands import Env, open_browser, progress, report_sync
+from remotebook.errors import RemotebookError
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option("--port", type=click.IntRange(1, 65535), help="Local port to use; fail if it is taken.")
+@click.option("--detach", is_flag=True, help="Return once ready; the forward lives on in the ssh master.")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object once ready.")
+@click.option("--stop", "stop_server", is_flag=True, help="Foreground: Ctrl-C also stops the remote server.")
+@click.option("--sync", "sync_first", is_flag=True, help="`sync push` the project before the server starts.")
+@click.pass_obj
+def up(
+    env: Env,
+    target: str | None,
+    port: int | None,
+    detach: bool,
+    no_browser: bool,
+    as_json: bool,
+    stop_server: bool,
+    sync_first: bool,
+) -> None:
+    """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
+    from remotebook import session as core
+    from remotebook import supervise
+
+    sess = env.session(target)
+    if sync_first:
+        _push_first(sess, quiet=as_json)
+    result = core.up(sess, port=port, progress=progress(as_json))
+    supervisor = supervise.Supervisor(sess, batch=False, say=progress(as_json))
+    try:
+        if as_json:
+            click.echo(json.dumps(result.report))
+        else:
+            click.echo(f"Jupyter is up: {result.report['url']}")
+        if not no_browser:
+            open_browser(env, sess.profile.name, result.report["url"], quiet=as_json)
+        if detach:
+            _spawn_supervisor(env, sess)
+        else:
+            _supervise_here(sess, supervisor, stop_server=stop_server, quiet=as_json)
+    except KeyboardInterrupt:  # the way to end a foreground `up`: not an error
+        if not as_json:
+            click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
+    finally:
+        if not detach:  # after a reconnect, what to take down is what the supervisor made
+            core.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
+
+
+def _push_first(sess: Any, *, quiet: bool) -> None:
+    """`up --sync`: the code is on the server before Jupyter starts there."""
+    from remotebook import ssh
+    from remotebook import sync as sync_core
+
+    had_master = ssh.master_alive(sess.target)
+    outcome = sync_core.run(
+        sess, "push", paths=[], pull_paths=[], exclude=list(sess.profile.exclude), dry_run=False, delete=False
+    )
+    if not quiet:
+        report_sync(outcome)
+    if not had_master:  # sync's own short-lived master; `up` opens the one that stays
+        ssh.exit_master(sess.target)
+
+
+def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: bool) -> None:
+    """Stay until Ctrl-C, reconnecting after a drop or a sleep (prompts, if any, come here)."""
+    import os
+    import threading
+
+    from remotebook import state, supervise
+
+    if not quiet:
+        what = "stops the server too" if stop_server else "removes the forward; the server keeps running"
+        click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
+    done = threading.Event()
+    restore = _sync_keys(sess, done)
+    fd = state.try_lock(sess.paths, sess.profile.name, supervise.LOCK)
+    try:
+        if fd is None:  # `up --detach` left a supervisor: it keeps the tunnel; we only wait
+            supervisor.say("a background supervisor keeps this tunnel alive")
+            done.wait()
+        else:
+            supervisor.run(threading.Event())
+    finally:
+        done.set()
+        restore()
+        if fd is not None:
+            os.close(fd)
+
+
+def _sync_keys(sess: Any, done: Any) -> Any:
+    """On a terminal, `p` pushes and `l` pulls while `up` runs (Ctrl-C still quits)."""
+    import os
+    import select
+    import termios
+    import threading
+    import tty
+
+    if not sys.stdin.isatty():
+        return lambda: None
+    stdin = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin)
+    tty.setcbreak(stdin)  # keys arrive one by one, unechoed; Ctrl-C still sends SIGINT
+    click.echo("Keys: p = sync push, l = sync pull.", err=True)
+
+    def read_keys() -> None:
+        while not done.is_set():
+            if not select.select([stdin], [], [], 0.5)[0]:
+                continue
+            key = os.read(stdin, 1).decode(errors="ignore").lower()
+            if key in ("p", "l") and not done.is_set():
+                _sync_now(sess, "push" if key == "p" else "pull")
+
+    reader = threading.Thread(target=read_keys, name="keys", daemon=True)
+    reader.start()
+
+    def restore() -> None:
+        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        reader.join(timeout=60)  # a sync that began just before Ctrl-C finishes: no rsync left behind
+
+    return restore
+
+
+def _sync_now(sess: Any, direction: str) -> None:
+    from remotebook import sync as sync_core
+
+    profile = sess.profile
+    try:
+        report_sync(
+            sync_core.run(
+                sess,
+                direction,
+                paths=[],
+                pull_paths=list(profile.pull),
+                exclude=list(profile.exclude),
+                dry_run=False,
+                delete=False,
+            )
+        )
+    except RemotebookError as e:
+        click.echo(f"» {direction} failed: {e}", err=True)
+
+
+def _spawn_supervisor(env: Env, sess: Any) -> None:
+    """`up --detach` leaves a small background process that reconnects after a drop or a sleep."""
+    from remotebook import supervise
+
+    argv = [sys.executable, "-m", "remotebook"]
+    if env.ssh_config:
+        argv += ["--ssh-config", env.ssh_config]
+    supervise.spawn(sess, [*argv, "_supervise", sess.profile.name])
+
+
+@click.command(name="_supervise", hidden=True)
+@click.argument("target")
+@click.option("--lock-fd", type=int, required=True)
+@click.pass_obj
+def supervise_(env: Env, target: str, lock_fd: int) -> None:
+    """Keep TARGET's tunnel alive until `down` (started by `up --detach`)."""
+    from remotebook import supervise
+
+    sys.exit(supervise.run_detached(env.session(target), lock_fd))
