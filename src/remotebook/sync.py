@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shlex
 import shutil
@@ -159,21 +160,50 @@ def local_meta(root: Path, names: list[str]) -> dict[str, tuple[int, int]]:
     return out
 
 
-def conflicts(plan: Plan, dest_now: dict[str, tuple[int, int]], manifest: dict[str, Any]) -> Plan:
+def conflicts(
+    plan: Plan,
+    dest_now: dict[str, tuple[int, int]],
+    manifest: dict[str, Any],
+    dest_hash: Callable[[str], str | None] = lambda _name: None,
+) -> Plan:
     """A file the sync would overwrite conflicts when the destination changed since the last sync.
 
-    Unchanged since then (size and mtime as recorded) means it is safe to overwrite; never
-    synced and present on both sides means we cannot know, so it is kept too.
+    Unchanged since then means it is safe to overwrite: same size and mtime as recorded, or
+    (a file only touched) same size and the same hash. Never synced and present on both
+    sides means we cannot know, so it is kept too.
     """
     safe, kept = [], []
     for name in plan.updates:
-        now = dest_now.get(name)
-        was = manifest.get(name)
-        if now is None or (was is not None and tuple(was) == now):
+        now, was = dest_now.get(name), manifest.get(name)
+        if now is None or (was is not None and _unchanged(name, now, was, dest_hash)):
             safe.append(name)
         else:
             kept.append(name)
     return Plan(safe, kept, plan.deletions, plan.sizes, plan.created, plan.changes)
+
+
+def _unchanged(name: str, now: tuple[int, int], was: list[Any], dest_hash: Callable[[str], str | None]) -> bool:
+    if tuple(was[:2]) == now:
+        return True
+    return len(was) > 2 and was[0] == now[0] and dest_hash(name) == was[2]
+
+
+HASHED_UP_TO = 8 * 1024 * 1024  # files this small get a hash in the manifest; big data is judged by size+mtime
+
+
+def file_hash(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _no_hash(_name: str) -> str | None:
+    return None  # the destination of a push is remote: hashing there would cost a pass
 
 
 def side_name(name: str, side: str, stamp: str) -> str:
@@ -204,7 +234,8 @@ def run(
     if direction == "push" and not manifest:  # first push: the remote dir may not exist yet
         _mkdir_remote(sess)
     plan = parse_itemized(_rsync(sess, dry_args).stdout)
-    plan = conflicts(plan, _destination_now(sess, direction, plan, rules), manifest)
+    dest_hash = (lambda name: file_hash(project / name)) if direction == "pull" else _no_hash
+    plan = conflicts(plan, _destination_now(sess, direction, plan, rules), manifest, dest_hash)
     if dry_run:
         return Outcome(direction, plan, {}, time.monotonic() - start, plan.bytes, True)
     kept = _keep_both(sess, direction, plan.conflicts, src, dst)
@@ -283,7 +314,8 @@ def _keep_both(sess: Session, direction: str, names: list[str], src: str, dst: s
 def _record(sess: Session, manifest: dict[str, Any], plan: Plan, project: Path) -> None:
     """After a sync both sides hold the same bytes and mtime (rsync -a) for every updated file."""
     for name, meta in local_meta(project, plan.updates).items():
-        manifest[name] = list(meta)
+        digest = file_hash(project / name) if meta[0] <= HASHED_UP_TO else None
+        manifest[name] = [*meta, digest] if digest else list(meta)
     for name in plan.deletions:
         manifest.pop(name, None)
     state.save(sess.paths, sess.profile.name, manifest, suffix=MANIFEST)

@@ -272,3 +272,16 @@ def test_foreground_up_keys_push_and_pull(rb: Runner, project: Path) -> None:
         proc.wait(timeout=20)
         os.close(controller)
     assert rb.ssh_processes() == []  # the keys rode the master of `up`, which Ctrl-C closed
+
+
+def test_pull_over_a_file_only_touched_locally_is_no_conflict(rb: Runner, project: Path) -> None:
+    write(project / "analysis.ipynb", "v1")
+    assert sync(rb, "push", "s").returncode == 0
+    write(remote_dir(rb) / "analysis.ipynb", "edited on the server", mtime=time.time() + 5)
+    as_remote_user(remote_dir(rb) / "analysis.ipynb")
+    os.utime(project / "analysis.ipynb", (time.time() + 10, time.time() + 10))  # touched, not edited
+    out = sync(rb, "pull", "s")
+    assert out.returncode == 0, out.stderr
+    assert "conflict" not in out.stderr
+    assert (project / "analysis.ipynb").read_text() == "edited on the server"
+    assert list(project.glob("analysis.remote-*")) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from remotebook import sync
 
@@ -59,3 +60,19 @@ def test_side_name() -> None:
 def test_outcome_summary() -> None:
     outcome = sync.Outcome("pull", sync.Plan(["a"], ["b"], []), {"b": "b.remote-x"}, 1.26, 2048, False)
     assert outcome.summary() == "pull: transferred 1 file(s), 2,048 bytes in 1.3s; 1 conflict(s), both versions kept"
+
+
+def test_a_touched_but_unchanged_destination_is_not_a_conflict() -> None:
+    plan = sync.Plan(updates=["touched", "edited", "unhashed"])
+    dest_now = {"touched": (5, 99), "edited": (5, 99), "unhashed": (5, 99)}
+    manifest = {"touched": [5, 10, "aaa"], "edited": [5, 10, "aaa"], "unhashed": [5, 10]}
+    hashes = {"touched": "aaa", "edited": "bbb", "unhashed": "aaa"}
+    out = sync.conflicts(plan, dest_now, manifest, hashes.get)
+    assert out.updates == ["touched"]
+    assert out.conflicts == ["edited", "unhashed"]  # no recorded hash: size+mtime decide, conservatively
+
+
+def test_file_hash(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"abc")
+    assert sync.file_hash(tmp_path / "f") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert sync.file_hash(tmp_path / "missing") is None
