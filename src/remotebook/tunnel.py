@@ -75,42 +75,14 @@ def add_forward(target: ssh.Target, choice: PortChoice, endpoint: str, *, strict
 
 
 def api_status(port: int, token: str, timeout: float = 2.0) -> int:
-    """HTTP status of GET /api/status through the forward (0 when nothing answered).
-
-    Only the status line matters, so this speaks just enough HTTP/1.1 over a socket:
-    http.client (and the email and ssl modules it pulls in) would double start-up time.
-    """
-    request = (
-        f"GET /api/status HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n"
-        f"Authorization: token {token}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    head = b""
-    try:
-        with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
-            conn.sendall(request)
-            while b"\r\n" not in head and len(head) < 1024:
-                chunk = conn.recv(1024)
-                if not chunk:
-                    break
-                head += chunk
-    except OSError:
-        return 0
-    return parse_status_line(head)
+    """HTTP status of GET /api/status through the forward (0 when nothing answered)."""
+    return parse_status_line(_get(port, token, "/api/status", timeout, status_only=True) or b"")
 
 
 def api_get(port: int, token: str, path: str, timeout: float = 3.0) -> tuple[int, Any]:
-    """GET a Jupyter API path through the forward: (status, parsed JSON body or None).
-
-    HTTP/1.0, so the server closes after one response and never sends it chunked.
-    """
-    request = f"GET {path} HTTP/1.0\r\nHost: {LOOPBACK}:{port}\r\nAuthorization: token {token}\r\n\r\n".encode()
-    data = b""
-    try:
-        with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
-            conn.sendall(request)
-            while len(data) < 4_000_000 and (chunk := conn.recv(65536)):
-                data += chunk
-    except OSError:
+    """GET a Jupyter API path through the forward: (status, parsed JSON body or None)."""
+    data = _get(port, token, path, timeout, status_only=False)
+    if data is None:
         return 0, None
     head, _, body = data.partition(b"\r\n\r\n")
     status = parse_status_line(head)
@@ -118,6 +90,25 @@ def api_get(port: int, token: str, path: str, timeout: float = 3.0) -> tuple[int
         return status, json.loads(body) if status == 200 else None
     except ValueError:
         return status, None
+
+
+def _get(port: int, token: str, path: str, timeout: float, *, status_only: bool) -> bytes | None:
+    """Just enough HTTP over a socket (http.client, with the email and ssl modules it pulls in,
+    would double start-up time). HTTP/1.0: the server closes after one response, never chunked.
+    status_only stops reading at the end of the status line."""
+    request = f"GET {path} HTTP/1.0\r\nHost: {LOOPBACK}:{port}\r\nAuthorization: token {token}\r\n\r\n"
+    data = b""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
+            conn.sendall(request.encode())
+            while len(data) < 4_000_000 and not (status_only and b"\r\n" in data):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    return data
 
 
 def parse_status_line(head: bytes) -> int:
