@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from remotebook import proc, ssh, state
+from remotebook.config import Profile
 from remotebook.errors import EXIT_SYNC, RemotebookError, UsageError
 from remotebook.session import Session
 
@@ -24,6 +25,8 @@ ALWAYS_SKIPPED = [
     ".git/", "__pycache__/", ".ipynb_checkpoints/", ".venv/", "venv/", ".mypy_cache/", ".pytest_cache/",
     ".ruff_cache/", ".tox/", "node_modules/", f"{PARTIAL_DIR}/", ".DS_Store",
 ]  # fmt: skip
+# Ride the target's master; if none runs, make a short-lived one that ends 30 s after the sync.
+MUX = ("-o", "ControlMaster=auto", "-o", "ControlPersist=30")
 TRANSFER_TIMEOUT = 24 * 3600.0  # a backstop only: big results take as long as they take
 
 
@@ -74,7 +77,7 @@ def rsync_argv(sess: Session, *extra: str) -> list[str]:
         raise SyncError(
             "rsync is not installed on this computer", hint="install it (apt install rsync / brew install rsync)"
         )
-    rsh = sess.target.argv("-o", "ControlMaster=auto", "-o", "ControlPersist=30")
+    rsh = sess.target.argv(*MUX)
     return ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "-e", shlex.join(rsh), *extra]
 
 
@@ -88,11 +91,11 @@ def remote_root(sess: Session) -> str:
     return f"{sess.target.destination}:{path.rstrip('/')}/"
 
 
-def filters(sess: Session, direction: str, paths: list[str], pull_paths: list[str], exclude: list[str]) -> list[str]:
+def filters(profile: Profile, direction: str, paths: list[str]) -> list[str]:
     """rsync filter rules: always-skipped dirs, .gitignore files, the profile's excludes, the paths asked for."""
-    rules = [f"--exclude={pattern}" for pattern in [*ALWAYS_SKIPPED, *exclude]]
+    rules = [f"--exclude={pattern}" for pattern in [*ALWAYS_SKIPPED, *profile.exclude]]
     rules.append("--filter=:- .gitignore")  # rsync reads each dir's .gitignore as exclude rules
-    wanted = paths or (pull_paths + ["*.ipynb"] if direction == "pull" else [])
+    wanted = paths or ([*profile.pull, "*.ipynb"] if direction == "pull" else [])
     if wanted:
         rules.append("--include=*/")
         for item in wanted:
@@ -216,18 +219,19 @@ def run(
     sess: Session,
     direction: str,
     *,
-    paths: list[str],
-    pull_paths: list[str],
-    exclude: list[str],
-    dry_run: bool,
-    delete: bool,
+    paths: list[str] | None = None,
+    dry_run: bool = False,
+    delete: bool = False,
     progress: bool = False,
 ) -> Outcome:
-    """Plan with rsync's dry run, set conflicting files aside, transfer, record the new state."""
+    """Plan with rsync's dry run, set conflicting files aside, transfer, record the new state.
+
+    What to skip and what a pull brings back come from the profile (`exclude`, `pull`).
+    """
     project = sess.profile.project_dir
     local, remote = f"{project}/", remote_root(sess)
     src, dst = (local, remote) if direction == "push" else (remote, local)
-    rules = filters(sess, direction, check_paths(project, paths), pull_paths, exclude)
+    rules = filters(sess.profile, direction, check_paths(project, paths or []))
     start = time.monotonic()
     manifest = state.load(sess.paths, sess.profile.name, suffix=MANIFEST) or {}
     dry_args = [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, src, dst]
@@ -286,7 +290,7 @@ def _rsync(sess: Session, args: list[str], show: bool = False) -> proc.Result:
 
 def _mkdir_remote(sess: Session) -> None:
     path = remote_root(sess).split(":", 1)[1].rstrip("/") or "."
-    argv = sess.target.argv("-o", "ControlMaster=auto", "-o", "ControlPersist=30", "-T", "--")
+    argv = sess.target.argv(*MUX, "-T", "--")
     result = proc.run([*argv, sess.target.destination, shlex.join(["mkdir", "-p", "--", path])], timeout=60)
     if result.returncode == 255:
         raise ssh.classify_failure(sess.target.destination, result.stderr)

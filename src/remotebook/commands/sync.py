@@ -35,8 +35,6 @@ def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete:
             sess,
             direction,
             paths=paths,
-            pull_paths=list(sess.profile.pull),
-            exclude=list(sess.profile.exclude),
             dry_run=dry,
             delete=delete,
             progress=sys.stderr.isatty(),

@@ -65,9 +65,7 @@ def _push_first(sess: Any, *, quiet: bool) -> None:
     from remotebook import sync as sync_core
 
     had_master = ssh.master_alive(sess.target)
-    outcome = sync_core.run(
-        sess, "push", paths=[], pull_paths=[], exclude=list(sess.profile.exclude), dry_run=False, delete=False
-    )
+    outcome = sync_core.run(sess, "push")
     if not quiet:
         report_sync(outcome)
     if not had_master:  # sync's own short-lived master; `up` opens the one that stays
@@ -136,19 +134,8 @@ def _sync_keys(sess: Any, done: Any) -> Any:
 def _sync_now(sess: Any, direction: str) -> None:
     from remotebook import sync as sync_core
 
-    profile = sess.profile
     try:
-        report_sync(
-            sync_core.run(
-                sess,
-                direction,
-                paths=[],
-                pull_paths=list(profile.pull),
-                exclude=list(profile.exclude),
-                dry_run=False,
-                delete=False,
-            )
-        )
+        report_sync(sync_core.run(sess, direction))
     except RemotebookError as e:
         click.echo(f"» {direction} failed: {e}", err=True)
 
