@@ -16,7 +16,9 @@ from remotebook.commands.sync import sync
 from remotebook.commands.up import supervise_, up
 from remotebook.errors import (
     EXIT_CONFIG,
+    EXIT_DIFFERS,
     EXIT_ERROR,
+    EXIT_INSTALL,
     EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
     EXIT_REMOTE,
@@ -42,6 +44,8 @@ Exit codes:
   {EXIT_TUNNEL}    local port taken or port forwarding refused
   {EXIT_NOT_RUNNING}    status/open: the target is not up
   {EXIT_SYNC}    sync: rsync could not finish (disk full, permission, no rsync)
+  {EXIT_DIFFERS}   reqs --check: requirements file differs from the imports
+  {EXIT_INSTALL}   env: a package failed to install (the previous env is kept)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 

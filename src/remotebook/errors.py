@@ -14,6 +14,8 @@ EXIT_SERVER = 6  # the Jupyter server failed to start or to answer in time
 EXIT_TUNNEL = 7  # the local port or the port forward failed
 EXIT_NOT_RUNNING = 8  # status/open: nothing is up for that target
 EXIT_SYNC = 9  # sync: rsync could not finish (disk full, permission, no rsync)
+EXIT_DIFFERS = 10  # reqs --check: the requirements file differs from the project's imports
+EXIT_INSTALL = 11  # env: a package failed to install on the remote (the previous env is kept)
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
@@ -58,6 +60,14 @@ class TunnelError(RemotebookError):
 
 class NotRunningError(RemotebookError):
     exit_code = EXIT_NOT_RUNNING
+
+
+class DiffersError(RemotebookError):
+    exit_code = EXIT_DIFFERS
+
+
+class InstallError(RemotebookError):
+    exit_code = EXIT_INSTALL
 
 
 class CommandError(RemotebookError):
