@@ -12,6 +12,7 @@ import click
 
 from remotebook import __version__
 from remotebook.commands import Env, open_browser, progress
+from remotebook.commands.reqs import reqs
 from remotebook.commands.sync import sync
 from remotebook.commands.up import supervise_, up
 from remotebook.errors import (
@@ -268,7 +269,7 @@ def init(host: str, force: bool) -> None:
     click.echo(f"wrote {path}; edit it, then run `remotebook up`")
 
 
-for _command in (up, supervise_, sync):
+for _command in (up, supervise_, sync, reqs):
     cli.add_command(_command)
 
 

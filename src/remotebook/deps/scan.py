@@ -1,0 +1,263 @@
+"""Find a project's .py and .ipynb files and the modules they import (ast; IPython syntax handled)."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from remotebook.deps import notebook
+
+# Never the project's own code: tools' caches, environments, dependencies.
+SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "__pypackages__"})
+# Build configuration, not what the code needs at run time.
+SKIP_FILES = frozenset({"setup.py"})
+IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+_IMPORT_LINE = re.compile(
+    r"^\s*(?:import\s+(?P<names>[\w.]+(?:\s*,\s*[\w.]+)*)|from\s+(?P<module>[\w.]+)\s+import\b)", re.M
+)
+_MARKER_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
+@dataclass(frozen=True)
+class Import:
+    """One imported module: dotted name as written, where, and how much it is needed."""
+
+    name: str  # e.g. "numpy", "google.cloud.storage" (for `from google.cloud import storage`)
+    where: str  # "path:line" or "nb.ipynb cell 3:line"
+    optional: bool = False  # inside try/except ImportError, or under `if TYPE_CHECKING:`
+    marker: str = ""  # PEP 508 marker when under `if sys.version_info < (3, 11):` and the like
+
+
+@dataclass
+class Scan:
+    """What a project's sources import, and what they taught us about the project itself."""
+
+    imports: list[Import] = field(default_factory=list)
+    pip: dict[str, str] = field(default_factory=dict)  # requirement string -> where (`%pip install`)
+    local: set[str] = field(default_factory=set)  # top-level names of the project's own modules
+    files: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def project_files(root: Path, exclude: tuple[str, ...] = ()) -> Iterator[Path]:
+    """The .py and .ipynb files under root, sorted, skipping hidden dirs, envs and caches."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if _wanted_dir(here / d, exclude, root))
+        for name in sorted(filenames):
+            if name.endswith((".py", ".ipynb")) and not _excluded(here / name, exclude, root):
+                yield here / name
+
+
+def _wanted_dir(path: Path, exclude: tuple[str, ...], root: Path) -> bool:
+    name = path.name
+    if name.startswith(".") or name in SKIP_DIRS or _excluded(path, exclude, root):
+        return False
+    # A virtual env or conda env under the project is installed code, not the project's.
+    return not ((path / "pyvenv.cfg").exists() or (path / "conda-meta").is_dir())
+
+
+def _excluded(path: Path, exclude: tuple[str, ...], root: Path) -> bool:
+    rel = path.relative_to(root).as_posix()
+    return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(path.name, pat) for pat in exclude)
+
+
+def scan(root: Path, exclude: tuple[str, ...] = ()) -> Scan:
+    """Read every source file once; a file or cell that does not parse is read line by line."""
+    result = Scan()
+    for path in project_files(root, exclude):
+        rel = path.relative_to(root).as_posix()
+        result.files += 1
+        _note_local(result, path, root)
+        if path.name in SKIP_FILES:
+            continue
+        if path.suffix == ".py":
+            _scan_source(result, path.read_bytes(), rel)
+        else:
+            _scan_notebook(result, path, rel)
+    return result
+
+
+def _note_local(result: Scan, path: Path, root: Path) -> None:
+    """A module or package importable by a top-level name shadows any installed one of that name.
+
+    Only what Python would find first: a script's siblings, top-level packages, and dirs
+    directly in the root or src/. A package's own `plotting/matplotlib.py` shadows nothing,
+    nor does an `examples/tensorflow/` folder of scripts.
+    """
+    if path.suffix != ".py":
+        return
+    folder = path.parent
+    in_package = (folder / "__init__.py").exists()
+    if not in_package:
+        result.local.add(path.stem)
+    elif path.name == "__init__.py" and not (folder.parent / "__init__.py").exists():
+        result.local.add(folder.name)
+    if folder != root and folder.parent in (root, root / "src") and folder.name.isidentifier():
+        result.local.add(folder.name)  # a package, or a namespace package without __init__.py
+
+
+def _scan_notebook(result: Scan, path: Path, rel: str) -> None:
+    try:
+        cells = notebook.code_cells(notebook.load(path.read_text(encoding="utf-8", errors="replace")))
+    except notebook.NotebookError as e:
+        result.warnings.append(f"{rel}: skipped: {e}")
+        return
+    for cell in cells:
+        where = f"{rel} cell {cell.index}"
+        for req in cell.pip:
+            result.pip.setdefault(req, where)
+        for written in cell.writes:
+            if written.endswith(".py"):
+                result.local.add(Path(written).stem)
+        if cell.source.strip():
+            _scan_source(result, cell.source, where)
+
+
+def _scan_source(result: Scan, source: str | bytes, where: str) -> None:
+    if (b"import" not in source) if isinstance(source, bytes) else ("import" not in source):
+        return  # most cells: nothing to parse
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError) as e:
+        line = getattr(e, "lineno", None)
+        result.warnings.append(f"{where}: syntax error{f' at line {line}' if line else ''}; imports read line by line")
+        text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+        result.imports.extend(_imports_by_line(text, where))
+        return
+    try:
+        _walk(tree, _Context(where), result.imports)
+    except RecursionError:  # absurdly nested expressions: keep the imports, lose the context
+        result.imports.extend(_flat_imports(tree, where))
+
+
+@dataclass(frozen=True)
+class _Context:
+    where: str
+    optional: bool = False
+    marker: str = ""
+
+    def add(self, out: list[Import], name: str, node: ast.AST) -> None:
+        out.append(Import(name, f"{self.where}:{getattr(node, 'lineno', 0)}", self.optional, self.marker))
+
+    def but(self, *, optional: bool = False, marker: str = "") -> _Context:
+        joined = " and ".join(m for m in (self.marker, marker) if m)
+        return _Context(self.where, self.optional or optional, joined)
+
+
+def _walk(node: ast.AST, ctx: _Context, out: list[Import]) -> None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            ctx.add(out, alias.name, node)
+    elif isinstance(node, ast.ImportFrom):
+        if node.level == 0 and node.module:  # relative imports are the project's own
+            for alias in node.names:  # `from google.cloud import storage` may name a submodule
+                ctx.add(out, node.module if alias.name == "*" else f"{node.module}.{alias.name}", node)
+    elif isinstance(node, ast.Try | getattr(ast, "TryStar", ast.Try)):
+        guarded = any(_catches_import_error(h) for h in node.handlers)
+        for child in node.body:
+            _walk(child, ctx.but(optional=guarded), out)
+        for part in (node.handlers, node.orelse, node.finalbody):
+            for child in part:
+                _walk(child, ctx, out)
+        return
+    elif isinstance(node, ast.If):
+        if _is_type_checking(node.test):
+            body_ctx, else_ctx = ctx.but(optional=True), ctx
+        elif marker := _marker(node.test):
+            body_ctx, else_ctx = ctx.but(marker=marker), ctx.but(marker=_negate(marker))
+        else:
+            body_ctx = else_ctx = ctx
+        for child in node.body:
+            _walk(child, body_ctx, out)
+        for child in node.orelse:
+            _walk(child, else_ctx, out)
+        return
+    elif isinstance(node, ast.Call) and (name := _dynamic_import(node)):
+        ctx.add(out, name, node)
+    for child in ast.iter_child_nodes(node):
+        _walk(child, ctx, out)
+
+
+def _dynamic_import(call: ast.Call) -> str:
+    """importlib.import_module("x") / import_module("x") / __import__("x") with a literal name."""
+    func = call.func
+    fname = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if fname not in ("import_module", "__import__") or not call.args:
+        return ""
+    arg = call.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and not arg.value.startswith("."):
+        return arg.value if re.fullmatch(r"[A-Za-z_][\w.]*", arg.value) else ""
+    return ""
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    kinds = handler.type
+    if kinds is None:
+        return True  # a bare except catches ImportError too
+    names = kinds.elts if isinstance(kinds, ast.Tuple) else [kinds]
+    return any(_last_name(n) in IMPORT_ERRORS for n in names)
+
+
+def _last_name(node: ast.expr) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return _last_name(test) == "TYPE_CHECKING"
+
+
+def _marker(test: ast.expr) -> str:
+    """`sys.version_info >= (3, 11)`, `sys.platform == "win32"`, `os.name == "nt"` as a PEP 508 marker."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _MARKER_OPS):
+        return ""
+    op = _MARKER_OPS[type(test.ops[0])]
+    left, right = test.left, test.comparators[0]
+    if isinstance(left, ast.Subscript):  # sys.version_info[:2]
+        left = left.value
+    source = ast.unparse(left)
+    if source == "sys.version_info" and isinstance(right, ast.Tuple):
+        parts = [e.value for e in right.elts if isinstance(e, ast.Constant) and isinstance(e.value, int)]
+        if parts and len(parts) == len(right.elts):
+            var = "python_full_version" if len(parts) > 2 else "python_version"
+            return f'{var} {op} "{".".join(map(str, parts))}"'
+    variables = {"sys.platform": "sys_platform", "os.name": "os_name", "platform.system()": "platform_system"}
+    if source in variables and isinstance(right, ast.Constant) and isinstance(right.value, str) and op in ("==", "!="):
+        return f'{variables[source]} {op} "{right.value}"'
+    return ""
+
+
+def _negate(marker: str) -> str:
+    var, op, value = marker.split(" ", 2)
+    return f"{var} {_NEGATED[op]} {value}"
+
+
+def _flat_imports(tree: ast.AST, where: str) -> list[Import]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [Import(a.name, f"{where}:{node.lineno}") for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(Import(node.module, f"{where}:{node.lineno}"))
+    return found
+
+
+def _imports_by_line(text: str, where: str) -> list[Import]:
+    """For code that does not parse (Python 2, a half-written cell): import statements at line starts."""
+    found = []
+    for m in _IMPORT_LINE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        names = m.group("names").split(",") if m.group("names") else [m.group("module")]
+        found += [Import(n.strip(), f"{where}:{line}") for n in names if not n.strip().startswith(".")]
+    return found
+
+
+def is_stdlib(name: str) -> bool:
+    return name.partition(".")[0] in sys.stdlib_module_names

@@ -1,0 +1,231 @@
+"""The import scanner: .py and .ipynb parsing edge cases, local modules, optional and conditional imports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from remotebook.deps import notebook, scan
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def nb4(*cells: str | list[str], language: str = "python", cell_type: str = "code") -> str:
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "k", "language": language}},
+            "cells": [{"cell_type": cell_type, "source": c, "metadata": {}, "outputs": []} for c in cells],
+        }
+    )
+
+
+def names(result: scan.Scan) -> set[str]:
+    return {i.name for i in result.imports}
+
+
+def test_plain_imports_from_imports_and_dynamic_imports(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.py",
+        "import numpy as np, scipy.stats\n"
+        "from pandas import DataFrame\n"
+        "from google.cloud import storage\n"
+        "from . import sibling\n"
+        "from .. import parent\n"
+        "import importlib\n"
+        "importlib.import_module('torch')\n"
+        "__import__('yaml')\n"
+        "importlib.import_module(name_in_a_variable)\n"
+        "importlib.import_module('.relative', 'pkg')\n",
+    )
+    found = names(scan.scan(tmp_path))
+    assert found == {
+        "numpy",
+        "scipy.stats",
+        "pandas.DataFrame",
+        "google.cloud.storage",
+        "importlib",
+        "torch",
+        "yaml",
+    }
+
+
+def test_optional_conditional_and_type_checking_imports(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.py",
+        "import sys, os\n"
+        "try:\n    import ujson as json\nexcept ImportError:\n    import simplejson as json\n"
+        "try:\n    import orjson\nexcept (ModuleNotFoundError, OSError):\n    pass\n"
+        "try:\n    import needed\nexcept KeyError:\n    pass\n"
+        "if sys.version_info < (3, 11):\n    import tomli\nelse:\n    import tomllib\n"
+        "if sys.platform == 'win32':\n    import winreg_helper\n"
+        "if os.name != 'nt':\n    import posix_helper\n"
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import pandas\n"
+        "def lazy():\n    import matplotlib\n",
+    )
+    by_name = {i.name: i for i in scan.scan(tmp_path).imports}
+    assert by_name["ujson"].optional and by_name["orjson"].optional and by_name["pandas"].optional
+    assert not by_name["simplejson"].optional  # the fallback is what runs when ujson is missing
+    assert not by_name["needed"].optional  # KeyError does not guard an import
+    assert not by_name["matplotlib"].optional  # lazy imports in functions are still needed
+    assert by_name["tomli"].marker == 'python_version < "3.11"'
+    assert by_name["tomllib"].marker == 'python_version >= "3.11"'
+    assert by_name["winreg_helper"].marker == 'sys_platform == "win32"'
+    assert by_name["posix_helper"].marker == 'os_name != "nt"'
+    assert by_name["ujson"].where == "a.py:3"
+
+
+def test_syntax_error_file_is_read_line_by_line_with_a_warning(tmp_path: Path) -> None:
+    write(tmp_path, "py2.py", "import numpy\nprint 'hello'\nfrom scipy import io\n  import indented_one\n")
+    write(tmp_path, "ok.py", "import pandas\n")
+    result = scan.scan(tmp_path)
+    assert names(result) == {"numpy", "scipy", "indented_one", "pandas"}
+    assert result.warnings == ["py2.py: syntax error at line 2; imports read line by line"]
+
+
+def test_null_bytes_and_undecodable_files_do_not_crash(tmp_path: Path) -> None:
+    (tmp_path / "bin.py").write_bytes(b"import numpy\n\x00\x00\xff\xfe")
+    result = scan.scan(tmp_path)
+    assert "numpy" in names(result) and result.warnings
+
+
+def test_project_modules_shadow_pypi_names_but_nested_modules_do_not(tmp_path: Path) -> None:
+    write(tmp_path, "requests.py", "")  # a local module named like a PyPI package
+    write(tmp_path, "mypkg/__init__.py", "")
+    write(tmp_path, "mypkg/plotting/__init__.py", "")
+    write(tmp_path, "mypkg/plotting/matplotlib.py", "import matplotlib\n")  # shadows nothing top-level
+    write(tmp_path, "src/nspkg/mod.py", "")  # namespace package under src/
+    write(tmp_path, "examples/tensorflow/train.py", "import tensorflow\nimport helpers\n")
+    write(tmp_path, "examples/tensorflow/helpers.py", "")
+    result = scan.scan(tmp_path)
+    assert {"requests", "mypkg", "nspkg", "helpers", "train"} <= result.local
+    assert not {"matplotlib", "tensorflow", "plotting", "examples"} & result.local
+
+
+def test_hidden_dirs_venvs_caches_setup_py_and_excludes_are_skipped(tmp_path: Path) -> None:
+    write(tmp_path, ".ipynb_checkpoints/a-checkpoint.py", "import hidden\n")
+    write(tmp_path, "env/pyvenv.cfg", "home = /usr\n")
+    write(tmp_path, "env/lib/python3.11/site-packages/x.py", "import installed\n")
+    write(tmp_path, "condaenv/conda-meta/history", "")
+    write(tmp_path, "condaenv/lib/y.py", "import conda_installed\n")
+    write(tmp_path, "__pycache__/z.py", "import cached\n")
+    write(tmp_path, "setup.py", "import setuptools\n")
+    write(tmp_path, "scratch/tmp.py", "import excluded\n")
+    write(tmp_path, "main.py", "import kept\n")
+    assert names(scan.scan(tmp_path, exclude=("scratch",))) == {"kept"}
+
+
+def test_notebook_magics_shell_escapes_and_help_do_not_break_parsing(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.ipynb",
+        nb4(
+            [
+                "%matplotlib inline\n",
+                "import numpy as np\n",
+                "files = !ls -la\n",
+                "np.sum?\n",
+                "t = %timeit -o np.sum(1)\n",
+            ],
+            "%%time\nimport pandas as pd\n",
+            "%%bash\nimport notpython\npip install einops\n",
+            "%%writefile helper_mod.py\nimport torch\n",
+            "import helper_mod\n",
+            "for i in range(3):\n    !echo {i}\n    import scipy\n",
+            "?np\n",
+            "",
+        ),
+    )
+    result = scan.scan(tmp_path)
+    assert names(result) == {"numpy", "pandas", "scipy", "helper_mod"}
+    assert "helper_mod" in result.local  # written by %%writefile: the project's own module
+    assert list(result.pip) == ["einops"]
+    assert result.warnings == []
+    assert {i.where for i in result.imports if i.name == "pandas"} == {"a.ipynb cell 2:2"}
+
+
+def test_notebook_cell_with_syntax_error_is_skipped_with_a_warning_not_the_whole_scan(tmp_path: Path) -> None:
+    write(tmp_path, "a.ipynb", nb4("import numpy\n", "def broken(:\n    import seaborn\n", "import pandas\n"))
+    result = scan.scan(tmp_path)
+    assert names(result) == {"numpy", "seaborn", "pandas"}
+    assert result.warnings == ["a.ipynb cell 2: syntax error at line 1; imports read line by line"]
+
+
+def test_nbformat_3_worksheets_and_markdown_raw_cells(tmp_path: Path) -> None:
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": ""},
+        "worksheets": [
+            {
+                "cells": [
+                    {"cell_type": "markdown", "source": ["import not_code"]},
+                    {"cell_type": "code", "input": ["%pylab inline\n", "import sympy\n"], "language": "python"},
+                ]
+            }
+        ],
+    }
+    write(tmp_path, "old.ipynb", json.dumps(v3))
+    write(tmp_path, "md.ipynb", nb4("import raw_cell", cell_type="raw"))
+    assert names(scan.scan(tmp_path)) == {"sympy"}
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("{not json", "bad.ipynb: skipped: not valid JSON"),
+        (nb4("library(ggplot2)", language="R"), "bad.ipynb: skipped: a r notebook"),
+        (json.dumps({"nbformat": 2, "cells": []}), "bad.ipynb: skipped: nbformat 2 is not supported"),
+        (json.dumps([1, 2]), "bad.ipynb: skipped: not a notebook"),
+    ],
+)
+def test_unreadable_or_foreign_notebooks_are_skipped_with_a_warning(tmp_path: Path, text: str, warning: str) -> None:
+    write(tmp_path, "bad.ipynb", text)
+    result = scan.scan(tmp_path)
+    assert result.imports == [] and len(result.warnings) == 1 and result.warnings[0].startswith(warning)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("pip install numpy", ["numpy"]),
+        ("pip install -q 'torch==2.1' transformers>=4.30 -U", ["torch==2.1", "transformers>=4.30"]),
+        ("{sys.executable} -m pip install scikit-learn", ["scikit-learn"]),
+        ("python3 -m pip install --upgrade pip setuptools", ["pip", "setuptools"]),
+        ("uv pip install polars", ["polars"]),
+        ("pip install -r requirements.txt -e . -i https://x/simple einops", ["einops"]),
+        ("pip install --index-url=https://x/simple rich", ["rich"]),
+        ("pip install git+https://github.com/a/b.git ./local.whl dist/x.tar.gz", []),
+        ("pip install {pkg} $PKG", []),
+        ("pip install 'jax[cpu]' && python run.py", ["jax[cpu]"]),
+        ("pip install numpy  # a comment", ["numpy"]),
+        ("pip list", []),
+        ("conda install -c conda-forge numpy", []),
+        ("apt-get install -y python3-pip", []),
+        ("pip install 'unterminated", []),  # shlex fails: words split plainly, the quote makes it no name
+    ],
+)
+def test_pip_install_lines(line: str, expected: list[str]) -> None:
+    assert notebook.pip_requirements(line) == expected
+
+
+def test_pip_magics_in_cells_are_recorded(tmp_path: Path) -> None:
+    write(tmp_path, "a.ipynb", nb4("%pip install -q torch==2.1\n!pip install rich\nimport rich\n"))
+    result = scan.scan(tmp_path)
+    assert result.pip == {"torch==2.1": "a.ipynb cell 1", "rich": "a.ipynb cell 1"}
+
+
+def test_stdlib_is_recognised() -> None:
+    assert scan.is_stdlib("os.path") and scan.is_stdlib("__future__") and scan.is_stdlib("tomllib")
+    assert not scan.is_stdlib("numpy")
