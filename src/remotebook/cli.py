@@ -54,6 +54,9 @@ Exit codes:
 def _setup_logging(paths_state_dir: Path, verbose: bool) -> None:
     root = logging.getLogger("remotebook")
     root.setLevel(logging.DEBUG)
+    for old in list(root.handlers):  # main() run again in one process (tests): not twice, not to a closed stream
+        root.removeHandler(old)
+        old.close()
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
     stderr.setFormatter(logging.Formatter("remotebook: %(levelname)s: %(message)s"))

@@ -28,9 +28,9 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_help_documents_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for number in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "130"):
+    for number in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "130"):
         assert f"\n    {number} " in out
-    for command in ("up", "status", "down", "open", "logs", "init"):
+    for command in ("up", "status", "down", "open", "logs", "init", "sync", "reqs"):
         assert command in out
 
 
@@ -78,3 +78,42 @@ def test_config_error_is_one_line_with_hint_and_no_traceback(
     assert "hint:" in err and "Traceback" not in err
     code, _, err = run(capsys, "-v", "status", "a")
     assert code == 3 and "Traceback" in err  # -v shows it
+
+
+def test_reqs_writes_checks_and_never_overwrites_a_hand_written_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "a.py").write_text("import sklearn\nimport zzz_unknown_module\n")
+    empty = str(Path(__import__("sys").executable))  # any interpreter: sklearn is not installed in the test env
+    code, _, err = run(capsys, "reqs", str(project), "--python", empty)
+    assert code == 0 and "wrote" in err and "1 unresolved" in err and "unresolved: import zzz_unknown_module" in err
+    written = (project / "requirements.txt").read_text()
+    assert "scikit-learn" in written and "# import zzz_unknown_module  (a.py:2)" in written
+    assert run(capsys, "reqs", str(project), "--python", empty, "--check")[0] == 0
+
+    (project / "b.py").write_text("import PIL.Image\n")
+    code, out, err = run(capsys, "reqs", str(project), "--python", empty, "--check")
+    assert code == 10 and out.startswith("+ Pillow") and "differs from the imports (1 line)" in err
+    assert "Traceback" not in err
+
+    (project / "requirements.txt").write_text("numpy\n")  # written by hand
+    code, _, err = run(capsys, "reqs", str(project), "--python", empty)
+    assert code == 2 and "was not written by remotebook" in err and "--force" in err
+    assert (project / "requirements.txt").read_text() == "numpy\n"
+    assert run(capsys, "reqs", str(project), "--python", empty, "--force")[0] == 0
+    assert "Pillow" in (project / "requirements.txt").read_text()
+
+    code, out, _ = run(capsys, "reqs", str(project), "--python", empty, "-o", "-", "--pin", "none")
+    assert code == 0 and out.splitlines()[2:4] == ["Pillow", "scikit-learn"]
+    assert sorted(p.name for p in project.iterdir()) == ["a.py", "b.py", "requirements.txt"]  # no temp files
+
+
+def test_reqs_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "reqs", str(tmp_path / "missing"))
+    assert code == 2 and "Traceback" not in err
+    code, _, err = run(capsys, "reqs", str(tmp_path), "--python", "/no/such/python")
+    assert code == 2 and "no such interpreter" in err
+    code, _, err = run(capsys, "reqs", str(tmp_path), "--check", "--python", "/usr/bin/env")
+    assert code == 2 and "is not a file" in err
