@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -96,8 +97,33 @@ def test_syntax_error_file_is_read_line_by_line_with_a_warning(tmp_path: Path) -
 
 def test_null_bytes_and_undecodable_files_do_not_crash(tmp_path: Path) -> None:
     (tmp_path / "bin.py").write_bytes(b"import numpy\n\x00\x00\xff\xfe")
+    (tmp_path / "bin2.py").write_bytes(b"import scipy\nif x:\n    import pandas\n\x00\xff\xfe")
     result = scan.scan(tmp_path)
-    assert "numpy" in names(result) and result.warnings
+    assert names(result) == {"numpy", "scipy", "pandas"}
+    assert result.warnings == ["bin2.py: syntax error; imports read line by line"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import numpy as np, scipy.stats as st\nfrom pandas import DataFrame as DF, Series\nfrom x.y import *\n",
+        "from . import a\nfrom ..b import c\nimport os  # comment\n\n\ndef f():\n    return 1\n",
+        "import a\ndef f():\n    import lazy\n",  # indented: parsed
+        "import a\ntry:\n    import b\nexcept ImportError:\n    b = None\n",
+        'import a\nDOC = """\nimport the data first\n"""\n',  # prose: parsed, and not an import
+        "from google.cloud import (\n    storage,\n)\n",  # multi-line: parsed
+        "import a; import b\n",
+        "import importlib\nimportlib.import_module('dyn')\n",
+    ],
+)
+def test_the_unparsed_fast_path_agrees_with_the_parser(tmp_path: Path, source: str) -> None:
+    fast = scan._plain_imports(source, "f.py")
+    parsed: list[scan.Import] = []
+    scan._walk(ast.parse(source).body, scan._Context("f.py"), parsed)
+    parsed += scan._dynamic_imports(ast.parse(source), "f.py")
+    assert fast is None or fast == parsed
+    write(tmp_path, "f.py", source)
+    assert scan.scan(tmp_path).imports == parsed
 
 
 def test_project_modules_shadow_pypi_names_but_nested_modules_do_not(tmp_path: Path) -> None:

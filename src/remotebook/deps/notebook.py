@@ -134,8 +134,14 @@ def to_python(index: int, text: str) -> Cell:
             if name in ("writefile", "file") and arg.split():
                 cell.writes.append(arg.split()[-1])
             return cell
+    if not any(mark in text for mark in "!%?") and "pip" not in text:
+        cell.source = text  # plain Python, the common case
+        return cell
     out = []
     for line in lines:
+        if not any(mark in line for mark in "!%?") and "pip" not in line:
+            out.append(line)
+            continue
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
         if stripped.startswith(("!", "%")):

@@ -21,6 +21,12 @@ IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "B
 _IMPORT_LINE = re.compile(
     r"^\s*(?:import\s+(?P<names>[\w.]+(?:\s*,\s*[\w.]+)*)|from\s+(?P<module>[\w.]+)\s+import\b)", re.M
 )
+_AS = r"(?:\s+as\s+\w+)?"
+# An import statement alone on its line; at column 0 it can be under no try/if/def.
+_PLAIN_IMPORT = re.compile(
+    rf"(?:import\s+(?P<names>[\w.]+{_AS}(?:\s*,\s*[\w.]+{_AS})*)"
+    rf"|from\s+(?P<module>[\w.]+)\s+import\s+(?P<what>\*|\w+{_AS}(?:\s*,\s*\w+{_AS})*))\s*(?:#.*)?"
+)
 _MARKER_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -122,20 +128,53 @@ def _scan_notebook(result: Scan, path: Path, rel: str) -> None:
 
 
 def _scan_source(result: Scan, source: str | bytes, where: str) -> None:
-    if (b"import" not in source) if isinstance(source, bytes) else ("import" not in source):
+    text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+    if "import" not in text:
         return  # most cells: nothing to parse
+    dynamic = "import_module" in text or "__import__" in text
+    plain = None if dynamic else _plain_imports(text, where)
+    if plain is not None:  # the common file: parsing would tell nothing more, at 10x the cost
+        result.imports.extend(plain)
+        return
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(text)
     except (SyntaxError, ValueError) as e:
         line = getattr(e, "lineno", None)
         result.warnings.append(f"{where}: syntax error{f' at line {line}' if line else ''}; imports read line by line")
-        text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
         result.imports.extend(_imports_by_line(text, where))
         return
     try:
-        _walk(tree, _Context(where), result.imports)
-    except RecursionError:  # absurdly nested expressions: keep the imports, lose the context
+        _walk(tree.body, _Context(where), result.imports)
+    except RecursionError:  # absurdly nested blocks: keep the imports, lose the context
         result.imports.extend(_flat_imports(tree, where))
+    if dynamic:
+        result.imports.extend(_dynamic_imports(tree, where))
+
+
+def _plain_imports(text: str, where: str) -> list[Import] | None:
+    """The imports when every line that mentions `import` is a one-line import statement at column 0.
+
+    Such a statement cannot sit under a try, an if or a def, so it is unconditional and
+    required: exactly what the parse would say. Anything else (an indented or multi-line
+    import, `import` in prose) returns None, and the file is parsed.
+    """
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if "import" not in line:
+            continue
+        m = _PLAIN_IMPORT.fullmatch(line.rstrip())
+        if m is None:
+            return None
+        if m.group("names"):
+            names = [part.split()[0] for part in m.group("names").split(",")]
+        elif m.group("module").startswith("."):
+            continue  # relative: the project's own
+        elif m.group("what") == "*":
+            names = [m.group("module")]
+        else:
+            names = [f"{m.group('module')}.{part.split()[0]}" for part in m.group("what").split(",")]
+        found += [Import(name, f"{where}:{number}") for name in names]
+    return found
 
 
 @dataclass(frozen=True)
@@ -152,38 +191,51 @@ class _Context:
         return _Context(self.where, self.optional or optional, joined)
 
 
-def _walk(node: ast.AST, ctx: _Context, out: list[Import]) -> None:
-    if isinstance(node, ast.Import):
-        for alias in node.names:
-            ctx.add(out, alias.name, node)
-    elif isinstance(node, ast.ImportFrom):
-        if node.level == 0 and node.module:  # relative imports are the project's own
-            for alias in node.names:  # `from google.cloud import storage` may name a submodule
-                ctx.add(out, node.module if alias.name == "*" else f"{node.module}.{alias.name}", node)
-    elif isinstance(node, ast.Try | getattr(ast, "TryStar", ast.Try)):
-        guarded = any(_catches_import_error(h) for h in node.handlers)
-        for child in node.body:
-            _walk(child, ctx.but(optional=guarded), out)
-        for part in (node.handlers, node.orelse, node.finalbody):
-            for child in part:
-                _walk(child, ctx, out)
-        return
-    elif isinstance(node, ast.If):
-        if _is_type_checking(node.test):
-            body_ctx, else_ctx = ctx.but(optional=True), ctx
-        elif marker := _marker(node.test):
-            body_ctx, else_ctx = ctx.but(marker=marker), ctx.but(marker=_negate(marker))
-        else:
-            body_ctx = else_ctx = ctx
-        for child in node.body:
-            _walk(child, body_ctx, out)
-        for child in node.orelse:
-            _walk(child, else_ctx, out)
-        return
-    elif isinstance(node, ast.Call) and (name := _dynamic_import(node)):
-        ctx.add(out, name, node)
-    for child in ast.iter_child_nodes(node):
-        _walk(child, ctx, out)
+def _walk(statements: list[ast.stmt], ctx: _Context, out: list[Import]) -> None:
+    """Statements only (imports are statements): expressions are most of a tree and hold none."""
+    for node in statements:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                ctx.add(out, alias.name, node)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:  # relative imports are the project's own
+                for alias in node.names:  # `from google.cloud import storage` may name a submodule
+                    ctx.add(out, node.module if alias.name == "*" else f"{node.module}.{alias.name}", node)
+        elif isinstance(node, _TRY):
+            guarded = any(_catches_import_error(h) for h in node.handlers)
+            _walk(node.body, ctx.but(optional=guarded), out)
+            for handler in node.handlers:
+                _walk(handler.body, ctx, out)
+            _walk(node.orelse, ctx, out)
+            _walk(node.finalbody, ctx, out)
+        elif isinstance(node, ast.If):
+            if _is_type_checking(node.test):
+                body_ctx, else_ctx = ctx.but(optional=True), ctx
+            elif marker := _marker(node.test):
+                body_ctx, else_ctx = ctx.but(marker=marker), ctx.but(marker=_negate(marker))
+            else:
+                body_ctx = else_ctx = ctx
+            _walk(node.body, body_ctx, out)
+            _walk(node.orelse, else_ctx, out)
+        elif isinstance(node, ast.Match):
+            for case in node.cases:
+                _walk(case.body, ctx, out)
+        else:  # def, class, with, for, while: their bodies
+            for field_name in ("body", "orelse"):
+                inner = getattr(node, field_name, None)
+                if isinstance(inner, list):
+                    _walk(inner, ctx, out)
+
+
+_TRY = (ast.Try, ast.TryStar) if sys.version_info >= (3, 11) else (ast.Try,)
+
+
+def _dynamic_imports(tree: ast.AST, where: str) -> list[Import]:
+    return [
+        Import(name, f"{where}:{node.lineno}")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and (name := _dynamic_import(node))
+    ]
 
 
 def _dynamic_import(call: ast.Call) -> str:
