@@ -21,8 +21,12 @@ PROBE_TIMEOUT = 60.0
 
 # Runs in the project's interpreter (3.8+, stdlib only). stdin: {"modules": [...], "dists": [...]}.
 # stdout: {"modules": {dotted: [dist, version] | null}, "versions": {dist: version | null}}.
+# Not `-I`: that would hide `pip install --user` packages; the cwd is dropped from sys.path
+# instead, so a project's own json.py cannot break the probe.
 PROBE = r"""
-import json, sys
+import sys
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+import json
 from importlib import metadata
 ask = json.load(sys.stdin)
 tops = {}
@@ -96,7 +100,7 @@ def ask_installed(python: str, modules: list[str], dists: list[str]) -> Installe
         return Installed()
     try:
         result = proc.run(
-            [python, "-I", "-c", PROBE],
+            [python, "-c", PROBE],
             input=json.dumps({"modules": modules, "dists": dists}),
             timeout=PROBE_TIMEOUT,
             check=True,
