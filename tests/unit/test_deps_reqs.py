@@ -88,7 +88,7 @@ def test_build_local_wins_then_table_then_unresolved_and_pins(tmp_path: Path, ve
         tmp_path,
         "analysis.py",
         "import cv2, yaml, sklearn, torch\nimport google.protobuf\nimport mylab_tools\n"
-        "try:\n    import ujson\nexcept ImportError:\n    pass\n",
+        "try:\n    import zzz_optional_unknown\nexcept ImportError:\n    pass\n",
     )
     report = reqs.build(tmp_path, python=python(venv))
     assert [r.line() for r in report.requirements] == [
@@ -98,7 +98,7 @@ def test_build_local_wins_then_table_then_unresolved_and_pins(tmp_path: Path, ve
         "scikit-learn  # not installed here: not pinned",  # the table knows it; the laptop lacks it
         "torch==2.1.0",  # the local label (+cpu) names a build the index does not have
     ]
-    assert report.unresolved == [("mylab_tools", "analysis.py:3"), ("ujson", "analysis.py:5, optional")]
+    assert report.unresolved == [("mylab_tools", "analysis.py:3"), ("zzz_optional_unknown", "analysis.py:5, optional")]
     compatible = reqs.build(tmp_path, python=python(venv), pin="compatible")
     assert [r.spec for r in compatible.requirements][:3] == ["~=4.9.0.80", "~=4.25.3", "~=6.0.1"]
     assert [r.line() for r in reqs.build(tmp_path, python=python(venv), pin="none").requirements][0] == (
