@@ -99,13 +99,18 @@ def _check(report: Report, target: Path | None, versions: bool, strict: bool) ->
 def _write(target: Path, text: str, force: bool) -> None:
     from remotebook.deps.reqs import HEADER
 
-    if target.exists() and not force:
+    if target.is_file() and not force:
         first = target.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
         if first != HEADER:
             raise UsageError(
                 f"{_shown(target)} exists and was not written by remotebook",
                 hint="compare with `remotebook reqs --check`, print with `-o -`, or overwrite with --force",
             )
+    target = target.resolve()  # a symlinked requirements.txt is written through, not replaced
+    if target.exists() and not target.is_file():  # /dev/stdout, a pipe: never replace those
+        with target.open("w", encoding="utf-8") as out:
+            out.write(text)
+        return
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
