@@ -12,6 +12,7 @@ import click
 
 from remotebook import __version__
 from remotebook.commands import Env, open_browser, progress
+from remotebook.commands.env import env_command
 from remotebook.commands.reqs import reqs
 from remotebook.commands.sync import sync
 from remotebook.commands.up import supervise_, up
@@ -40,7 +41,8 @@ Exit codes:
   {EXIT_USAGE}    bad command-line usage
   {EXIT_CONFIG}    config file malformed or invalid
   {EXIT_SSH}    cannot reach, authenticate to, or trust the host
-  {EXIT_REMOTE}    the remote lacks python3, jupyter or a writable remote_dir
+  {EXIT_REMOTE}    the remote lacks python3 (3.8+ for env), jupyter, a writable remote_dir,
+       or (env) a reachable package index
   {EXIT_SERVER}    Jupyter failed to start or to answer in time
   {EXIT_TUNNEL}    local port taken or port forwarding refused
   {EXIT_NOT_RUNNING}    status/open: the target is not up
@@ -272,7 +274,7 @@ def init(host: str, force: bool) -> None:
     click.echo(f"wrote {path}; edit it, then run `remotebook up`")
 
 
-for _command in (up, supervise_, sync, reqs):
+for _command in (up, supervise_, sync, reqs, env_command):
     cli.add_command(_command)
 
 

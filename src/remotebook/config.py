@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,3 +208,9 @@ def _only_profile(config: Config) -> str:
 def project_name(folder: Path) -> str:
     name = folder.resolve().name
     return name if name not in ("", "/") else "remotebook"
+
+
+def kernel_name(folder: Path) -> str:
+    """This project's kernel (and env) on the remote: `rb-` + the folder's name as Jupyter allows it."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", project_name(folder).lower()).strip("-.")
+    return "rb-" + (slug or "project")

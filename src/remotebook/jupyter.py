@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from remotebook import remote, ssh
-from remotebook.config import Profile
+from remotebook.config import Profile, kernel_name
 from remotebook.errors import NotRunningError, RemoteEnvError, ServerError, SSHError
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def _values(profile: Profile, **extra: str) -> dict[str, str]:
         "FOLLOW": "no",
         "RESTART": "yes",
         "LINES": "200",
+        "KERNEL": kernel_name(profile.project_dir),  # names this project's env (`remotebook env`)
     }
     values.update(extra)
     return values
@@ -105,7 +106,7 @@ def ensure(
     values = _values(profile, TOKEN=token, RESTART="yes" if restart_shut_down else "no")
     script = remote.render("ensure", values, (*profile.jupyter_args, *idle_args(profile.idle_timeout)))
     result = ssh.run_script(target, script, timeout=profile.start_timeout + 15, batch=batch)
-    answer = _parse(result.stdout, result.stderr)
+    answer = read_answer(result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, target.destination)
     return Server.from_answer(answer.data)
@@ -115,7 +116,7 @@ def query(target: ssh.Target, profile: Profile, *, through_master: bool) -> Serv
     """The running server, or None. Never prompts: no master means a BatchMode connection."""
     script = remote.render("query", _values(profile))
     result = ssh.run_script(target, script, timeout=QUERY_TIMEOUT, may_create_master=False, batch=not through_master)
-    answer = _parse(result.stdout, result.stderr)
+    answer = read_answer(result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, target.destination)
     return Server.from_answer(answer.data) if answer.data.get("action") == "running" else None
@@ -125,7 +126,7 @@ def stop(target: ssh.Target, profile: Profile) -> dict[str, Any]:
     """Shutdown API, then TERM, then KILL on the remote; removes its socket and state."""
     script = remote.render("stop", _values(profile))
     result = ssh.run_script(target, script, timeout=30, may_create_master=False)
-    answer = _parse(result.stdout, result.stderr)
+    answer = read_answer(result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, target.destination)
     return answer.data
@@ -135,7 +136,8 @@ def logs_script(profile: Profile, *, follow: bool, lines: int) -> str:
     return remote.render("logs", _values(profile, FOLLOW="yes" if follow else "no", LINES=str(lines)))
 
 
-def _parse(stdout: str, stderr: str) -> remote.Answer:
+def read_answer(stdout: str, stderr: str) -> remote.Answer:
+    """The remote script's answer; no answer at all means ssh or the login shell got in the way."""
     try:
         answer = remote.parse(stdout)
     except remote.AnswerError as e:
@@ -148,8 +150,9 @@ def _parse(stdout: str, stderr: str) -> remote.Answer:
 
 
 _HINT_JUPYTER = (
-    "install JupyterLab on the server (`python3 -m pip install --user jupyterlab`), or point the profile "
-    'at one: jupyter = "/path/bin/jupyter", venv = "~/venv" or conda_env = "NAME"'
+    "run `remotebook env --jupyter` to install JupyterLab in this project's env there, or install it on the "
+    "server (`python3 -m pip install --user jupyterlab`), or point the profile at one: "
+    'jupyter = "/path/bin/jupyter", venv = "~/venv" or conda_env = "NAME"'
 )
 _REMOTE_HINTS = {
     "no_python": "install Python 3 on the server, or set venv / conda_env / jupyter in the profile",

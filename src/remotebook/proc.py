@@ -48,6 +48,7 @@ def run(
     check: bool = False,
     capture: bool = True,
     env: dict[str, str] | None = None,
+    cwd: str | None = None,
 ) -> Result:
     """Run argv to completion within `timeout` seconds.
 
@@ -66,6 +67,7 @@ def run(
         stderr=stdio,
         text=True,
         env=env,
+        cwd=cwd,
     )
     try:
         out, err = proc.communicate(input, timeout=timeout)

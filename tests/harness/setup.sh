@@ -3,7 +3,8 @@
 #
 # Idempotent and cheap when warm: it only calls apt-get when a needed command is
 # missing, and only rebuilds the Jupyter venv when the sha256 of
-# remote-requirements.txt differs from the stamp written by the last good install.
+# remote-requirements.txt differs from the stamp written by the last good install;
+# likewise the wheelhouse of the `env` tests (wheelhouse-requirements.txt, ~50 MB) and uv.
 # Nothing here is needed at test time: tests/harness/remote_host.py never
 # downloads or installs anything, it raises HarnessUnavailable pointing here.
 set -eu
@@ -87,7 +88,33 @@ make_venv "$VENV" "$REQS"
 # A Jupyter too old for --sock, to test the TCP fallback for real.
 make_venv "$PREFIX/old-jupyter-venv" "$HERE/old-jupyter-requirements.txt"
 
-# --- 3. permissions ---------------------------------------------------------------
+# --- 3. what the `remotebook env` tests install on the remote ---------------------
+# A wheelhouse for /usr/bin/python3 (the tests serve it as a local index: the remote has
+# no internet), and uv as a bare binary (its wheel ships one) for the uv code path.
+# Stamped like the venvs: downloaded again only when the requirements file changes.
+WHEELHOUSE="$PREFIX/wheelhouse"
+WREQS="$HERE/wheelhouse-requirements.txt"
+want=$(sha256sum "$WREQS" | cut -d' ' -f1)
+if [ "$(cat "$WHEELHOUSE/.stamp" 2>/dev/null)" = "$want" ]; then
+    say "wheelhouse: up to date ($WHEELHOUSE)"
+else
+    say "wheelhouse: downloading $WREQS"
+    rm -rf "$WHEELHOUSE"
+    "$VENV/bin/python" -m pip download -q --only-binary :all: -d "$WHEELHOUSE" -r "$WREQS" 2>&1 | grep -v '^WARNING' || true
+    ls "$WHEELHOUSE"/ipykernel-*.whl "$WHEELHOUSE"/jupyterlab-*.whl >/dev/null # fail here if the download failed
+    printf '%s\n' "$want" >"$WHEELHOUSE/.stamp"
+    say "wheelhouse: $(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels"
+fi
+if [ -x "$PREFIX/uv/bin/uv" ]; then
+    say "uv: present ($PREFIX/uv/bin/uv)"
+else
+    say "uv: installing into $PREFIX/uv"
+    rm -rf "$PREFIX/uv"
+    "$VENV/bin/python" -m pip install -q --target "$PREFIX/uv" uv 2>&1 | grep -v '^WARNING' || true
+    "$PREFIX/uv/bin/uv" --version
+fi
+
+# --- 4. permissions ---------------------------------------------------------------
 # rbtest (not root) runs $VENV/bin/jupyter; a recursive chmod on the whole venv
 # is only needed after an install, the top dirs are checked every time.
 if [ -n "$(find "$PREFIX" \( ! -perm -a+r -o \( -type d ! -perm -a+x \) \) -print -quit)" ]; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_help_documents_every_exit_code(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0
     for number in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "130"):
         assert f"\n    {number} " in out
-    for command in ("up", "status", "down", "open", "logs", "init", "sync", "reqs"):
+    for command in ("up", "status", "down", "open", "logs", "init", "sync", "reqs", "env"):
         assert command in out
 
 
@@ -115,5 +116,29 @@ def test_reqs_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str
     assert code == 2 and "Traceback" not in err
     code, _, err = run(capsys, "reqs", str(tmp_path), "--python", "/no/such/python")
     assert code == 2 and "no such interpreter" in err
-    code, _, err = run(capsys, "reqs", str(tmp_path), "--check", "--python", "/usr/bin/env")
+    code, _, err = run(capsys, "reqs", str(tmp_path), "--check", "--python", sys.executable)
     assert code == 2 and "is not a file" in err
+
+
+def test_reqs_writes_through_symlinks_and_never_replaces_a_pipe(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import os
+    import threading
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "a.py").write_text("import sklearn\n")
+    real = tmp_path / "shared-requirements.txt"
+    (project / "requirements.txt").symlink_to(real)
+    assert run(capsys, "reqs", str(project), "--python", sys.executable)[0] == 0
+    assert (project / "requirements.txt").is_symlink() and "scikit-learn" in real.read_text()
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert run(capsys, "reqs", str(project), "--python", sys.executable, "-o", str(fifo), "--force")[0] == 0
+    reader.join(timeout=10)
+    assert fifo.is_fifo() and "scikit-learn" in got[0]

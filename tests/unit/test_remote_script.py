@@ -63,7 +63,7 @@ def test_parse_rejects_missing_or_broken_answers(stdout: str) -> None:
 def test_rb_str_makes_valid_json_strings(value: str) -> None:
     import json
 
-    body = remote.BOOTSTRAP.read_text()
+    body = remote.COMMON.read_text()
     func = body[body.index("rb_str() {") : body.index("\n}\n", body.index("rb_str() {")) + 3]
     out = subprocess.run(["sh", "-c", func + 'rb_str "$1"', "sh", value], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr

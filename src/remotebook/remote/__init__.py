@@ -1,4 +1,4 @@
-"""The remote side: render the POSIX-sh bootstrap with quoted values, and parse its JSON answer."""
+"""The remote side: render a POSIX-sh script (bootstrap, env) with quoted values, and parse its JSON answer."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BOOTSTRAP = Path(__file__).with_name("bootstrap.sh")  # plain file read: importlib.resources costs start-up time
+HERE = Path(__file__).parent  # plain file reads: importlib.resources costs start-up time
+BOOTSTRAP = HERE / "bootstrap.sh"
+COMMON = HERE / "common.sh"  # helpers every script gets, sent before it
 MARK = "@@remotebook-answer@@"
 LOG_MARK = "@@remotebook-log@@"
 ACTIONS = ("ensure", "query", "stop", "logs")
+SCRIPTS = {"bootstrap": ACTIONS, "env": ("probe", "install")}
 
 
 @dataclass(frozen=True)
@@ -30,18 +33,21 @@ class AnswerError(ValueError):
     """The remote printed no parseable answer (the script did not run to the end)."""
 
 
-def render(action: str, values: dict[str, str], jupyter_args: tuple[str, ...] = ()) -> str:
-    """The bootstrap with RB_* assignments prepended; every value arrives as a literal."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action}")
+def render(
+    action: str, values: dict[str, str], jupyter_args: tuple[str, ...] = (), *, script: str = "bootstrap"
+) -> str:
+    """RB_* assignments, common.sh, then the script; every value arrives as a literal."""
+    if action not in SCRIPTS.get(script, ()):
+        raise ValueError(f"unknown action {action} for {script}.sh")
     lines = [f"RB_ACTION={shlex.quote(action)}"]
     for key, value in sorted(values.items()):
         if not key.isidentifier() or not key.isupper():
             raise ValueError(f"bad variable name {key}")
         lines.append(f"RB_{key}={shlex.quote(value)}")
     lines.append("set -- " + shlex.join(jupyter_args))
-    body = BOOTSTRAP.read_text(encoding="utf-8")
-    return "\n".join(lines) + "\n" + body
+    common = COMMON.read_text(encoding="utf-8")
+    body = (HERE / f"{script}.sh").read_text(encoding="utf-8")
+    return "\n".join(lines) + "\n" + common + "\n" + body
 
 
 def parse(stdout: str) -> Answer:

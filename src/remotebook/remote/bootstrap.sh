@@ -1,52 +1,20 @@
 # remotebook bootstrap: find, start, query or stop this user's Jupyter server for one
 # root dir, in one round trip; the answer is one JSON line after a marker line.
-# POSIX sh. remotebook prepends the RB_* assignments and `set -- JUPYTER_ARGS...`,
-# every value quoted with shlex, so nothing here is interpolated from user input.
-# Internal names are rb_-prefixed: the profile's `setup` runs in this same shell
-# (so `module load` and `export` reach Jupyter) and must not clobber them.
+# POSIX sh. remotebook prepends the RB_* assignments, `set -- JUPYTER_ARGS...` and
+# common.sh (rb_str, rb_fail, rb_activate...), every value quoted with shlex, so
+# nothing here is interpolated from user input.
 # shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
-umask 077
-LC_ALL=C; export LC_ALL
-
-rb_str() { # a JSON string (control characters dropped; paths never need them)
-    case $1 in
-        *[\\\"]* | *[![:print:]]*) # rare: escape with tools; the common case forks nothing
-            printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')" ;;
-        *) printf '"%s"' "$1" ;;
-    esac
-}
-rb_answer() { printf '\n@@remotebook-answer@@\n%s\n' "$1"; }
-rb_fail() { # KIND MESSAGE [FILE-WHOSE-TAIL-TO-SHOW]
-    rb_answer "{\"ok\":false,\"error\":$(rb_str "$1"),\"message\":$(rb_str "$2")}"
-    if [ -n "${3:-}" ] && [ -f "$3" ]; then printf '%s\n' '@@remotebook-log@@'; tail -n 25 -- "$3"; fi
-    exit 3
-}
-rb_nap() { sleep 0.05 2>/dev/null || sleep 1; } # the poll interval, not a hopeful wait
-
-rb_abs() { # ~ and relative paths are relative to the remote home
-    case $1 in
-        "~") printf '%s' "$HOME" ;;
-        "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;;
-        /*) printf '%s' "$1" ;;
-        *) printf '%s/%s' "$HOME" "$1" ;;
-    esac
-}
-
-rb_dirs() { # ROOT (canonical), D (per-server state dir), SOCK
-    rb_root=$(cd -- "$rb_root" 2>/dev/null && pwd -P) || return 1
-    rb_key=$(printf '%s' "$rb_root" | cksum | cut -d ' ' -f 1)
+rb_dirs() { # ROOT (canonical), D (per-server state dir), SOCK, ENV (made by `remotebook env`)
+    rb_canonical_root || return 1
     rb_host=$(hostname 2>/dev/null || uname -n)
     rb_host=${rb_host%%.*}
     # Per host: a home on NFS is shared by many nodes, and a pid means nothing elsewhere.
+    # shellcheck disable=SC2154 # rb_key: set by rb_canonical_root (common.sh)
     rb_dir="$HOME/.remotebook/$rb_host/$rb_key"
     rb_sock="$rb_dir/jupyter.sock"
-    if [ "${#SOCK}" -gt 100 ]; then # sockaddr_un holds ~104 bytes
+    if [ "${#rb_sock}" -gt 100 ]; then # sockaddr_un holds ~104 bytes
         rb_sock="${TMPDIR:-/tmp}/rb-$(id -u)-$rb_key/jupyter.sock"
     fi
-}
-
-rb_private_dir() {
-    mkdir -p -- "$1" && chmod 700 -- "$1" && [ -O "$1" ]
 }
 
 rb_server_pid() { # prints the pid of a live managed server for D, else fails
@@ -121,22 +89,15 @@ rb_report() { # ACTION PID: the answer for a running server
 }
 
 rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
-    if [ -n "$RB_VENV" ]; then
-        RB_VENV=$(rb_abs "$RB_VENV")
-        [ -d "$RB_VENV/bin" ] || rb_fail venv_missing "venv $RB_VENV does not exist on the remote"
-        PATH="$RB_VENV/bin:$PATH"
-    fi
-    if [ -n "$RB_CONDA_ENV" ]; then
-        command -v conda >/dev/null 2>&1 || rb_fail conda_missing "conda_env is set but conda is not on PATH in a login shell"
-        eval "$(conda shell.posix hook 2>/dev/null)" && conda activate "$RB_CONDA_ENV" ||
-            rb_fail conda_env_missing "cannot activate conda env $RB_CONDA_ENV"
-    fi
-    if [ -n "$RB_SETUP" ]; then
-        eval "$RB_SETUP" >/dev/null 2>"$rb_dir/setup.log" || rb_fail setup_failed "the profile's setup commands failed" "$rb_dir/setup.log"
-    fi
+    rb_activate "$rb_dir/setup.log"
+    # shellcheck disable=SC2154 # rb_env: set by rb_canonical_root (common.sh)
     if [ -n "$RB_JUPYTER" ]; then
         rb_jup=$(rb_abs "$RB_JUPYTER")
         [ -x "$rb_jup" ] || rb_fail no_jupyter "jupyter = $rb_jup is not an executable file on the remote"
+    elif [ -z "$RB_VENV$RB_CONDA_ENV" ] && [ -x "$rb_env/bin/jupyter-server" ]; then
+        # `remotebook env --jupyter` put a Jupyter server in this project's env (bin/jupyter
+        # alone is not one: ipykernel brings jupyter_core's)
+        rb_jup="$rb_env/bin/jupyter"
     else
         rb_jup=$(command -v jupyter 2>/dev/null) || {
             command -v python3 >/dev/null 2>&1 || command -v python >/dev/null 2>&1 ||
@@ -216,6 +177,8 @@ rb_start() {
         set -- --ip=127.0.0.1 "$@"
     fi
     [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
+    # This project's env (`remotebook env`) is the default kernel; the profile's args come later and win.
+    [ -f "$rb_env/kernel" ] && set -- "--MappingKernelManager.default_kernel_name=$RB_KERNEL" "$@"
     set -- "$rb_jup" "$RB_APP" --no-browser "--ServerApp.root_dir=$rb_root" "$@"
     # Its own session, no tty, stdin from /dev/null: it outlives this ssh session.
     # The token reaches it through a 0600 file named in the environment, never argv.
@@ -223,6 +186,10 @@ rb_start() {
     [ "$rb_scope" = yes ] && set -- systemd-run --user --scope --quiet --collect -- "$@"
     (
         cd -- "$rb_root" || exit 1
+        # The env's kernelspec is found through JUPYTER_PATH, so only this project's servers see
+        # it (another project's folder may have the same name), also when `env` runs later.
+        JUPYTER_PATH="$rb_env/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+        export JUPYTER_PATH
         JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token" exec nohup "$@" </dev/null >"$rb_dir/server.log" 2>&1
     ) &
     rb_pid=$!

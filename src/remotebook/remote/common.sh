@@ -1,0 +1,60 @@
+# remotebook remote helpers, shared by bootstrap.sh and env.sh: remotebook renders
+# RB_* assignments, then this file, then one script, and sends it all in one round trip.
+# POSIX sh. Internal names are rb_-prefixed: the profile's `setup` runs in this same
+# shell (so `module load` and `export` reach what runs next) and must not clobber them.
+# shellcheck shell=sh disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+umask 077
+LC_ALL=C
+export LC_ALL
+
+rb_str() { # a JSON string (control characters dropped; paths never need them)
+    case $1 in
+        *[\\\"]* | *[![:print:]]*) # rare: escape with tools; the common case forks nothing
+            printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')" ;;
+        *) printf '"%s"' "$1" ;;
+    esac
+}
+rb_answer() { printf '\n@@remotebook-answer@@\n%s\n' "$1"; }
+rb_fail() { # KIND MESSAGE [FILE-WHOSE-TAIL-TO-SHOW]
+    rb_answer "{\"ok\":false,\"error\":$(rb_str "$1"),\"message\":$(rb_str "$2")}"
+    if [ -n "${3:-}" ] && [ -f "$3" ]; then printf '%s\n' '@@remotebook-log@@'; tail -n 25 -- "$3"; fi
+    exit 3
+}
+rb_nap() { sleep 0.05 2>/dev/null || sleep 1; } # the poll interval, not a hopeful wait
+
+rb_abs() { # ~ and relative paths are relative to the remote home
+    case $1 in
+        "~") printf '%s' "$HOME" ;;
+        "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;;
+        /*) printf '%s' "$1" ;;
+        *) printf '%s/%s' "$HOME" "$1" ;;
+    esac
+}
+
+rb_private_dir() {
+    mkdir -p -- "$1" && chmod 700 -- "$1" && [ -O "$1" ]
+}
+
+rb_canonical_root() { # rb_root -> its real path, and rb_key (its cksum) names things per root
+    rb_root=$(cd -- "$rb_root" 2>/dev/null && pwd -P) || return 1
+    rb_key=$(printf '%s' "$rb_root" | cksum | cut -d ' ' -f 1)
+    # Made by `remotebook env`; outside ~/.remotebook/<host>/<key>, which `down --server` removes.
+    # shellcheck disable=SC2034 # rb_env is for the script sent after this file
+    rb_env="$HOME/.remotebook/envs/$RB_KERNEL-$rb_key"
+}
+
+rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, in that order
+    if [ -n "$RB_VENV" ]; then
+        RB_VENV=$(rb_abs "$RB_VENV")
+        [ -d "$RB_VENV/bin" ] || rb_fail venv_missing "venv $RB_VENV does not exist on the remote"
+        PATH="$RB_VENV/bin:$PATH"
+    fi
+    if [ -n "$RB_CONDA_ENV" ]; then
+        command -v conda >/dev/null 2>&1 || rb_fail conda_missing "conda_env is set but conda is not on PATH in a login shell"
+        eval "$(conda shell.posix hook 2>/dev/null)" && conda activate "$RB_CONDA_ENV" ||
+            rb_fail conda_env_missing "cannot activate conda env $RB_CONDA_ENV"
+    fi
+    if [ -n "$RB_SETUP" ]; then
+        eval "$RB_SETUP" >/dev/null 2>"$1" || rb_fail setup_failed "the profile's setup commands failed" "$1"
+    fi
+}
