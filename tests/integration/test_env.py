@@ -202,3 +202,32 @@ def test_env_with_a_python_too_old(rb: Runner) -> None:
         assert env_dirs(rb, "rbbare") == []
     finally:
         shutil.rmtree(fake, ignore_errors=True)
+
+
+@pytest.mark.timeout(240)
+def test_up_env_writes_requirements_from_the_imports_installs_them_and_starts_with_that_kernel(
+    rb: Runner, index: SimpleIndex
+) -> None:
+    rb.write_config(
+        f'[profiles.proj]\nhost = "rbremote"\nsetup = ["PATH={UV_BIN}:$PATH", "export UV_DEFAULT_INDEX={index.url}"]\n'
+    )
+    cells = [{"cell_type": "code", "source": "%pip install rbtiny\nimport rbtiny\n", "metadata": {}, "outputs": []}]
+    (rb.project / "analysis.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": cells}))
+    out = rb.run("up", "proj", "--env", "--detach", "--no-browser", timeout=200)
+    assert out.returncode == 0, out.stderr
+    written = (rb.project / "requirements.txt").read_text()
+    assert "\nrbtiny  # not installed here: not pinned\n" in written
+    assert "wrote requirements.txt: 1 requirements from 1 files" in out.stderr
+    assert f"env {KERNEL} created" in out.stderr
+    report = rb.json("up", "proj", "--detach", "--no-browser")  # the same server, its URL and token
+    assert kernel_run(report, "import rbtiny; rbtiny.VALUE") == "42"
+    status, specs = request(report["local_port"], "GET", "/api/kernelspecs", report["token"])
+    assert status == 200 and specs["default"] == KERNEL
+
+    # a hand-written requirements.txt is used as it is, and an unchanged env is left alone
+    (rb.project / "requirements.txt").write_text("rbtiny==1.0\n")
+    again = rb.run("up", "proj", "--env", "--detach", "--no-browser", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "using requirements.txt as written by hand" in again.stderr
+    assert (rb.project / "requirements.txt").read_text() == "rbtiny==1.0\n"
+    assert "updated" in again.stderr  # the pin changed: the env follows

@@ -53,10 +53,10 @@ def env_command(
     if as_json:
         click.echo(json.dumps(outcome.as_json()))
     else:
-        click.echo(_text(outcome))
+        click.echo(describe(outcome))
 
 
-def _text(o: Outcome) -> str:
+def describe(o: Outcome) -> str:
     if o.action == "unchanged":
         return f"env {o.kernel} is up to date ({o.requirements} requirements)"
     lines = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,7 +64,7 @@ def reqs(
     if target is None:
         click.echo(report.text, nl=False)
         return
-    _write(target, report.text, force)
+    core.write(target, report.text, force=force)
     click.echo(f"wrote {_shown(target)}: {_counts(report)}", err=True)
 
 
@@ -94,29 +93,6 @@ def _check(report: Report, target: Path | None, versions: bool, strict: bool) ->
             hint="run `remotebook reqs` to rewrite it (or edit it by hand)",
         )
     click.echo(f"{_shown(target)} matches the imports ({_counts(report)})", err=True)
-
-
-def _write(target: Path, text: str, force: bool) -> None:
-    from remotebook.deps.reqs import HEADER
-
-    if target.is_file() and not force:
-        first = target.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
-        if first != HEADER:
-            raise UsageError(
-                f"{_shown(target)} exists and was not written by remotebook",
-                hint="compare with `remotebook reqs --check`, print with `-o -`, or overwrite with --force",
-            )
-    target = target.resolve()  # a symlinked requirements.txt is written through, not replaced
-    if target.exists() and not target.is_file():  # /dev/stdout, a pipe: never replace those
-        with target.open("w", encoding="utf-8") as out:
-            out.write(text)
-        return
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)  # a reader never sees half a file
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _shown(path: Path) -> str:

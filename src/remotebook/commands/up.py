@@ -20,6 +20,9 @@ from remotebook.errors import RemotebookError
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object once ready.")
 @click.option("--stop", "stop_server", is_flag=True, help="Foreground: Ctrl-C also stops the remote server.")
 @click.option("--sync", "sync_first", is_flag=True, help="`sync push` the project before the server starts.")
+@click.option(
+    "--env", "env_first", is_flag=True, help="`reqs` + `env` before the server starts: the project's kernel, ready."
+)
 @click.pass_obj
 def up(
     env: Env,
@@ -30,6 +33,7 @@ def up(
     as_json: bool,
     stop_server: bool,
     sync_first: bool,
+    env_first: bool,
 ) -> None:
     """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
     from remotebook import session as core
@@ -38,6 +42,8 @@ def up(
     sess = env.session(target)
     if sync_first:
         _push_first(sess, quiet=as_json)
+    if env_first:
+        _env_first(sess, quiet=as_json)
     result = core.up(sess, port=port, progress=progress(as_json))
     supervisor = supervise.Supervisor(sess, batch=False, say=progress(as_json))
     try:
@@ -70,6 +76,26 @@ def _push_first(sess: Any, *, quiet: bool) -> None:
         report_sync(outcome)
     if not had_master:  # sync's own short-lived master; `up` opens the one that stays
         ssh.exit_master(sess.target)
+
+
+def _env_first(sess: Any, *, quiet: bool) -> None:
+    """`up --env`: requirements.txt brought up to date (unless written by hand), then the env."""
+    from remotebook.commands.env import describe
+    from remotebook.deps import remote_env
+    from remotebook.deps import reqs as reqs_core
+
+    say = progress(quiet)
+    path = sess.profile.project_dir / "requirements.txt"
+    if path.is_file() and not reqs_core.ours(path):
+        say(f"using {path.name} as written by hand (`remotebook reqs --check` compares it with the imports)")
+    else:
+        report = reqs_core.build(sess.profile.project_dir)
+        reqs_core.write(path, report.text)
+        say(f"wrote {path.name}: {len(report.requirements)} requirements from {report.files} files")
+        for name, where in report.unresolved:
+            say(f"unresolved: import {name} ({where}): add its distribution to {path.name} by hand")
+    outcome = remote_env.run(sess, keep_connection=True, progress=say)
+    say(describe(outcome).splitlines()[0])
 
 
 def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: bool) -> None:

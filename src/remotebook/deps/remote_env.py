@@ -248,9 +248,13 @@ def run(
     jupyter_lab: bool = False,
     offline: bool = False,
     force: bool = False,
+    keep_connection: bool = False,
     progress: Progress = lambda _: None,
 ) -> Outcome:
-    """Create or update the env, or say it is up to date; one probe and at most one install round trip."""
+    """Create or update the env, or say it is up to date; one probe and at most one install round trip.
+
+    keep_connection: leave the ssh master this made (`up --env` goes on with it: one 2FA prompt).
+    """
     profile = sess.profile
     reqs = load_requirements(profile.project_dir, requirements)
     had_master = ssh.master_alive(sess.target)
@@ -270,7 +274,7 @@ def run(
             outcome.wheels = _ship_wheels(sess, found, reqs, jupyter_lab, progress)
         done = install(sess, reqs, digest, jupyter_lab=jupyter_lab, offline=offline)
     finally:
-        if not had_master:  # a one-off command leaves no connection behind
+        if not had_master and not keep_connection:  # a one-off command leaves no connection behind
             ssh.exit_master(sess.target)
     outcome.action, outcome.summary = str(done.get("action", "")), str(done.get("summary", ""))
     outcome.installer = str(done.get("installer", outcome.installer))

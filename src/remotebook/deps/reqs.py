@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from remotebook.deps import resolve, scan
+from remotebook.errors import UsageError
 
 HEADER = "# Written by `remotebook reqs` from the imports in the project's .py and .ipynb files."
 PINS = ("exact", "compatible", "none")
@@ -202,3 +204,29 @@ def _norm(line: str) -> str:
     m = _PIP_LINE.match(name)
     head = resolve.canonical(m.group("name")) + m.group("rest") if m else name
     return head + (";" + rest.replace("'", '"') if rest else "")
+
+
+def ours(path: Path) -> bool:
+    """Written by `remotebook reqs` (so it may be rewritten): its first line is our header."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return f.readline().rstrip("\n") == HEADER
+
+
+def write(target: Path, text: str, *, force: bool = False) -> None:
+    """Atomically for a regular file; a hand-written one only with force."""
+    if target.is_file() and not force and not ours(target):
+        raise UsageError(
+            f"{target} exists and was not written by remotebook",
+            hint="compare with `remotebook reqs --check`, print with `-o -`, or overwrite with --force",
+        )
+    target = target.resolve()  # a symlinked requirements.txt is written through, not replaced
+    if target.exists() and not target.is_file():  # /dev/stdout, a pipe: never replace those
+        with target.open("w", encoding="utf-8") as out:
+            out.write(text)
+        return
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)  # a reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)
