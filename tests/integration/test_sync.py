@@ -149,6 +149,54 @@ def test_delete_refuses_without_confirmation(rb: Runner, project: Path) -> None:
     assert not (remote_dir(rb) / "analysis.py").exists()
 
 
+def answer_prompt(rb: Runner, answer: str, *args: str) -> tuple[int, str]:
+    """Run with a terminal on stdin (a pty), wait for the confirmation prompt, type the answer."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        rb.argv(*args),
+        cwd=rb.project,
+        env=rb.env,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    try:
+        seen, deadline = "", time.monotonic() + 30
+        assert proc.stderr is not None
+        while "delete these?" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 1)
+            if ready:
+                chunk = os.read(proc.stderr.fileno(), 4096).decode()
+                if not chunk:
+                    break
+                seen += chunk
+        assert "delete these?" in seen, seen
+        os.write(master, (answer + "\n").encode())
+        _, rest = proc.communicate(timeout=60)
+        return proc.returncode, seen + rest
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_delete_asks_on_a_terminal_and_only_yes_deletes(rb: Runner, project: Path) -> None:
+    assert sync(rb, "push", "s").returncode == 0
+    (project / "analysis.py").unlink()
+    (project / "new.py").write_text("x = 1\n")
+    code, err = answer_prompt(rb, "n", "sync", "push", "s", "--delete")
+    assert code == 2 and "--delete would remove:\n  analysis.py" in err and "nothing was deleted" in err
+    assert (remote_dir(rb) / "analysis.py").exists() and not (remote_dir(rb) / "new.py").exists()
+    code, err = answer_prompt(rb, "y", "sync", "push", "s", "--delete")
+    assert code == 0, err
+    assert not (remote_dir(rb) / "analysis.py").exists() and (remote_dir(rb) / "new.py").exists()
+
+
 def test_path_outside_the_project_is_refused(rb: Runner, project: Path) -> None:
     out = sync(rb, "push", "s", "../elsewhere")
     assert out.returncode == 2
