@@ -114,9 +114,12 @@ def remove_stale_control_path(target: Target) -> None:
         path.unlink(missing_ok=True)
 
 
-def _master_options(target: Target) -> list[str]:
-    """Options for a run that may create the master; user settings win where they exist."""
-    opts = ["-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]
+def master_options(target: Target, persist: str = "yes") -> list[str]:
+    """Options for a run that may create the master; user settings win where they exist.
+
+    persist: ControlPersist for a master made by this run ("yes": until `-O exit`).
+    """
+    opts = ["-o", "ControlMaster=auto", "-o", f"ControlPersist={persist}"]
     if target.options.get("connecttimeout", "none") == "none":
         opts += ["-o", "ConnectTimeout=15"]
     if target.options.get("serveraliveinterval", "0") == "0":
@@ -131,7 +134,7 @@ def run_script(
     """Send `script` on stdin to a login sh on the remote; raise SSHError if ssh itself failed."""
     # For -o, OpenSSH keeps the first value it is given: batch settings go first.
     extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"] if batch else []
-    extra += _master_options(target) if may_create_master else ["-o", "ControlMaster=no"]
+    extra += master_options(target) if may_create_master else ["-o", "ControlMaster=no"]
     if may_create_master:
         # The master's messages (a refused channel, say) would go to /dev/null once it
         # backgrounds itself; -E keeps them, and this run's connection errors too.

@@ -26,7 +26,7 @@ ALWAYS_SKIPPED = [
     ".ruff_cache/", ".tox/", "node_modules/", f"{PARTIAL_DIR}/", ".DS_Store",
 ]  # fmt: skip
 # Ride the target's master; if none runs, make a short-lived one that ends 30 s after the sync.
-MUX = ("-o", "ControlMaster=auto", "-o", "ControlPersist=30")
+SHORT_PERSIST = "30"  # a master that sync makes itself (no `up` running) lingers this long for the next sync
 TRANSFER_TIMEOUT = 24 * 3600.0  # a backstop only: big results take as long as they take
 
 
@@ -77,7 +77,7 @@ def rsync_argv(sess: Session, *extra: str) -> list[str]:
         raise SyncError(
             "rsync is not installed on this computer", hint="install it (apt install rsync / brew install rsync)"
         )
-    rsh = sess.target.argv(*MUX)
+    rsh = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST))
     return ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "-e", shlex.join(rsh), *extra]
 
 
@@ -263,21 +263,36 @@ def _destination_now(sess: Session, direction: str, plan: Plan, rules: list[str]
     return _remote_meta(sess, rules) if existing else {}
 
 
+RETRY_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries of a failed --watch push, the last repeated
+
+
 def watch(project: Path, push: Callable[[], object], *, say: Callable[[str], None], debounce_ms: int = 400) -> None:
     """Call `push` after every burst of changes under `project` (debounced), until Ctrl-C.
 
-    A failed push (connection down, say) is reported and tried again on the next change.
+    A failed push (connection down, say) is tried again with backoff, and on the next
+    change, until it works: a change made while the link was down still arrives.
     """
+    import time
+
     import watchfiles  # imported here: only `sync --watch` pays for it
 
     skipped = {name.rstrip("/") for name in ALWAYS_SKIPPED}
     quiet = watchfiles.DefaultFilter(ignore_dirs=tuple(skipped | set(watchfiles.DefaultFilter.ignore_dirs)))
     say(f"watching {project} (Ctrl-C to stop)")
-    for _changes in watchfiles.watch(project, debounce=debounce_ms, watch_filter=quiet, raise_interrupt=True):
+    failures, retry_at = 0, 0.0
+    for changes in watchfiles.watch(
+        project, debounce=debounce_ms, watch_filter=quiet, raise_interrupt=True, rust_timeout=500, yield_on_timeout=True
+    ):
+        if not changes and not (failures and time.monotonic() >= retry_at):
+            continue  # a tick with nothing to do
         try:
             push()
         except RemotebookError as e:
-            say(f"push failed: {e} (trying again on the next change)")
+            delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+            failures, retry_at = failures + 1, time.monotonic() + delay
+            say(f"push failed: {e} (trying again in {delay}s, or on the next change)")
+        else:
+            failures = 0
 
 
 def _rsync(sess: Session, args: list[str], show: bool = False) -> proc.Result:
@@ -290,7 +305,7 @@ def _rsync(sess: Session, args: list[str], show: bool = False) -> proc.Result:
 
 def _mkdir_remote(sess: Session) -> None:
     path = remote_root(sess).split(":", 1)[1].rstrip("/") or "."
-    argv = sess.target.argv(*MUX, "-T", "--")
+    argv = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST), "-T", "--")
     result = proc.run([*argv, sess.target.destination, shlex.join(["mkdir", "-p", "--", path])], timeout=60)
     if result.returncode == 255:
         raise ssh.classify_failure(sess.target.destination, result.stderr)

@@ -253,6 +253,55 @@ def test_watch_pushes_a_change_within_its_debounce(rb: Runner, project: Path) ->
     assert [p for p in rb.ssh_processes() if "[mux]" not in p] == []
 
 
+def wait_for(proc: subprocess.Popen[str], text: str, seconds: float) -> str:
+    """Read the process's stderr until a line holds text (or the deadline); returns what was read."""
+    assert proc.stderr is not None
+    seen, deadline = "", time.monotonic() + seconds
+    while time.monotonic() < deadline and text not in seen:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+    return seen
+
+
+@pytest.mark.timeout(120)
+def test_watch_retries_a_failed_push_by_itself_once_the_link_is_back(rb: Runner, project: Path) -> None:
+    if rb.host.host_veth is None:
+        pytest.skip("needs the network namespace to take the link down")
+    # The user's ssh config decides how fast a dead link is noticed (remotebook's default: 45 s).
+    fast = rb.project.parent / "ssh_config_fast"
+    fast.write_text(f"ServerAliveInterval 1\nServerAliveCountMax 2\nInclude {rb.host.ssh_config}\n")
+    rb.env["REMOTEBOOK_SSH_CONFIG"] = str(fast)
+    proc = rb.spawn("sync", "push", "s", "--watch")
+    try:
+        assert "watching" in wait_for(proc, "watching", 30)
+        rb.host.set_link(False)
+        try:
+            target = remote_dir(rb) / "analysis.py"
+            failed = ""
+            for attempt in range(5):  # an event in the instant before the watcher is armed is lost: write again
+                write(project / "analysis.py", f"written while the link was down {attempt}\n")
+                failed = wait_for(proc, "push failed", 10)
+                if "push failed" in failed:
+                    break
+            assert "push failed" in failed and "trying again in 1s" in failed
+            wait_for(proc, "(nothing: let any change still queued fail too)", 3)
+        finally:
+            rb.host.set_link(True)
+        # no further change here: the retry alone brings it over
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "written while the link was down" not in target.read_text():
+            time.sleep(0.2)
+        assert target.read_text().startswith("written while the link was down")
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=20)
+    assert code == 0
+
+
 def test_up_sync_pushes_before_the_server_starts(rb: Runner, project: Path) -> None:
     report = rb.json("up", "s", "--detach", "--no-browser", "--sync")
     assert (remote_dir(rb) / "analysis.py").read_text() == "print('hi')\n"
