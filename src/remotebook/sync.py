@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shlex
 import shutil
 import time
@@ -118,6 +119,8 @@ def check_paths(project: Path, paths: list[str]) -> list[str]:
 
 
 ITEM_FORMAT = "--out-format=%i|%l|%n"
+LOG_FORMAT = "--log-file-format=%i|%l|%n"
+_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\d+\] ", re.M)  # rsync's --log-file lines
 
 
 def parse_itemized(output: str) -> Plan:
@@ -235,8 +238,9 @@ def run(
     start = time.monotonic()
     manifest = state.load(sess.paths, sess.profile.name, suffix=MANIFEST) or {}
     dry_args = [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, src, dst]
-    if direction == "push" and not manifest:  # first push: the remote dir may not exist yet
-        _mkdir_remote(sess)
+    if direction == "push" and not manifest and _mkdir_remote(sess) and not dry_run:
+        # The remote dir did not exist: nothing there can conflict, so no planning pass.
+        return _first_push(sess, rules, src, dst, progress=progress, start=start)
     plan = parse_itemized(_rsync(sess, dry_args).stdout)
     dest_hash = (lambda name: file_hash(project / name)) if direction == "pull" else _no_hash
     plan = conflicts(plan, _destination_now(sess, direction, plan, rules), manifest, dest_hash)
@@ -249,6 +253,21 @@ def run(
         _rsync(sess, [*skip, *rules, *(["--delete"] if delete else []), *shown, src, dst], show=bool(shown))
     _record(sess, manifest, plan, project)
     return Outcome(direction, plan, kept, time.monotonic() - start, plan.bytes, False)
+
+
+def _first_push(sess: Session, rules: list[str], src: str, dst: str, *, progress: bool, start: float) -> Outcome:
+    """One rsync pass into an empty dir; what it did comes from its log file (stdout may show progress)."""
+    import tempfile
+
+    from remotebook.paths import private_dir
+
+    with tempfile.TemporaryDirectory(prefix="rb-sync-", dir=private_dir(sess.paths.runtime_dir)) as tmp:
+        log_file = Path(tmp) / "rsync.log"
+        shown = ["--info=progress2"] if progress else []
+        _rsync(sess, [*rules, f"--log-file={log_file}", LOG_FORMAT, *shown, src, dst], show=progress)
+        plan = parse_itemized(_LOG_PREFIX.sub("", log_file.read_text(encoding="utf-8", errors="replace")))
+    _record(sess, {}, plan, sess.profile.project_dir)
+    return Outcome("push", plan, {}, time.monotonic() - start, plan.bytes, False)
 
 
 def _destination_now(sess: Session, direction: str, plan: Plan, rules: list[str]) -> dict[str, tuple[int, int]]:
@@ -272,8 +291,6 @@ def watch(project: Path, push: Callable[[], object], *, say: Callable[[str], Non
     A failed push (connection down, say) is tried again with backoff, and on the next
     change, until it works: a change made while the link was down still arrives.
     """
-    import time
-
     import watchfiles  # imported here: only `sync --watch` pays for it
 
     skipped = {name.rstrip("/") for name in ALWAYS_SKIPPED}
@@ -303,14 +320,17 @@ def _rsync(sess: Session, args: list[str], show: bool = False) -> proc.Result:
     return result
 
 
-def _mkdir_remote(sess: Session) -> None:
-    path = remote_root(sess).split(":", 1)[1].rstrip("/") or "."
+def _mkdir_remote(sess: Session) -> bool:
+    """Make the remote dir if needed; True when it did not exist (then nothing there can conflict)."""
+    path = shlex.quote(remote_root(sess).split(":", 1)[1].rstrip("/") or ".")
     argv = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST), "-T", "--")
-    result = proc.run([*argv, sess.target.destination, shlex.join(["mkdir", "-p", "--", path])], timeout=60)
+    command = f"test -d {path} && exit 0; mkdir -p -- {path} && echo created"
+    result = proc.run([*argv, sess.target.destination, command], timeout=60)
     if result.returncode == 255:
         raise ssh.classify_failure(sess.target.destination, result.stderr)
     if result.returncode != 0:
         raise SyncError(f"cannot create {path} on {sess.profile.host}: {result.stderr.strip()}")
+    return result.stdout.strip().endswith("created")
 
 
 def _remote_meta(sess: Session, rules: list[str]) -> dict[str, tuple[int, int]]:

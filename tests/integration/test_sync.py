@@ -120,6 +120,19 @@ def test_push_never_overwrites_a_server_edit_it_keeps_both(rb: Runner, project: 
     assert [k.read_text() for k in kept] == ["edited on the laptop"]
 
 
+def test_first_push_into_an_existing_remote_dir_keeps_what_is_there(rb: Runner, project: Path) -> None:
+    """Only a remote dir that did not exist skips the planning pass: files already there are never overwritten."""
+    theirs = remote_dir(rb) / "analysis.py"
+    write(theirs, "written on the server before any sync\n")
+    as_remote_user(theirs)
+    out = sync(rb, "push", "s")
+    assert out.returncode == 0, out.stderr
+    assert theirs.read_text() == "written on the server before any sync\n"
+    (beside,) = remote_dir(rb).glob("analysis.local-*.py")
+    assert beside.read_text() == "print('hi')\n"
+    assert (remote_dir(rb) / "run.sh").exists()  # the rest went over
+
+
 def test_an_unchanged_destination_is_simply_updated(rb: Runner, project: Path) -> None:
     assert sync(rb, "push", "s").returncode == 0
     write(project / "analysis.py", "newer on the laptop", mtime=time.time() + 10)
