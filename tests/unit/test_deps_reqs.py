@@ -158,3 +158,15 @@ def test_compare_reports_missing_changed_and_with_strict_unused(tmp_path: Path, 
     assert [(d.kind, d.name) for d in changed] == [("changed", "opencv-python-headless"), ("changed", "PyYAML")]
     assert reqs.compare(report, "PyYAML==5.4\nopencv-python-headless\n", versions=False) == []
     assert reqs.compare(report, report.text, versions=True) == []
+
+
+def test_last_resort_is_a_popular_pypi_project_of_the_same_name_and_says_so(tmp_path: Path, venv: Path) -> None:
+    assert resolve.by_name("pandas_flavor") == "pandas-flavor"  # most-downloaded, not in the table
+    assert resolve.by_name("utils") is None  # generic names a project gives its own modules are left out
+    assert resolve.by_name("zzz_surely_not_on_pypi") is None
+    write(tmp_path, "a.py", "import pandas_flavor\nimport zzz_surely_not_on_pypi\n")
+    report = reqs.build(tmp_path, python=python(venv))
+    assert [r.line() for r in report.requirements] == [
+        "pandas-flavor  # a PyPI project of the import's name; not installed here: not pinned"
+    ]
+    assert report.unresolved == [("zzz_surely_not_on_pypi", "a.py:2")]

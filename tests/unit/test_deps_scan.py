@@ -97,7 +97,7 @@ def test_syntax_error_file_is_read_line_by_line_with_a_warning(tmp_path: Path) -
 
 def test_null_bytes_and_undecodable_files_do_not_crash(tmp_path: Path) -> None:
     (tmp_path / "bin.py").write_bytes(b"import numpy\n\x00\x00\xff\xfe")
-    (tmp_path / "bin2.py").write_bytes(b"import scipy\nif x:\n    import pandas\n\x00\xff\xfe")
+    (tmp_path / "bin2.py").write_bytes(b"import scipy\n\x00\xff\xfe\nif x:\n    import pandas\n")
     result = scan.scan(tmp_path)
     assert names(result) == {"numpy", "scipy", "pandas"}
     assert result.warnings == ["bin2.py: syntax error; imports read line by line"]
@@ -117,7 +117,7 @@ def test_null_bytes_and_undecodable_files_do_not_crash(tmp_path: Path) -> None:
     ],
 )
 def test_the_unparsed_fast_path_agrees_with_the_parser(tmp_path: Path, source: str) -> None:
-    fast = scan._plain_imports(source, "f.py")
+    fast = None if "import_module" in source else scan._plain_imports(source, "f.py")  # as scan() does
     parsed: list[scan.Import] = []
     scan._walk(ast.parse(source).body, scan._Context("f.py"), parsed)
     parsed += scan._dynamic_imports(ast.parse(source), "f.py")
@@ -255,3 +255,34 @@ def test_pip_magics_in_cells_are_recorded(tmp_path: Path) -> None:
 def test_stdlib_is_recognised() -> None:
     assert scan.is_stdlib("os.path") and scan.is_stdlib("__future__") and scan.is_stdlib("tomllib")
     assert not scan.is_stdlib("numpy")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "try:\n    import numba\nexcept ImportError:\n    numba = None\n\n\ndef f():\n    return 1\n",
+        "try:\n    import a\nexcept KeyError:\n    pass\nexcept ImportError:\n    pass\nx = 1\n",
+        "import a\nif b:\n    import c\nX = '''\nno statement here\n'''\ny = 2\n",
+        "if x:\n    import a\nDOC = '''\nimport b\n'''\n",  # the last `import` is in a string: whole parse
+        "try:\n    import a\nexcept ImportError:\n    pass\nelse:\n    import b\nfinally:\n    pass\nz = 3\n",
+        "def f():\n    import lazy\n# a comment at column 0\n    return lazy\n\n\nclass C:\n    pass\n",
+        "x = (1,\n2)\nif y:\n    import a\n)\n",  # a stray bracket after the last import: whole parse, an error
+    ],
+)
+def test_parsing_only_up_to_the_last_import_gives_what_the_whole_parse_gives(source: str) -> None:
+    try:
+        whole: list[scan.Import] | None = []
+        scan._walk(ast.parse(source).body, scan._Context("f.py"), whole)
+    except SyntaxError:
+        whole = None
+    try:
+        cut: list[scan.Import] | None = []
+        scan._walk(scan._parse_up_to_the_last_import(source).body, scan._Context("f.py"), cut)
+    except SyntaxError:
+        cut = None
+    assert cut == whole
+
+
+def test_imports_in_the_else_of_a_guarded_try_are_optional_too(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", "try:\n    import simplejson\nexcept ImportError:\n    pass\nelse:\n    import ujson\n")
+    assert {(i.name, i.optional) for i in scan.scan(tmp_path).imports} == {("simplejson", True), ("ujson", True)}

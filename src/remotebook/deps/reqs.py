@@ -25,6 +25,7 @@ class Requirement:
     where: str = ""  # the first place that needs it
     note: str = ""  # e.g. why it is not pinned
     version: str = ""  # installed in the project's Python, when known
+    by_name: bool = False  # known only as a popular PyPI project of the import's name
 
     @property
     def key(self) -> str:
@@ -66,7 +67,7 @@ def build(root: Path, *, pin: str = "exact", python: str | None = None, exclude:
     wanted = [i for i in found.imports if _third_party(i.name, found.local)]
     modules = sorted({".".join(i.name.split(".")[:3]) for i in wanted})
     pips = {req: _split_pip(req) for req in found.pip}
-    table_dists = {m: resolve.from_table(m) for m in modules}
+    table_dists = {m: resolve.from_table(m) or resolve.by_name(m.partition(".")[0]) for m in modules}
     ask = sorted({d for d in table_dists.values() if d} | {name for name, _ in pips.values() if name})
     interpreter = resolve.find_python(root, python)
     installed = resolve.ask_installed(interpreter, modules, ask)
@@ -85,7 +86,8 @@ def build(root: Path, *, pin: str = "exact", python: str | None = None, exclude:
         if resolve.canonical(dist) in own:
             continue
         version = local[1] if local else ""
-        _merge(by_dist, Requirement(dist, "", imp.marker, imp.optional, imp.where, version=version))
+        guessed = not local and resolve.from_table(module) is None
+        _merge(by_dist, Requirement(dist, "", imp.marker, imp.optional, imp.where, version=version, by_name=guessed))
     for req, (name, rest) in pips.items():
         if name and resolve.canonical(name) not in own:
             _merge(by_dist, Requirement(name, rest, where=found.pip[req]), explicit=True)
@@ -143,6 +145,7 @@ def _merge(by_dist: dict[str, Requirement], new: Requirement, explicit: bool = F
     elif not new.optional and have.marker != new.marker:
         have.marker = ""
     have.version = have.version or new.version
+    have.by_name = have.by_name and new.by_name
 
 
 def _pin(r: Requirement, pin: str, version: str | None, asked: bool) -> None:
@@ -151,6 +154,8 @@ def _pin(r: Requirement, pin: str, version: str | None, asked: bool) -> None:
         return
     if not version:
         r.note = "not installed here: not pinned" if asked else "no local Python asked: not pinned"
+        if r.by_name:
+            r.note = "a PyPI project of the import's name; " + r.note
         return
     public = version.split("+", 1)[0]  # a local label (2.1.0+cpu) names a build PyPI does not have
     if pin == "exact":

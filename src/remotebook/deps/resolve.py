@@ -17,6 +17,7 @@ from remotebook.errors import CommandError, UsageError
 log = logging.getLogger(__name__)
 
 TABLE = Path(__file__).with_name("known_imports.txt")
+POPULAR = Path(__file__).with_name("popular_names.txt")
 PROBE_TIMEOUT = 60.0
 
 # Runs in the project's interpreter (3.8+, stdlib only). stdin: {"modules": [...], "dists": [...]}.
@@ -133,6 +134,19 @@ def from_table(dotted: str) -> str | None:
         if dist:
             return dist
     return None
+
+
+@cache
+def popular() -> frozenset[str]:
+    """popular_names.txt: normalised names of PyPI's most-downloaded projects that are import names too."""
+    lines = POPULAR.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def by_name(top: str) -> str | None:
+    """The last resort for an unknown import: a most-downloaded PyPI project of that very name."""
+    name = canonical(top)
+    return name if name in popular() else None
 
 
 def canonical(name: str) -> str:

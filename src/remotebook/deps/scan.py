@@ -27,6 +27,9 @@ _PLAIN_IMPORT = re.compile(
     rf"(?:import\s+(?P<names>[\w.]+{_AS}(?:\s*,\s*[\w.]+{_AS})*)"
     rf"|from\s+(?P<module>[\w.]+)\s+import\s+(?P<what>\*|\w+{_AS}(?:\s*,\s*\w+{_AS})*))\s*(?:#.*)?"
 )
+_WORD_IMPORT = re.compile(r"\bimport\b")  # not feature_importances_, import_module or __import__
+# A line at column 0 that goes on the statement before it, not one that starts a new one.
+_GOES_ON = re.compile(r"(?:except|else|elif|finally)\b|[)\]}]")
 _MARKER_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -137,7 +140,7 @@ def _scan_source(result: Scan, source: str | bytes, where: str) -> None:
         result.imports.extend(plain)
         return
     try:
-        tree = ast.parse(text)
+        tree = ast.parse(text) if dynamic else _parse_up_to_the_last_import(text)
     except (SyntaxError, ValueError) as e:
         line = getattr(e, "lineno", None)
         result.warnings.append(f"{where}: syntax error{f' at line {line}' if line else ''}; imports read line by line")
@@ -151,6 +154,26 @@ def _scan_source(result: Scan, source: str | bytes, where: str) -> None:
         result.imports.extend(_dynamic_imports(tree, where))
 
 
+def _parse_up_to_the_last_import(text: str) -> ast.Module:
+    """Parse only the top-level statements up to the one holding the last `import`, if that parses.
+
+    The cut is at the first line after the last `import` that starts a new top-level
+    statement (column 0, not `except`/`else`/...), so every statement before it is whole and
+    its imports get the same context as in the whole file. A cut inside a string or
+    brackets does not parse, and the whole text is parsed instead (so are syntax errors).
+    """
+    lines = text.splitlines(keepends=True)
+    last = max((i for i, line in enumerate(lines) if "import" in line and _WORD_IMPORT.search(line)), default=-1)
+    for cut in range(last + 1, len(lines)):
+        line = lines[cut]
+        if line[:1].strip() and line[0] != "#" and not _GOES_ON.match(line):
+            try:
+                return ast.parse("".join(lines[:cut]))
+            except (SyntaxError, ValueError):
+                break
+    return ast.parse(text)
+
+
 def _plain_imports(text: str, where: str) -> list[Import] | None:
     """The imports when every line that mentions `import` is a one-line import statement at column 0.
 
@@ -160,7 +183,7 @@ def _plain_imports(text: str, where: str) -> list[Import] | None:
     """
     found = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if "import" not in line:
+        if "import" not in line or not _WORD_IMPORT.search(line):
             continue
         m = _PLAIN_IMPORT.fullmatch(line.rstrip())
         if m is None:
@@ -206,7 +229,7 @@ def _walk(statements: list[ast.stmt], ctx: _Context, out: list[Import]) -> None:
             _walk(node.body, ctx.but(optional=guarded), out)
             for handler in node.handlers:
                 _walk(handler.body, ctx, out)
-            _walk(node.orelse, ctx, out)
+            _walk(node.orelse, ctx.but(optional=guarded), out)  # runs only when the guarded import worked
             _walk(node.finalbody, ctx, out)
         elif isinstance(node, ast.If):
             if _is_type_checking(node.test):
