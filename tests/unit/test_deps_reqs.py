@@ -170,3 +170,19 @@ def test_last_resort_is_a_popular_pypi_project_of_the_same_name_and_says_so(tmp_
         "pandas-flavor  # a PyPI project of the import's name; not installed here: not pinned"
     ]
     assert report.unresolved == [("zzz_surely_not_on_pypi", "a.py:2")]
+
+
+def test_imports_only_in_tests_docs_conf_and_tooling_are_listed_apart(tmp_path: Path, venv: Path) -> None:
+    write(tmp_path, "analysis.py", "import yaml\n")
+    write(tmp_path, "tests/test_analysis.py", "import pytest, yaml, cv2\n")
+    write(tmp_path, "test_top.py", "import hypothesis\n")
+    write(tmp_path, "conftest.py", "import pytest\n")
+    write(tmp_path, "docs/conf.py", "import sphinx_rtd_theme\n")
+    write(
+        tmp_path, "docs/tutorial.ipynb", '{"nbformat": 4, "cells": [{"cell_type": "code", "source": "import torch"}]}'
+    )
+    report = reqs.build(tmp_path, python=python(venv), pin="none")
+    assert [r.name for r in report.requirements] == ["PyYAML", "torch"]  # docs notebooks are the project's
+    assert [r.name for r in report.dev] == ["hypothesis", "opencv-python-headless", "pytest", "sphinx-rtd-theme"]
+    assert "# Imported only by tests, docs or dev tooling" in report.text and "\n# pytest\n" in report.text
+    assert reqs.compare(report, "PyYAML\ntorch\n", versions=False) == []  # dev lines are not required

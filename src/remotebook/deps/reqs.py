@@ -26,6 +26,7 @@ class Requirement:
     note: str = ""  # e.g. why it is not pinned
     version: str = ""  # installed in the project's Python, when known
     by_name: bool = False  # known only as a popular PyPI project of the import's name
+    dev: bool = False  # imported only by tests, the docs' conf.py or dev tooling
 
     @property
     def key(self) -> str:
@@ -40,6 +41,7 @@ class Requirement:
 class Report:
     requirements: list[Requirement] = field(default_factory=list)
     optional: list[Requirement] = field(default_factory=list)
+    dev: list[Requirement] = field(default_factory=list)
     unresolved: list[tuple[str, str]] = field(default_factory=list)  # (import name, where [+ ", optional"])
     files: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -52,6 +54,9 @@ class Report:
         if self.optional:
             out += ["", "# Optional: imported only inside try/except ImportError or under TYPE_CHECKING."]
             out += [f"# {r.line()}" for r in self.optional]
+        if self.dev:
+            out += ["", "# Imported only by tests, docs or dev tooling (install them where you run those)."]
+            out += [f"# {r.line()}" for r in self.dev]
         if self.unresolved:
             out += ["", "# Unresolved: no installed or known distribution provides these imports; add them by hand."]
             out += [f"# import {name}  ({where})" for name, where in self.unresolved]
@@ -87,7 +92,8 @@ def build(root: Path, *, pin: str = "exact", python: str | None = None, exclude:
             continue
         version = local[1] if local else ""
         guessed = not local and resolve.from_table(module) is None
-        _merge(by_dist, Requirement(dist, "", imp.marker, imp.optional, imp.where, version=version, by_name=guessed))
+        new = Requirement(dist, "", imp.marker, imp.optional, imp.where, version=version, by_name=guessed, dev=imp.dev)
+        _merge(by_dist, new)
     for req, (name, rest) in pips.items():
         if name and resolve.canonical(name) not in own:
             _merge(by_dist, Requirement(name, rest, where=found.pip[req]), explicit=True)
@@ -97,8 +103,9 @@ def build(root: Path, *, pin: str = "exact", python: str | None = None, exclude:
         _pin(r, pin, versions.get(r.key), bool(installed.python))
     ordered = sorted(by_dist.values(), key=lambda r: r.key)
     return Report(
-        requirements=[r for r in ordered if not r.optional],
-        optional=[r for r in ordered if r.optional],
+        requirements=[r for r in ordered if not r.optional and not r.dev],
+        optional=[r for r in ordered if r.optional and not r.dev],
+        dev=[r for r in ordered if r.dev],
         unresolved=sorted((n, w + ", optional" if opt else w) for n, (w, opt) in unresolved.items()),
         files=found.files,
         warnings=found.warnings,
@@ -133,19 +140,24 @@ def _split_pip(req: str) -> tuple[str, str]:
 
 
 def _merge(by_dist: dict[str, Requirement], new: Requirement, explicit: bool = False) -> None:
-    """One requirement per distribution: required beats optional, a marker only if every use has it."""
+    """One requirement per distribution: the project's own use beats the tests', required beats
+    optional, and a marker stays only if every use has it."""
     have = by_dist.get(new.key)
     if have is None:
         by_dist[new.key] = new
         return
     if explicit and new.spec:
         have.spec = new.spec  # `%pip install x==1.2` is the author's own choice
-    if have.optional and not new.optional:
+    have.version = have.version or new.version
+    have.by_name = have.by_name and new.by_name
+    if new.dev and not have.dev:
+        return  # what tests import tells nothing about what the project needs
+    if have.dev and not new.dev:
+        have.dev, have.optional, have.marker, have.where = False, new.optional, new.marker, new.where
+    elif have.optional and not new.optional:
         have.optional, have.marker, have.where = False, new.marker, new.where
     elif not new.optional and have.marker != new.marker:
         have.marker = ""
-    have.version = have.version or new.version
-    have.by_name = have.by_name and new.by_name
 
 
 def _pin(r: Requirement, pin: str, version: str | None, asked: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import fnmatch
 import os
 import re
@@ -17,6 +18,9 @@ from remotebook.deps import notebook
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "__pypackages__"})
 # Build configuration, not what the code needs at run time.
 SKIP_FILES = frozenset({"setup.py"})
+# What only developers run: its imports are listed apart (tests, docs, release tooling).
+DEV_DIRS = frozenset({"test", "tests", "testing"})
+DEV_FILES = frozenset({"conftest.py", "versioneer.py", "noxfile.py", "fabfile.py"})
 IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _IMPORT_LINE = re.compile(
     r"^\s*(?:import\s+(?P<names>[\w.]+(?:\s*,\s*[\w.]+)*)|from\s+(?P<module>[\w.]+)\s+import\b)", re.M
@@ -42,6 +46,7 @@ class Import:
     where: str  # "path:line" or "nb.ipynb cell 3:line"
     optional: bool = False  # inside try/except ImportError, or under `if TYPE_CHECKING:`
     marker: str = ""  # PEP 508 marker when under `if sys.version_info < (3, 11):` and the like
+    dev: bool = False  # in a test, the docs' conf.py or other dev tooling, not in what the project runs
 
 
 @dataclass
@@ -87,11 +92,25 @@ def scan(root: Path, exclude: tuple[str, ...] = ()) -> Scan:
         _note_local(result, path, root)
         if path.name in SKIP_FILES:
             continue
+        before = len(result.imports)
         if path.suffix == ".py":
             _scan_source(result, path.read_bytes(), rel)
         else:
             _scan_notebook(result, path, rel)
+        if is_dev_file(rel):
+            result.imports[before:] = [dataclasses.replace(i, dev=True) for i in result.imports[before:]]
     return result
+
+
+def is_dev_file(rel: str) -> bool:
+    """Tests (test dirs, test_*.py, *_test.py, conftest.py), a docs folder's conf.py, release tooling."""
+    parts = rel.split("/")
+    name = parts[-1]
+    if name in DEV_FILES or DEV_DIRS.intersection(parts[:-1]):
+        return True
+    if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
+        return True
+    return name == "conf.py" and len(parts) > 1 and parts[-2] in ("doc", "docs")
 
 
 def _note_local(result: Scan, path: Path, root: Path) -> None:
