@@ -164,6 +164,7 @@ def test_last_resort_is_a_popular_pypi_project_of_the_same_name_and_says_so(tmp_
     assert resolve.by_name("pandas_flavor") == "pandas-flavor"  # most-downloaded, not in the table
     assert resolve.by_name("utils") is None  # generic names a project gives its own modules are left out
     assert resolve.by_name("zzz_surely_not_on_pypi") is None
+    assert resolve.by_name("azure") is None  # a namespace: azure.foo unknown to the table is not the `azure` project
     write(tmp_path, "a.py", "import pandas_flavor\nimport zzz_surely_not_on_pypi\n")
     report = reqs.build(tmp_path, python=python(venv))
     assert [r.line() for r in report.requirements] == [

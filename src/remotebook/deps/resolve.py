@@ -143,10 +143,19 @@ def popular() -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
+@cache
+def namespace_roots() -> frozenset[str]:
+    """google, azure, zope...: roots the table knows only by their dotted parts (never one project)."""
+    return frozenset(module.partition(".")[0] for module in table() if "." in module)
+
+
 def by_name(top: str) -> str | None:
-    """The last resort for an unknown import: a most-downloaded PyPI project of that very name."""
+    """The last resort for an unknown import: a most-downloaded PyPI project of that very name.
+
+    Not for a namespace root: `azure.datalake` unknown to the table is not the `azure` project.
+    """
     name = canonical(top)
-    return name if name in popular() else None
+    return name if name in popular() and top not in namespace_roots() else None
 
 
 def canonical(name: str) -> str:
