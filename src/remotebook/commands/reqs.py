@@ -106,6 +106,8 @@ def _counts(report: Report) -> str:
     parts = [f"{len(report.requirements)} requirements from {report.files} files"]
     if report.optional:
         parts.append(f"{len(report.optional)} optional")
+    if report.dev:
+        parts.append(f"{len(report.dev)} only for tests/docs")
     if report.unresolved:
         parts.append(f"{len(report.unresolved)} unresolved")
     if not report.python:
