@@ -74,6 +74,8 @@ def test_check_python_names_what_it_found_and_what_it_needs() -> None:
 def test_env_hash_changes_with_each_thing_that_decides_the_env() -> None:
     base = remote_env.env_hash("numpy==2.0\n", False, "/usr/bin/python3", (3, 11, 2))
     assert base == remote_env.env_hash("numpy==2.0\n", False, "/usr/bin/python3", (3, 11, 9))  # a patch release
+    commented = "# written by reqs\nnumpy==2.0  # pinned here\n\n# unresolved: import foo\n"
+    assert base == remote_env.env_hash(commented, False, "/usr/bin/python3", (3, 11, 2))  # comments install nothing
     others = [
         remote_env.env_hash("numpy==2.1\n", False, "/usr/bin/python3", (3, 11, 2)),
         remote_env.env_hash("numpy==2.0\n", True, "/usr/bin/python3", (3, 11, 2)),

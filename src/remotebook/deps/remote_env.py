@@ -155,12 +155,18 @@ def check_python(probe: Probe, destination: str) -> tuple[int, int, int]:
     return version
 
 
+def _what_installs(requirements: str) -> str:
+    """The requirement lines without comments and blank lines: a comment edit installs nothing."""
+    lines = (re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip() for line in requirements.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def env_hash(requirements: str, jupyter_lab: bool, python: str, version: tuple[int, int, int]) -> str:
     """What an env holds is decided by these; the same hash means there is nothing to do."""
     digest = hashlib.sha256()
     for part in (
         "remotebook-env/1",
-        requirements,
+        _what_installs(requirements),
         "jupyterlab" if jupyter_lab else "",
         python,
         f"{version[0]}.{version[1]}",
