@@ -286,3 +286,20 @@ def test_parsing_only_up_to_the_last_import_gives_what_the_whole_parse_gives(sou
 def test_imports_in_the_else_of_a_guarded_try_are_optional_too(tmp_path: Path) -> None:
     write(tmp_path, "a.py", "try:\n    import simplejson\nexcept ImportError:\n    pass\nelse:\n    import ujson\n")
     assert {(i.name, i.optional) for i in scan.scan(tmp_path).imports} == {("simplejson", True), ("ujson", True)}
+
+
+def test_imports_under_a_flag_set_by_a_guarded_import_are_optional(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "compat.py",
+        "has_simplejson = False\n"
+        "try:\n    import simplejson as json\n    has_simplejson = True\nexcept ImportError:\n    import json\n"
+        "if has_simplejson:\n    from simplejson import JSONDecodeError\nelse:\n    from json import JSONDecodeError\n"
+        "try:\n    import matplotlib\nexcept ImportError:\n    matplotlib = None\n"
+        "if matplotlib is not None:\n    import seaborn\n"
+        "if not has_simplejson:\n    import needed_then\n"
+        "if unrelated:\n    import required\n",
+    )
+    by_name = {i.name: i.optional for i in scan.scan(tmp_path).imports}
+    assert by_name["simplejson.JSONDecodeError"] and by_name["seaborn"] and by_name["matplotlib"]
+    assert not by_name["needed_then"] and not by_name["required"]

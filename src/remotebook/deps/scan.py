@@ -224,13 +224,16 @@ class _Context:
     where: str
     optional: bool = False
     marker: str = ""
+    # Names that say whether a guarded import worked (HAS_X = True in the try, `import x` there
+    # with x = None in the handler): `if HAS_X:` / `if x is not None:` guards like the try.
+    flags: set[str] = dataclasses.field(default_factory=set, compare=False)
 
     def add(self, out: list[Import], name: str, node: ast.AST) -> None:
         out.append(Import(name, f"{self.where}:{getattr(node, 'lineno', 0)}", self.optional, self.marker))
 
     def but(self, *, optional: bool = False, marker: str = "") -> _Context:
         joined = " and ".join(m for m in (self.marker, marker) if m)
-        return _Context(self.where, self.optional or optional, joined)
+        return _Context(self.where, self.optional or optional, joined, self.flags)
 
 
 def _walk(statements: list[ast.stmt], ctx: _Context, out: list[Import]) -> None:
@@ -245,6 +248,8 @@ def _walk(statements: list[ast.stmt], ctx: _Context, out: list[Import]) -> None:
                     ctx.add(out, node.module if alias.name == "*" else f"{node.module}.{alias.name}", node)
         elif isinstance(node, _TRY):
             guarded = any(_catches_import_error(h) for h in node.handlers)
+            if guarded:
+                ctx.flags.update(_bound_names(node.body))
             _walk(node.body, ctx.but(optional=guarded), out)
             for handler in node.handlers:
                 _walk(handler.body, ctx, out)
@@ -255,6 +260,8 @@ def _walk(statements: list[ast.stmt], ctx: _Context, out: list[Import]) -> None:
                 body_ctx, else_ctx = ctx.but(optional=True), ctx
             elif marker := _marker(node.test):
                 body_ctx, else_ctx = ctx.but(marker=marker), ctx.but(marker=_negate(marker))
+            elif (worked := _tests_a_flag(node.test, ctx.flags)) is not None:
+                body_ctx, else_ctx = (ctx.but(optional=True), ctx) if worked else (ctx, ctx.but(optional=True))
             else:
                 body_ctx = else_ctx = ctx
             _walk(node.body, body_ctx, out)
@@ -278,6 +285,38 @@ def _dynamic_imports(tree: ast.AST, where: str) -> list[Import]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and (name := _dynamic_import(node))
     ]
+
+
+def _bound_names(statements: list[ast.stmt]) -> set[str]:
+    """Names a guarded try body binds at its own level: imported modules and assigned flags."""
+    names: set[str] = set()
+    for node in statements:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).partition(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _tests_a_flag(test: ast.expr, flags: set[str]) -> bool | None:
+    """True: the if-body runs when the guarded import worked; False: the else does; None: unrelated."""
+    if isinstance(test, ast.Name) and test.id in flags:
+        return True
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _tests_a_flag(test.operand, flags)
+        return None if inner is None else not inner
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return True if any(_tests_a_flag(v, flags) for v in test.values) else None
+    if (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id in flags
+        and len(test.ops) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        return {ast.IsNot: True, ast.Is: False}.get(type(test.ops[0]))
+    return None
 
 
 def _dynamic_import(call: ast.Call) -> str:
