@@ -178,7 +178,7 @@ def test_imports_only_in_tests_docs_conf_and_tooling_are_listed_apart(tmp_path: 
     write(tmp_path, "tests/test_analysis.py", "import pytest, yaml, cv2\n")
     write(tmp_path, "test_top.py", "import hypothesis\n")
     write(tmp_path, "conftest.py", "import pytest\n")
-    write(tmp_path, "docs/conf.py", "import sphinx_rtd_theme\n")
+    write(tmp_path, "docs/source/conf.py", "import sphinx_rtd_theme\n")
     write(
         tmp_path, "docs/tutorial.ipynb", '{"nbformat": 4, "cells": [{"cell_type": "code", "source": "import torch"}]}'
     )

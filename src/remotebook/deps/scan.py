@@ -110,7 +110,7 @@ def is_dev_file(rel: str) -> bool:
         return True
     if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
         return True
-    return name == "conf.py" and len(parts) > 1 and parts[-2] in ("doc", "docs")
+    return name == "conf.py" and not {"doc", "docs"}.isdisjoint(parts[:-1])  # also docs/source/conf.py
 
 
 def _note_local(result: Scan, path: Path, root: Path) -> None:
