@@ -16,6 +16,7 @@ from remotebook import jupyter, remote, ssh
 from remotebook.config import Profile, kernel_name, project_name
 from remotebook.deps import wheels
 from remotebook.deps.installer import failed_requirement
+from remotebook.deps.reqs import significant_lines
 from remotebook.errors import InstallError, RemoteEnvError, UsageError
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def display_name(folder: Path) -> str:
 
 
 def count_requirements(text: str) -> int:
-    return sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", "-")))
+    return sum(1 for line in significant_lines(text) if not line.startswith("-"))
 
 
 def load_requirements(root: Path, given: Path | None) -> Requirements:
@@ -155,18 +156,12 @@ def check_python(probe: Probe, destination: str) -> tuple[int, int, int]:
     return version
 
 
-def _what_installs(requirements: str) -> str:
-    """The requirement lines without comments and blank lines: a comment edit installs nothing."""
-    lines = (re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip() for line in requirements.splitlines())
-    return "\n".join(line for line in lines if line)
-
-
 def env_hash(requirements: str, jupyter_lab: bool, python: str, version: tuple[int, int, int]) -> str:
     """What an env holds is decided by these; the same hash means there is nothing to do."""
     digest = hashlib.sha256()
     for part in (
         "remotebook-env/1",
-        _what_installs(requirements),
+        "\n".join(significant_lines(requirements)),  # a comment edit installs nothing
         "jupyterlab" if jupyter_lab else "",
         python,
         f"{version[0]}.{version[1]}",

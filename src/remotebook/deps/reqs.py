@@ -203,12 +203,17 @@ def compare(report: Report, existing: str, *, versions: bool, strict: bool = Fal
     return diffs
 
 
+def significant_lines(text: str) -> list[str]:
+    """A requirements file's lines without comments and blank lines (options such as -i kept)."""
+    lines = (re.split(r"(?:^|\s)#", raw, maxsplit=1)[0].strip() for raw in text.splitlines())
+    return [line for line in lines if line]
+
+
 def parse_requirements(text: str) -> dict[str, str]:
     """canonical name -> requirement (comments, options and blank lines dropped)."""
     found = {}
-    for raw in text.splitlines():
-        line = re.split(r"(?:^|\s)#", raw, maxsplit=1)[0].strip()
-        if not line or line.startswith("-"):
+    for line in significant_lines(text):
+        if line.startswith("-"):
             continue
         m = _PIP_LINE.match(line)
         if m:
