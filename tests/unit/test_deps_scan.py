@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from remotebook.deps import notebook, scan
+from remotebook.deps import source as source_mod
 
 
 def write(root: Path, rel: str, text: str) -> Path:
@@ -117,10 +118,10 @@ def test_null_bytes_and_undecodable_files_do_not_crash(tmp_path: Path) -> None:
     ],
 )
 def test_the_unparsed_fast_path_agrees_with_the_parser(tmp_path: Path, source: str) -> None:
-    fast = None if "import_module" in source else scan._plain_imports(source, "f.py")  # as scan() does
+    fast = None if "import_module" in source else source_mod._plain_imports(source, "f.py")  # as scan() does
     parsed: list[scan.Import] = []
-    scan._walk(ast.parse(source).body, scan._Context("f.py"), parsed)
-    parsed += scan._dynamic_imports(ast.parse(source), "f.py")
+    source_mod._walk(ast.parse(source).body, source_mod._Context("f.py"), parsed)
+    parsed += source_mod._dynamic_imports(ast.parse(source), "f.py")
     assert fast is None or fast == parsed
     write(tmp_path, "f.py", source)
     assert scan.scan(tmp_path).imports == parsed
@@ -272,12 +273,12 @@ def test_stdlib_is_recognised() -> None:
 def test_parsing_only_up_to_the_last_import_gives_what_the_whole_parse_gives(source: str) -> None:
     try:
         whole: list[scan.Import] | None = []
-        scan._walk(ast.parse(source).body, scan._Context("f.py"), whole)
+        source_mod._walk(ast.parse(source).body, source_mod._Context("f.py"), whole)
     except SyntaxError:
         whole = None
     try:
         cut: list[scan.Import] | None = []
-        scan._walk(scan._parse_up_to_the_last_import(source).body, scan._Context("f.py"), cut)
+        source_mod._walk(source_mod._parse_up_to_the_last_import(source).body, source_mod._Context("f.py"), cut)
     except SyntaxError:
         cut = None
     assert cut == whole
