@@ -191,10 +191,6 @@ def _descendants(roots: Iterable[int]) -> list[int]:
     return out
 
 
-def _is_zombie(pid: int) -> bool:
-    return _proc_status(pid).get("State", "").startswith("Z")
-
-
 def _alive(pid: int) -> bool:
     st = _proc_status(pid)
     return bool(st) and not st.get("State", "").startswith("Z")
@@ -260,12 +256,13 @@ class RemoteHost:
 
         Zombies are dropped by default: this machine's pid 1 reaps orphans
         lazily, so an exited session can linger as "[sshd] <defunct>" for a
-        few seconds although nothing of it runs any more.
+        few seconds although nothing of it runs any more. So is a process that
+        is gone by the time its line is checked (a zombie reaped in between).
         """
         lines = _run(["ps", "-ww", "-eo", "user,pid,ppid,args"]).stdout.splitlines(keepends=True)
         if include_zombies:
             return "".join(lines)
-        return "".join(line for i, line in enumerate(lines) if i == 0 or not _is_zombie(int(line.split()[1])))
+        return "".join(line for i, line in enumerate(lines) if i == 0 or _alive(int(line.split()[1])))
 
     def describe(self) -> dict[str, object]:
         """JSON-friendly summary, printed by `python -m tests.harness up`."""
