@@ -118,8 +118,9 @@ def check_paths(project: Path, paths: list[str]) -> list[str]:
     return out
 
 
-ITEM_FORMAT = "--out-format=%i|%l|%n"
-LOG_FORMAT = "--log-file-format=%i|%l|%n"
+ITEM = "%i|%l|%n"  # what parse_itemized reads, from the dry run's stdout or the transfer's log file
+ITEM_FORMAT = f"--out-format={ITEM}"
+LOG_FORMAT = f"--log-file-format={ITEM}"
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\d+\] ", re.M)  # rsync's --log-file lines
 
 

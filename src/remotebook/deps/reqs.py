@@ -72,8 +72,10 @@ def build(root: Path, *, pin: str = "exact", python: str | None = None, exclude:
     wanted = [i for i in found.imports if _third_party(i.name, found.local)]
     modules = sorted({".".join(i.name.split(".")[:3]) for i in wanted})
     pips = {req: _split_pip(req) for req in found.pip}
-    table_dists = {m: resolve.from_table(m) or resolve.by_name(m.partition(".")[0]) for m in modules}
-    ask = sorted({d for d in table_dists.values() if d} | {name for name, _ in pips.values() if name})
+    table_dists = {m: resolve.from_table(m) for m in modules}
+    named = {m: resolve.by_name(m.partition(".")[0]) for m in modules if not table_dists[m]}  # the last resort
+    known = {**named, **{m: d for m, d in table_dists.items() if d}}
+    ask = sorted({d for d in known.values() if d} | {name for name, _ in pips.values() if name})
     interpreter = resolve.find_python(root, python)
     installed = resolve.ask_installed(interpreter, modules, ask)
 
@@ -82,7 +84,7 @@ def build(root: Path, *, pin: str = "exact", python: str | None = None, exclude:
     for imp in wanted:
         module = ".".join(imp.name.split(".")[:3])
         local = installed.modules.get(module)
-        dist = local[0] if local else table_dists.get(module)
+        dist = local[0] if local else known.get(module)
         if not dist:
             top = imp.name.partition(".")[0]
             where, optional = unresolved.get(top, (imp.where, True))
@@ -91,7 +93,7 @@ def build(root: Path, *, pin: str = "exact", python: str | None = None, exclude:
         if resolve.canonical(dist) in own:
             continue
         version = local[1] if local else ""
-        guessed = not local and resolve.from_table(module) is None
+        guessed = not local and not table_dists[module]
         new = Requirement(dist, "", imp.marker, imp.optional, imp.where, version=version, by_name=guessed, dev=imp.dev)
         _merge(by_dist, new)
     for req, (name, rest) in pips.items():
