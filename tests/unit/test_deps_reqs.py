@@ -187,3 +187,5 @@ def test_imports_only_in_tests_docs_conf_and_tooling_are_listed_apart(tmp_path: 
     assert [r.name for r in report.dev] == ["hypothesis", "opencv-python-headless", "pytest", "sphinx-rtd-theme"]
     assert "# Imported only by tests, docs or dev tooling" in report.text and "\n# pytest\n" in report.text
     assert reqs.compare(report, "PyYAML\ntorch\n", versions=False) == []  # dev lines are not required
+    # ...and a file that lists them is not listing something "not imported anywhere"
+    assert reqs.compare(report, "PyYAML\ntorch\npytest\n", versions=False, strict=True) == []

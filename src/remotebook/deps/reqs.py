@@ -191,17 +191,18 @@ def compare(report: Report, existing: str, *, versions: bool, strict: bool = Fal
     """What `reqs` would change in an existing file: missing imports, other pins, and (strict) unused lines."""
     have = parse_requirements(existing)
     wanted = {r.key: r for r in report.requirements}
-    optional = {r.key for r in report.optional}
+    imported_elsewhere = {r.key for r in (*report.optional, *report.dev)}  # listed as comments, but imported
     diffs = []
     for key, r in wanted.items():
         if key not in have:
             diffs.append(Difference("missing", r.name, f"+ {r.line()}  (imported at {r.where})"))
         elif versions and _norm(have[key]) != _norm(r.name + r.spec + (f";{r.marker}" if r.marker else "")):
             diffs.append(Difference("changed", r.name, f"~ {have[key]}  ->  {r.line()}"))
-    hand_added = {resolve.canonical(name) for name, _ in report.unresolved}
-    for key, line in have.items():
-        if key not in wanted and key not in optional and key not in hand_added and strict:
-            diffs.append(Difference("unused", key, f"- {line}  (not imported anywhere)"))
+    if strict:
+        hand_added = {resolve.canonical(name) for name, _ in report.unresolved}
+        for key, line in have.items():
+            if key not in wanted and key not in imported_elsewhere and key not in hand_added:
+                diffs.append(Difference("unused", key, f"- {line}  (not imported anywhere)"))
     return diffs
 
 
