@@ -16,6 +16,8 @@ EXIT_NOT_RUNNING = 8  # status/open: nothing is up for that target
 EXIT_SYNC = 9  # sync: rsync could not finish (disk full, permission, no rsync)
 EXIT_DIFFERS = 10  # reqs --check: the requirements file differs from the project's imports
 EXIT_INSTALL = 11  # env: a package failed to install on the remote (the previous env is kept)
+EXIT_INSECURE = 12  # the server answers without a token (auth off); remotebook stopped what it started
+EXIT_UNTRUSTED = 13  # a project file is not trusted: owned/writable by others, or not approved (`remotebook trust`)
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
@@ -68,6 +70,18 @@ class DiffersError(RemotebookError):
 
 class InstallError(RemotebookError):
     exit_code = EXIT_INSTALL
+
+
+class InsecureServerError(RemotebookError):
+    """The Jupyter server lets a request without the token through."""
+
+    exit_code = EXIT_INSECURE
+
+
+class UntrustedError(RemotebookError):
+    """A project file that could make remotebook run commands has not been approved."""
+
+    exit_code = EXIT_UNTRUSTED
 
 
 class CommandError(RemotebookError):

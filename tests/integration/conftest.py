@@ -10,6 +10,7 @@ of in a network namespace.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -39,14 +41,37 @@ def remote_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteHost
     netns = os.environ.get("REMOTEBOOK_HARNESS_NETNS", "1") != "0"
     if os.geteuid() != 0:
         _unavailable("needs root (network namespace, test users, sshd)")
+    with _machine_lock():
+        try:
+            host = start_remote_host(tmp_path_factory.mktemp("remote-host"), netns=netns)
+        except HarnessUnavailable as exc:
+            _unavailable(exc.reason)
+        try:
+            yield host
+        finally:
+            host.stop()
+
+
+@contextlib.contextmanager
+def _machine_lock(timeout: float = 3600.0) -> Iterator[None]:
+    """One harness per machine at a time: its unix users and their homes are machine-wide.
+
+    A second pytest run (or a bench) waits here for the first instead of resetting its users.
+    """
+    fd = os.open("/run/remotebook-harness.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout
     try:
-        host = start_remote_host(tmp_path_factory.mktemp("remote-host"), netns=netns)
-    except HarnessUnavailable as exc:
-        _unavailable(exc.reason)
-    try:
-        yield host
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail("another harness held /run/remotebook-harness.lock for an hour", pytrace=False)
+                time.sleep(0.5)  # waiting for another test run to finish, not for readiness
+        yield
     finally:
-        host.stop()
+        os.close(fd)
 
 
 @pytest.fixture(autouse=True)
