@@ -106,10 +106,10 @@ def status(env: Env, target: str | None, as_json: bool) -> None:
     """Show whether TARGET's server and tunnel are up (no TARGET: list all known targets)."""
     from remotebook import session as core
 
-    if target is None:
+    if target is None and not env.in_project():
         _list_targets(env, as_json)
         return
-    report = core.status(env.session(target))
+    report = core.status(env.session(target, existing=True))
     up_now = report["tunnel"]["up"] and report["server"]["running"]
     if as_json:
         click.echo(json.dumps(report))
@@ -121,7 +121,7 @@ def status(env: Env, target: str | None, as_json: bool) -> None:
 
 def _status_text(r: dict[str, Any]) -> str:
     s, t = r["server"], r["tunnel"]
-    lines = [f"{r['target']} ({r['host']})"]
+    lines = [f"{r['target']} ({r['host']}) for {_home(r.get('project_dir') or '')}"]
     if s["running"]:
         how = "unix socket" if s["transport"] == "unix" else "TCP on the remote's 127.0.0.1 (no --sock support)"
         lines.append(f"  server: running, Jupyter {s['version']}, pid {s['pid']}, {how} {s['endpoint']}")
@@ -187,14 +187,21 @@ def _list_targets(env: Env, as_json: bool) -> None:
     from remotebook import state, tunnel
 
     rows = []
-    for data in state.all_targets(env.paths):
+    for key, data in state.all_projects(env.paths):
         port, token = data.get("local_port"), data.get("token")
-        alive = bool(port and token and tunnel.api_status(port, token) == 200)
-        watch = state.load(env.paths, data["target"], suffix=state.HEALTH) or {}
+        # The token goes only to a port our master holds, never to whatever took it since.
+        alive = bool(
+            port
+            and token
+            and tunnel.forward_is_ours(str(data.get("control_path", "")), port)
+            and tunnel.api_status(port, token) == 200
+        )
+        watch = state.health_of(env.paths, key) or {}
         rows.append(
             {
                 "target": data["target"],
                 "host": data.get("host"),
+                "project_dir": data.get("project_dir"),
                 "local_port": port,
                 "up": alive,
                 "url": data.get("url") if alive else None,
@@ -208,8 +215,16 @@ def _list_targets(env: Env, as_json: bool) -> None:
         click.echo("no targets are up (start one with `remotebook up TARGET`)")
     for row in rows:
         tag = f"[{row['supervisor']}]" if row["supervisor"] else ""
-        line = f"{row['target']:<20} {'up' if row['up'] else 'down':<5} 127.0.0.1:{row['local_port']:<6} {tag:<14}"
-        click.echo(f"{line} {row['url'] or ''}".rstrip())
+        line = (
+            f"{row['target']:<16} {'up' if row['up'] else 'down':<5} 127.0.0.1:{row['local_port'] or '-':<6} {tag:<14}"
+        )
+        click.echo(f"{line} {_home(row['project_dir'] or '')}  {row['url'] or ''}".rstrip())
+
+
+def _home(path: str) -> str:
+    """A folder as a person writes it: ~/projects/x rather than /home/me/projects/x."""
+    home = str(Path.home())
+    return "~" + path[len(home) :] if path == home or path.startswith(home + "/") else path
 
 
 @cli.command()
@@ -222,7 +237,7 @@ def down(env: Env, target: str | None, stop_server: bool, as_json: bool) -> None
     from remotebook import session as core
     from remotebook import supervise
 
-    sess = env.session(target)
+    sess = env.session(target, existing=True)
     supervise.stop_detached(sess)  # first, or it would reconnect what we take down
     result = core.down(sess, stop_server=stop_server, progress=progress(as_json))
     if as_json:
@@ -230,7 +245,11 @@ def down(env: Env, target: str | None, stop_server: bool, as_json: bool) -> None
         return
     done = [
         "forward removed" if result["forward_removed"] else "no forward",
-        "ssh connection closed" if result["master_closed"] else "no ssh connection",
+        "ssh connection closed"
+        if result["master_closed"]
+        else f"ssh connection kept for {len(result['master_kept_for'])} other project(s)"
+        if result["master_kept_for"]
+        else "no ssh connection",
     ]
     if stop_server:
         action = result.get("server", {}).get("action")
@@ -245,7 +264,7 @@ def open_(env: Env, target: str | None) -> None:
     """Open the browser at TARGET's running notebook."""
     from remotebook import session as core
 
-    sess = env.session(target)
+    sess = env.session(target, existing=True)
     url = core.saved_url(sess)
     click.echo(url)
     open_browser(env, sess.profile.name, url, quiet=False)
@@ -260,7 +279,7 @@ def logs(env: Env, target: str | None, follow: bool, lines: int) -> None:
     """Print the remote Jupyter server's log."""
     from remotebook import session as core
 
-    core.logs(env.session(target), follow=follow, lines=lines, write=lambda s: click.echo(s, nl=False))
+    core.logs(env.session(target, existing=True), follow=follow, lines=lines, write=lambda s: click.echo(s, nl=False))
 
 
 @cli.command()

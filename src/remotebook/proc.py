@@ -66,6 +66,8 @@ def run(
         stdout=stdio,
         stderr=stdio,
         text=True,
+        encoding="utf-8",
+        errors="replace",  # remote output (logs, login-script noise) may hold any bytes
         env=env,
         cwd=cwd,
     )
@@ -105,7 +107,9 @@ def stream(argv: Sequence[str], *, input: str, on_line: Callable[[str], None], t
     """Run argv, handing each stdout line to `on_line` as it arrives; stopped at `timeout`."""
     argv = list(argv)
     log.debug("stream: %s", masked(argv))
-    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", errors="replace"
+    )
     timer = threading.Timer(timeout, stop, [child])
     timer.start()
     try:

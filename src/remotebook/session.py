@@ -13,7 +13,7 @@ from typing import Any
 
 from remotebook import jupyter, proc, remote, ssh, state, tunnel
 from remotebook.config import Profile
-from remotebook.errors import NotRunningError, RemotebookError, SSHError, TunnelError
+from remotebook.errors import InsecureServerError, NotRunningError, RemotebookError, SSHError, TunnelError
 from remotebook.paths import Paths, private_dir
 
 log = logging.getLogger(__name__)
@@ -27,17 +27,20 @@ def _quiet(_: str) -> None:
 
 @dataclass
 class Session:
-    """One target: its profile, what OpenSSH resolved for it, and where state lives."""
+    """One project on one target: its profile, what OpenSSH resolved for it, and its local state."""
 
     paths: Paths
     profile: Profile
     target: ssh.Target
+    store: state.Store
     notes: list[str] = field(default_factory=list)  # things the user should be told
 
     @classmethod
     def open(cls, paths: Paths, profile: Profile) -> Session:
         private_dir(paths.runtime_dir)
-        return cls(paths, profile, ssh.resolve(profile.host, profile.ssh_config, paths.runtime_dir))
+        state.drop_old_layout(paths)
+        target = ssh.resolve(profile.host, profile.ssh_config, paths.runtime_dir)
+        return cls(paths, profile, target, state.Store(paths, identity(profile)))
 
     def app_path(self) -> str:
         return "/tree" if self.profile.app == "notebook" else "/lab"
@@ -46,6 +49,15 @@ class Session:
         base = server.base_url.rstrip("/")
         query = f"?token={server.token}" if with_token else ""
         return f"http://{tunnel.LOOPBACK}:{port}{base}{self.app_path()}{query}"
+
+
+def identity(profile: Profile) -> state.Identity:
+    return state.Identity(
+        profile=profile.name,
+        project_dir=str(profile.project_dir.resolve()),
+        destination=profile.host,
+        ssh_config=profile.ssh_config,
+    )
 
 
 @dataclass
@@ -68,11 +80,11 @@ def up(
 ) -> UpResult:
     """Ensure the server, forward a local port to it, wait until it answers; record state.
 
-    One `up` per target at a time on this computer (a lock in the state dir); `batch`
+    One `up` per project at a time on this computer (a lock in its state folder); `batch`
     forbids ssh prompts (a background supervisor has nobody to ask).
     """
     try:
-        with state.locked(session.paths, session.profile.name):
+        with session.store.locked(state.UP_LOCK):
             return _up(session, port, progress, batch, restart_shut_down)
     except TimeoutError as e:
         raise TunnelError(str(e), hint="wait for the other `remotebook up` to finish") from None
@@ -80,13 +92,11 @@ def up(
 
 def _up(session: Session, port: int | None, progress: Progress, batch: bool, restart_shut_down: bool) -> UpResult:
     target, profile = session.target, session.profile
-    had_master = ssh.master_alive(target)
-    if not had_master:
-        ssh.remove_stale_control_path(target)
-    previous = state.load(session.paths, profile.name) or {}
+    previous = session.store.load() or {}
     if port is not None:  # the user insisted on this port: fail before touching the remote
         tunnel.choose_port(port, strict=True)
-    progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
+    had_master = connect(session, previous, progress, batch=batch)
+    added = ""
     try:
         # A server started again (after a crash) keeps the token, so open tabs still work.
         token = previous.get("token") or new_token()
@@ -95,14 +105,79 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
         if server.warning:
             session.notes.append(server.warning)
             progress("warning: " + server.warning)
-        local_port, spec, added = _forward(session, server, previous, had_master, port, progress)
+        local_port, spec, new_forward = _forward(session, server, previous, had_master, port, progress)
+        added = spec if new_forward else ""
+        _check_auth(session, server, local_port, previous)
     except BaseException:
-        if not had_master:  # nothing of ours may outlive a failed or interrupted `up`
-            ssh.exit_master(target)
+        # Nothing of ours may outlive a failed or interrupted `up`; other projects' forwards stay.
+        if added:
+            ssh.cancel(target, added)
+        _restore(session, previous)
+        if not had_master:
+            release_master(session)
         raise
     report = describe(session, server, local_port, tunnel_up=True, master=True)
-    state.save(session.paths, profile.name, {**report, "forward": spec, "ssh_config": profile.ssh_config})
-    return UpResult(server, local_port, spec, not had_master, added, report)
+    session.store.save(
+        {
+            **report,
+            **session.store.identity.as_json(),
+            "control_path": target.control_path,
+            "forward": spec,
+            "auth_checked_pid": server.pid,
+        }
+    )
+    return UpResult(server, local_port, spec, not had_master, bool(added), report)
+
+
+def connect(session: Session, previous: dict[str, Any], progress: Progress, *, batch: bool) -> bool:
+    """Make sure the destination's shared master runs; True if it already did.
+
+    This project is recorded as a user of that master before the lock is let go, so a
+    `down` of another project never closes the connection under an `up` in progress.
+    """
+    target = session.target
+    with ssh.host_lock(target):
+        session.store.save({**previous, **session.store.identity.as_json(), "control_path": target.control_path})
+        had_master = ssh.master_alive(target)
+        progress(f"connecting to {session.profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
+        if not had_master:
+            ssh.ensure_master(target, batch=batch)
+    return had_master
+
+
+def _restore(session: Session, previous: dict[str, Any]) -> None:
+    """A failed `up` leaves the state as it found it (`connect` recorded the master's user early)."""
+    if previous:
+        session.store.save(previous)
+    else:
+        session.store.remove()
+
+
+def master_users(session: Session) -> list[str]:
+    """Other projects that use this destination's master now: their folders.
+
+    A user is a project whose saved forward is still held by the master, or whose `up`
+    (or a supervisor's reconnect) is at work right now (its lock is held).
+    """
+    pid = ssh.master_pid(session.target)
+    users = []
+    for key, data in state.all_projects(session.paths):
+        if key == session.store.identity.key or data.get("control_path") != session.target.control_path:
+            continue
+        port = data.get("local_port")
+        held = bool(pid and data.get("forward") and port and tunnel.listened_by(pid, port) is not False)
+        if held or state.is_locked(state.projects_dir(session.paths) / key / state.UP_LOCK):
+            users.append(str(data.get("project_dir") or data.get("target")))
+    return users
+
+
+def release_master(session: Session) -> list[str]:
+    """Close the master unless other projects still use it; returns those projects (empty: closed)."""
+    with ssh.host_lock(session.target):
+        others = master_users(session)
+        if not others:
+            ssh.exit_master(session.target)
+    return others
 
 
 def new_token() -> str:
@@ -140,12 +215,13 @@ def _forward(
         and old_spec
         and old_spec == tunnel.forward_spec(old_port, server.endpoint)
         and port in (None, old_port)
+        and tunnel.forward_is_ours(target.control_path, old_port)
         and tunnel.api_status(old_port, server.token) == 200
     ):
         progress(f"reusing the forward on 127.0.0.1:{old_port}")
         return old_port, old_spec, False
     if old_spec:
-        ssh.cancel(target, old_spec)  # it points at a server that is gone
+        ssh.cancel(target, old_spec)  # ours, and it points at a server that is gone (cancel matches the whole spec)
     wanted = port or profile.local_port or old_port
     choice = tunnel.choose_port(wanted, strict=port is not None)
     choice = tunnel.add_forward(target, choice, server.endpoint, strict=port is not None)
@@ -163,6 +239,28 @@ def _forward(
     return choice.port, spec, True
 
 
+def _check_auth(session: Session, server: jupyter.Server, port: int, previous: dict[str, Any]) -> None:
+    """A request without the token must be refused; once per server (pid), not on every warm `up`.
+
+    A Jupyter config that sets the token to "" wins over the token remotebook hands over,
+    and then anyone who reaches the forwarded port (every local user) gets in. Such a
+    server is stopped: remotebook started it, and it must not stay reachable.
+    """
+    if previous.get("auth_checked_pid") == server.pid and previous.get("forward"):
+        return
+    if tunnel.refuses_anonymous(port):
+        return
+    try:
+        jupyter.stop(session.target, session.profile)
+    except RemotebookError as e:
+        log.warning("could not stop the server without auth: %s", e)
+    raise InsecureServerError(
+        f"the Jupyter server on {session.profile.host} answers requests without a token: authentication is off",
+        hint='a Jupyter config there likely sets the token to "" (c.ServerApp.token or c.IdentityProvider.token in '
+        "~/.jupyter/jupyter_server_config.py): remove that line; remotebook stopped the server it had started",
+    )
+
+
 def describe(
     session: Session, server: jupyter.Server | None, local_port: int | None, *, tunnel_up: bool, master: bool
 ) -> dict[str, Any]:
@@ -171,6 +269,7 @@ def describe(
     return {
         "target": session.profile.name,
         "host": session.profile.host,
+        "project_dir": session.store.identity.project_dir,
         "url": session.url(local_port, server) if ok else None,  # type: ignore[arg-type]
         "local_port": local_port,
         "token": server.token if server else None,
@@ -188,8 +287,8 @@ def describe(
 
 
 def status(session: Session) -> dict[str, Any]:
-    """Health of one target: master, server (asked on the remote), forward (asked over HTTP)."""
-    previous = state.load(session.paths, session.profile.name) or {}
+    """Health of one project: master, server (asked on the remote), forward (asked over HTTP)."""
+    previous = session.store.load() or {}
     master = ssh.master_alive(session.target)
     server: jupyter.Server | None = None
     try:
@@ -197,11 +296,17 @@ def status(session: Session) -> dict[str, Any]:
     except RemotebookError as e:
         session.notes.append(f"could not ask the remote: {e}")
     port = previous.get("local_port")
-    tunnel_up = bool(master and server and port and tunnel.api_status(port, server.token) == 200)
+    tunnel_up = bool(
+        master
+        and server
+        and port
+        and tunnel.forward_is_ours(session.target.control_path, port)
+        and tunnel.api_status(port, server.token) == 200
+    )
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=master)
     if server and not tunnel_up:
         report["url"] = None
-    report["supervisor"] = state.load(session.paths, session.profile.name, suffix=state.HEALTH)
+    report["supervisor"] = session.store.load(state.HEALTH)
     if tunnel_up and server and port:
         report["server"].update(activity(port, server.token))
     return report
@@ -241,55 +346,73 @@ def _age(stamp: object, now: float) -> int | None:
 
 
 def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) -> dict[str, Any]:
-    """Remove the forward and close the master; with stop_server, stop Jupyter too."""
+    """Remove this project's forward; close the master only when no other project uses it.
+
+    With stop_server, stop Jupyter too.
+    """
     target = session.target
-    previous = state.load(session.paths, session.profile.name) or {}
+    previous = session.store.load() or {}
     master = ssh.master_alive(target)
-    result: dict[str, Any] = {"target": session.profile.name, "forward_removed": False, "master_closed": False}
+    result: dict[str, Any] = {
+        "target": session.profile.name,
+        "project_dir": session.store.identity.project_dir,
+        "forward_removed": False,
+        "master_closed": False,
+        "master_kept_for": [],
+    }
     if master and previous.get("forward"):
         result["forward_removed"] = ssh.cancel(target, previous["forward"])
     if stop_server:
         progress(f"stopping the Jupyter server on {session.profile.host}")
         result["server"] = jupyter.stop(target, session.profile)
+    _forget(session, previous)  # before the count of users: this project is no longer one
     if master:
-        result["master_closed"] = ssh.exit_master(target)
-    _forget(session, previous)
+        others = release_master(session)
+        result["master_closed"], result["master_kept_for"] = not others, others
     return result
 
 
 def _forget(session: Session, previous: dict[str, Any]) -> None:
-    """Drop the state of a target that is down, but remember its port for the next `up`."""
-    name = session.profile.name
+    """Drop the state of a project that is down, but remember its port for the next `up`."""
     if previous.get("local_port"):
-        state.save(
-            session.paths, name, {"target": name, "host": session.profile.host, "local_port": previous["local_port"]}
-        )
+        session.store.save({**session.store.identity.as_json(), "local_port": previous["local_port"]})
     else:
-        state.remove(session.paths, name)
+        session.store.remove()
 
 
 def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) -> None:
-    """Ctrl-C on a foreground `up`: drop what this run added; the server lives on unless asked."""
+    """Ctrl-C (or a closed terminal) on a foreground `up`: drop what this run added.
+
+    The server lives on unless asked; the master closes unless other projects use it.
+    """
     target = session.target
     if stop_server:
         try:
             jupyter.stop(target, session.profile)
         except RemotebookError as e:
             log.warning("could not stop the server: %s", e)
-    if result.created_master:
-        ssh.exit_master(target)
-    elif result.added_forward:
-        ssh.cancel(target, result.spec)
-    else:
+    if not (result.created_master or result.added_forward or stop_server):
         return  # an earlier `up --detach` owns the forward we reused: leave it
+    if ssh.master_alive(target):
+        ssh.cancel(target, result.spec)
     _forget(session, result.report)
+    release_master(session)
 
 
 def saved_url(session: Session) -> str:
-    """The URL of a target that is up now (asked over HTTP), for `open`."""
-    previous = state.load(session.paths, session.profile.name) or {}
+    """The URL of a project that is up now, for `open`.
+
+    The token goes only to a port that our own master holds: a program that took the
+    port after our forward died must not receive it.
+    """
+    previous = session.store.load() or {}
     port, token, url = previous.get("local_port"), previous.get("token"), previous.get("url")
-    if not (port and token and url) or tunnel.api_status(port, token) != 200:
+    control = previous.get("control_path", "")
+    if (
+        not (port and token and url)
+        or not tunnel.forward_is_ours(control, port)
+        or tunnel.api_status(port, token) != 200
+    ):
         raise NotRunningError(f"{session.profile.name} is not up", hint=f"run `remotebook up {session.profile.name}`")
     return str(url)
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from remotebook import proc
+from remotebook.deadline import poll
 from remotebook.errors import CommandError, ConfigError, SSHError, TunnelError, last_line
 
 log = logging.getLogger(__name__)
@@ -97,10 +103,91 @@ def resolve(destination: str, config_file: str, control_dir: Path) -> Target:
 
 
 def master_alive(target: Target) -> bool:
-    if not Path(target.control_path).exists():
-        return False  # no socket, no master: spare the mux round trip
-    result = proc.run(target.argv("-O", "check", "--", target.destination), timeout=MUX_TIMEOUT)
-    return result.ok
+    return master_pid(target) is not None
+
+
+def master_pid(target: Target) -> int | None:
+    """The pid of the live master on our control socket (`ssh -O check`), or None."""
+    return mux_pid(target.control_path)
+
+
+_MASTER_RUNNING = re.compile(r"Master running \(pid=(\d+)\)")
+
+
+def mux_pid(control_path: str) -> int | None:
+    """`ssh -O check` on a control socket alone: no ssh config is read (its Match exec never runs)."""
+    if not control_path or not Path(control_path).exists():
+        return None  # no socket, no master: spare the mux round trip
+    argv = ["ssh", "-F", "/dev/null", "-o", f"ControlPath={control_path}", "-O", "check", "--", "remotebook"]
+    result = proc.run(argv, timeout=MUX_TIMEOUT)
+    return parse_check(result.stderr) if result.ok else None
+
+
+def parse_check(stderr: str) -> int | None:
+    """`Master running (pid=4242)` -> 4242."""
+    found = _MASTER_RUNNING.search(stderr)
+    return int(found.group(1)) if found else None
+
+
+@contextlib.contextmanager
+def host_lock(target: Target, timeout: float = MASTER_TIMEOUT + 30) -> Iterator[None]:
+    """One process at a time creates or closes the master of a destination on this computer.
+
+    Without it, two supervisors rebuilding after a drop could each make a master, and the
+    second's stale-socket clean-up could unlink the first's live socket.
+    """
+    fd = os.open(target.control_path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def taken() -> bool | None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        return True
+
+    try:
+        if not poll(taken, timeout=timeout, interval=0.05):
+            raise SSHError(
+                f"another remotebook has been connecting to {target.destination} for {timeout:.0f}s",
+                hint="answer its password prompt, or stop it",
+            )
+        yield
+    finally:
+        os.close(fd)
+
+
+def ensure_master(target: Target, *, batch: bool = False) -> bool:
+    """Start the ControlMaster for this destination unless one runs; True if this call made it.
+
+    Call it holding `host_lock`. `ssh -f` returns once the master is authenticated and
+    its control socket listens (OpenSSH listens before it forks), so every later call
+    rides it: one handshake, one password or 2FA prompt, for every project on the host.
+    """
+    if master_alive(target):
+        return False
+    remove_stale_control_path(target)
+    extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"] if batch else []
+    extra += ["-o", "ControlMaster=yes", *master_options(target)[2:]]
+    argv = target.argv(*extra, "-E", str(target.log_path), "-f", "-N", "-T", "--", target.destination)
+    offset = target.log_size()
+    try:
+        result = proc.run(argv, timeout=MASTER_TIMEOUT)
+    except CommandError as e:
+        raise SSHError(
+            f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`"
+        ) from e
+    if not result.ok:
+        raise classify_failure(target.destination, result.stderr + target.log_since(offset))
+    return True
+
+
+def link_alive(target: Target, *, timeout: float) -> bool:
+    """Does the master's connection still carry traffic? (`-O check` asks only the local process.)"""
+    argv = target.argv("-o", "ControlMaster=no", "-o", "BatchMode=yes", "-T", "--", target.destination, "true")
+    try:
+        return proc.run(argv, timeout=timeout).ok
+    except CommandError:
+        return False
 
 
 def remove_stale_control_path(target: Target) -> None:

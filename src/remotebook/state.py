@@ -1,62 +1,131 @@
-"""Local state per target (what `up` made): written atomically, private, removed by `down`."""
+"""Local state per project (profile + project folder + destination): one private folder each.
+
+What `up` made (port, token, forward), the supervisor's health and lock, the sync
+manifest: all hang off the project's identity, never off a profile name alone, so two
+projects whose profiles are both called `server` never share a port, a token or a lock.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
+import logging
 import os
-import re
+import shutil
+import signal
 import time
-import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from remotebook.deadline import poll
 from remotebook.paths import Paths, private_dir
 
-HEALTH = ".health.json"  # a supervisor's last word about its target, for `status`
-SUPERVISOR_LOCK = ".supervisor.lock"  # held while a supervisor runs: one per target
+log = logging.getLogger(__name__)
+
+STATE = "state.json"  # what `up` made: port, token, forward, the server's description
+HEALTH = "health.json"  # a supervisor's last word about its project, for `status`
+UP_LOCK = "up.lock"  # held while an `up` (or a supervisor's reconnect) works on the project
+SUPERVISOR_LOCK = "supervisor.lock"  # held while a supervisor runs: one per project
 
 
-def _file_name(target: str) -> str:
-    """A readable, safe file name for a target name (which may be user@host:port)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", target)[:60]
-    return f"{safe}-{zlib.crc32(target.encode()):08x}.json"  # the checksum keeps a@b and a_b apart
+@dataclass(frozen=True)
+class Identity:
+    """What a project *is*: its profile, its folder on this computer, and where it connects."""
+
+    profile: str
+    project_dir: str  # the real path of the folder holding remotebook.toml (or the cwd)
+    destination: str  # the ssh destination the profile names
+    ssh_config: str = ""  # an `ssh -F` file changes where a destination leads
+
+    @property
+    def key(self) -> str:
+        text = json.dumps([self.profile, self.project_dir, self.destination, self.ssh_config])
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "target": self.profile,
+            "project_dir": self.project_dir,
+            "host": self.destination,
+            "ssh_config": self.ssh_config,
+        }
 
 
-def path_for(paths: Paths, target: str, suffix: str = ".json") -> Path:
-    return paths.targets_dir / (_file_name(target).removesuffix(".json") + suffix)
+class Store:
+    """One project's private state folder: small JSON files written atomically, and flocks."""
+
+    def __init__(self, paths: Paths, identity: Identity) -> None:
+        self.paths = paths
+        self.identity = identity
+        self.dir = projects_dir(paths) / identity.key
+
+    def path(self, what: str) -> Path:
+        return self.dir / what
+
+    def load(self, what: str = STATE) -> dict[str, Any] | None:
+        return _read(self.path(what))
+
+    def save(self, data: dict[str, Any], what: str = STATE) -> None:
+        """Write via a temp file and rename: a crash or Ctrl-C never leaves half a file."""
+        folder = private_dir(self.dir)
+        tmp = folder / f".tmp-{os.getpid()}-{time.monotonic_ns()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600: it may hold a token
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2, sort_keys=True)
+            os.replace(tmp, self.path(what))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def remove(self, what: str = STATE) -> None:
+        self.path(what).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self, what: str = UP_LOCK, timeout: float = 300.0) -> Iterator[None]:
+        """Hold an exclusive lock (flock: the kernel releases it when the holder dies)."""
+        fd = self._lock_fd(what)
+        try:
+            if poll(lambda: True if _try_flock(fd) else None, timeout=timeout, interval=0.05) is None:
+                raise TimeoutError(f"another remotebook holds {self.path(what)}")
+            yield
+        finally:
+            os.close(fd)
+
+    def try_lock(self, what: str) -> int | None:
+        """A held lock's fd (close it to release), or None when another process holds it."""
+        fd = self._lock_fd(what)
+        if _try_flock(fd):
+            return fd
+        os.close(fd)
+        return None
+
+    def is_locked(self, what: str) -> bool:
+        """Does some process hold this lock now? (Never creates the folder.)"""
+        return is_locked(self.path(what))
+
+    def _lock_fd(self, what: str) -> int:
+        private_dir(self.dir)
+        return os.open(self.path(what), os.O_RDWR | os.O_CREAT, 0o600)
 
 
-@contextlib.contextmanager
-def locked(paths: Paths, target: str, what: str = ".lock", timeout: float = 300.0) -> Iterator[None]:
-    """Hold an exclusive lock for one target (one `up` at a time on this computer).
+def projects_dir(paths: Paths) -> Path:
+    return paths.state_dir / "projects"
 
-    flock is released by the kernel when the holder dies, so a crash leaves no stale lock.
-    """
-    fd = _lock_fd(paths, target, what)
+
+def is_locked(path: Path) -> bool:
     try:
-        if poll(lambda: True if _try_flock(fd) else None, timeout=timeout, interval=0.05) is None:
-            raise TimeoutError(f"another remotebook holds {path_for(paths, target, what)}")
-        yield
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False  # no lock file: nobody ever held it
+    try:
+        return not _try_flock(fd)  # if we got it, nobody held it (closing the fd lets it go)
     finally:
         os.close(fd)
-
-
-def try_lock(paths: Paths, target: str, what: str) -> int | None:
-    """A held lock's fd (close it to release), or None when another process holds it."""
-    fd = _lock_fd(paths, target, what)
-    if _try_flock(fd):
-        return fd
-    os.close(fd)
-    return None
-
-
-def _lock_fd(paths: Paths, target: str, what: str) -> int:
-    private_dir(paths.targets_dir)
-    return os.open(path_for(paths, target, what), os.O_RDWR | os.O_CREAT, 0o600)
 
 
 def _try_flock(fd: int) -> bool:
@@ -67,41 +136,45 @@ def _try_flock(fd: int) -> bool:
     return True
 
 
-def save(paths: Paths, target: str, data: dict[str, Any], suffix: str = ".json") -> None:
-    """Write via a temp file and rename: a crash or Ctrl-C never leaves half a file."""
-    folder = private_dir(paths.targets_dir)
-    tmp = folder / f".tmp-{os.getpid()}-{time.monotonic_ns()}.json"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600: it holds a token
+def _read(path: Path) -> dict[str, Any] | None:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-        os.replace(tmp, path_for(paths, target, suffix))
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def load(paths: Paths, target: str, suffix: str = ".json") -> dict[str, Any] | None:
-    try:
-        data = json.loads(path_for(paths, target, suffix).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # missing or unreadable state is the same as none: it is only a cache
     return data if isinstance(data, dict) else None
 
 
-def remove(paths: Paths, target: str, suffix: str = ".json") -> None:
-    path_for(paths, target, suffix).unlink(missing_ok=True)
-
-
-def all_targets(paths: Paths) -> list[dict[str, Any]]:
+def all_projects(paths: Paths) -> list[tuple[str, dict[str, Any]]]:
+    """(key, state) of every project with a state file, oldest folder name first."""
+    folder = projects_dir(paths)
     out = []
-    for path in sorted(paths.targets_dir.glob("*.json")) if paths.targets_dir.is_dir() else []:
-        if path.name.endswith(".health.json"):
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and "target" in data:
-            out.append(data)
+    for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+        data = _read(sub / STATE)
+        if data is not None and isinstance(data.get("target"), str):
+            out.append((sub.name, data))
     return out
+
+
+def health_of(paths: Paths, key: str) -> dict[str, Any] | None:
+    return _read(projects_dir(paths) / key / HEALTH)
+
+
+def drop_old_layout(paths: Paths) -> bool:
+    """State from remotebook < 0.3 was filed under the profile name alone (targets/NAME-CRC.json).
+
+    It cannot be mapped to a project folder, so it is dropped: its background supervisors
+    are stopped (they would fight the new ones), its files removed. The ssh masters and
+    forwards it made live on in the shared control sockets until `down` or a reconnect.
+    """
+    old = paths.state_dir / "targets"
+    if not old.is_dir():
+        return False
+    for health in old.glob("*.health.json"):
+        lock = old / (health.name.removesuffix(".health.json") + ".supervisor.lock")
+        pid = (_read(health) or {}).get("pid")
+        if isinstance(pid, int) and pid > 0 and is_locked(lock):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+    shutil.rmtree(old, ignore_errors=True)
+    log.info("dropped the state of an older remotebook in %s", old)
+    return True

@@ -9,13 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from remotebook import proc, ssh, state, tunnel
 from remotebook import session as core
 from remotebook.deadline import poll
 from remotebook.errors import NotRunningError, RemotebookError
-from remotebook.paths import Paths
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +25,7 @@ PROBE_TIMEOUT = 2.0  # an HTTP probe through a stalled link hangs; this bounds i
 STALLED_AFTER = 2  # failed probes with a live master before the link counts as dead
 BACKOFF = (0.5, 1.0, 2.0, 3.0)  # then 3 s: short enough to be back soon after the link is
 MAX_TRIES = 60  # about 3 minutes of failed reconnects, then give up and say why
+LINK_TIMEOUT = 5.0  # a command through a live master on a working link returns well within this
 SLEEP_JUMP = 5.0  # wall clock ahead of the monotonic clock by more: the laptop slept
 
 
@@ -68,10 +67,13 @@ class Supervisor:
 
     def _problem(self, slept: bool) -> str:
         """Why the tunnel needs rebuilding, or "" while it works."""
-        saved = state.load(self.sess.paths, self.sess.profile.name) or {}
+        saved = self.sess.store.load() or {}
         port, token = saved.get("local_port"), saved.get("token")
-        if not ssh.master_alive(self.sess.target):
+        pid = ssh.master_pid(self.sess.target)
+        if pid is None:
             return "the ssh connection was lost" + (" (the computer slept)" if slept else "")
+        if port and tunnel.listened_by(pid, port) is False:
+            return "the forward was gone"  # never send the token to whatever holds the port now
         if port and token and tunnel.api_status(port, token, timeout=PROBE_TIMEOUT) == 200:
             self.failed_probes = 0
             return ""
@@ -88,14 +90,14 @@ class Supervisor:
         for attempt in range(MAX_TRIES):
             if stop.is_set():
                 return False
-            ssh.exit_master(self.sess.target)  # a stalled master still holds the local port
+            self._drop_dead_master()
             self.sess.notes.clear()
             try:
                 result = core.up(self.sess, batch=self.batch, restart_shut_down=False)
             except NotRunningError as e:  # shut down on purpose (menu, idle_timeout): leave it so
                 self.health.state, self.health.message = "gave_up", f"{e}; run `remotebook up` to start it again"
                 self.say(self.health.message)
-                ssh.exit_master(self.sess.target)
+                core.release_master(self.sess)
                 return False
             except RemotebookError as e:
                 self.health.message = f"try {attempt + 1} failed: {e}"
@@ -109,6 +111,19 @@ class Supervisor:
         self.health.message = f"gave up after {MAX_TRIES} tries: {self.health.message}"
         self.say(self.health.message)
         return False
+
+    def _drop_dead_master(self) -> None:
+        """Exit the shared master only when its link is dead: then no project's forward works.
+
+        A live link with our forward or server gone is repaired by `up` on the same master,
+        so other projects riding it never notice.
+        """
+        target = self.sess.target
+        if ssh.master_alive(target) and not ssh.link_alive(target, timeout=LINK_TIMEOUT):
+            with ssh.host_lock(target):
+                if not ssh.link_alive(target, timeout=LINK_TIMEOUT):  # another supervisor may have rebuilt it
+                    log.info("the master's link is dead: closing it")
+                    ssh.exit_master(target)
 
     def _recovered(self, result: core.UpResult) -> None:
         self.last_result = result
@@ -125,12 +140,7 @@ class Supervisor:
         self.say(self.health.message)
 
     def _publish(self) -> None:
-        state.save(self.sess.paths, self.sess.profile.name, asdict(self.health), suffix=HEALTH)
-
-
-def health(paths: Paths, name: str) -> dict[str, Any] | None:
-    """The supervisor's last word for a target, if one ever ran."""
-    return state.load(paths, name, suffix=HEALTH)
+        self.sess.store.save(asdict(self.health), HEALTH)
 
 
 def spawn(sess: core.Session, argv: list[str]) -> int | None:
@@ -139,12 +149,12 @@ def spawn(sess: core.Session, argv: list[str]) -> int | None:
     The lock is taken here and handed to the child as an inherited fd, so there is no
     moment in which `down` could miss a supervisor that is still starting.
     """
-    fd = state.try_lock(sess.paths, sess.profile.name, LOCK)
+    fd = sess.store.try_lock(LOCK)
     if fd is None:
-        return None  # one already supervises this target
+        return None  # one already supervises this project
     try:
         pid = proc.spawn_detached([*argv, "--lock-fd", str(fd)], pass_fds=(fd,))
-        state.save(sess.paths, sess.profile.name, asdict(Health(pid=pid, state="starting")), suffix=HEALTH)
+        sess.store.save(asdict(Health(pid=pid, state="starting")), HEALTH)
     finally:
         os.close(fd)  # the child holds the lock now
     return pid
@@ -164,28 +174,24 @@ def run_detached(sess: core.Session, lock_fd: int) -> int:
 
 
 def stop_detached(sess: core.Session, timeout: float = 5.0) -> bool:
-    """Stop a background supervisor of this target (TERM, then KILL) and forget its health.
+    """Stop a background supervisor of this project (TERM, then KILL) and forget its health.
 
     True if one was running. Its lock tells whether it runs: a pid alone could be recycled.
+    It leads its own process group (spawned in a new session): the signal goes to the
+    group, so an ssh it was running at that moment goes with it.
     """
-    name = sess.profile.name
-    running = not _lock_free(sess)
-    pid = int((health(sess.paths, name) or {}).get("pid") or 0)
+    running = sess.store.is_locked(LOCK)
+    pid = int((sess.store.load(HEALTH) or {}).get("pid") or 0)
     if running and pid > 0:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                os.kill(pid, sig)
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, sig)
+                else:
+                    os.kill(pid, sig)
             except ProcessLookupError:
                 break
-            if poll(lambda: True if _lock_free(sess) else None, timeout=timeout, interval=0.05):
+            if poll(lambda: True if not sess.store.is_locked(LOCK) else None, timeout=timeout, interval=0.05):
                 break
-    state.remove(sess.paths, name, suffix=HEALTH)
+    sess.store.remove(HEALTH)
     return running
-
-
-def _lock_free(sess: core.Session) -> bool:
-    fd = state.try_lock(sess.paths, sess.profile.name, LOCK)
-    if fd is None:
-        return False
-    os.close(fd)
-    return True

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remotebook import proc, ssh, state
+from remotebook import proc, ssh
 from remotebook.config import Profile
 from remotebook.errors import EXIT_SYNC, RemotebookError, UsageError
 from remotebook.session import Session
 
 log = logging.getLogger(__name__)
 
-MANIFEST = ".sync.json"  # per target: size and mtime of every file as of the last sync
+MANIFEST = "sync.json"  # per project: size and mtime of every file as of the last sync
 PARTIAL_DIR = ".rsync-partial"  # an interrupted transfer waits here, never in place
 ALWAYS_SKIPPED = [
     ".git/", "__pycache__/", ".ipynb_checkpoints/", ".venv/", "venv/", ".mypy_cache/", ".pytest_cache/",
@@ -237,7 +237,7 @@ def run(
     src, dst = (local, remote) if direction == "push" else (remote, local)
     rules = filters(sess.profile, direction, check_paths(project, paths or []))
     start = time.monotonic()
-    manifest = state.load(sess.paths, sess.profile.name, suffix=MANIFEST) or {}
+    manifest = sess.store.load(MANIFEST) or {}
     dry_args = [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, src, dst]
     if direction == "push" and not manifest and _mkdir_remote(sess) and not dry_run:
         # The remote dir did not exist: nothing there can conflict, so no planning pass.
@@ -358,7 +358,7 @@ def _record(sess: Session, manifest: dict[str, Any], plan: Plan, project: Path) 
         manifest[name] = [*meta, digest] if digest else list(meta)
     for name in plan.deletions:
         manifest.pop(name, None)
-    state.save(sess.paths, sess.profile.name, manifest, suffix=MANIFEST)
+    sess.store.save(manifest, MANIFEST)
 
 
 _RSYNC_EXITS = {

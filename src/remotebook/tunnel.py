@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from remotebook import ssh
+from remotebook import proc, ssh
 from remotebook.deadline import poll
 from remotebook.errors import ServerError, TunnelError
 
@@ -74,9 +77,19 @@ def add_forward(target: ssh.Target, choice: PortChoice, endpoint: str, *, strict
     return retry
 
 
-def api_status(port: int, token: str, timeout: float = 2.0) -> int:
-    """HTTP status of GET /api/status through the forward (0 when nothing answered)."""
-    return parse_status_line(_get(port, token, "/api/status", timeout, status_only=True) or b"")
+def api_status(port: int, token: str, timeout: float = 2.0, path: str = "/api/status") -> int:
+    """HTTP status of GET `path` through the forward (0 when nothing answered); token "" sends none."""
+    return parse_status_line(_get(port, token, path, timeout, status_only=True) or b"")
+
+
+def refuses_anonymous(port: int, timeout: float = 5.0) -> bool:
+    """Does the server refuse an API request that carries no token? (It must: auth is on.)
+
+    /api/kernels needs authentication in every jupyter_server; 401/403 (or a redirect
+    to a login page) is a refusal, 200 means anyone who reaches the port is let in.
+    """
+    status = api_status(port, "", timeout=timeout, path="/api/kernels")
+    return status != 200
 
 
 def api_get(port: int, token: str, path: str, timeout: float = 3.0) -> tuple[int, Any]:
@@ -96,7 +109,8 @@ def _get(port: int, token: str, path: str, timeout: float, *, status_only: bool)
     """Just enough HTTP over a socket (http.client, with the email and ssl modules it pulls in,
     would double start-up time). HTTP/1.0: the server closes after one response, never chunked.
     status_only stops reading at the end of the status line."""
-    request = f"GET {path} HTTP/1.0\r\nHost: {LOOPBACK}:{port}\r\nAuthorization: token {token}\r\n\r\n"
+    auth = f"Authorization: token {token}\r\n" if token else ""
+    request = f"GET {path} HTTP/1.0\r\nHost: {LOOPBACK}:{port}\r\n{auth}\r\n"
     data = b""
     try:
         with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
@@ -109,6 +123,56 @@ def _get(port: int, token: str, path: str, timeout: float, *, status_only: bool)
     except OSError:
         return None
     return data
+
+
+def listened_by(pid: int, port: int) -> bool | None:
+    """Is 127.0.0.1:`port` a listening socket of process `pid`? None where this cannot be told.
+
+    Before a token goes to a saved port, this proves the listener is our ssh master and
+    not some program that took the port after our forward died. Linux: the socket's inode
+    from /proc/net/tcp among the master's fds; elsewhere lsof, if it is there.
+    """
+    try:
+        table = Path("/proc/net/tcp").read_text()
+    except OSError:
+        return _listened_by_lsof(pid, port)
+    inodes = listening_inodes(table, port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
+def listening_inodes(table: str, port: int) -> set[str]:
+    """Inodes of sockets in /proc/net/tcp that LISTEN (state 0A) on 127.0.0.1:`port`."""
+    wanted = f"0100007F:{port:04X}"
+    out = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[1] == wanted and fields[3] == "0A":
+            out.add(fields[9])
+    return out
+
+
+def _listened_by_lsof(pid: int, port: int) -> bool | None:
+    if shutil.which("lsof") is None:
+        return None
+    argv = ["lsof", "-nP", "-a", "-p", str(pid), f"-iTCP@{LOOPBACK}:{port}", "-sTCP:LISTEN", "-t"]
+    return str(pid) in proc.run(argv, timeout=10).stdout.split()
+
+
+def forward_is_ours(control_path: str, port: int) -> bool:
+    """The saved port is held by the live master of that control socket (where it can be told)."""
+    pid = ssh.mux_pid(control_path)
+    return pid is not None and listened_by(pid, port) is not False
 
 
 def parse_status_line(head: bytes) -> int:

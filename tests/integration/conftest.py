@@ -137,8 +137,12 @@ class Runner:
             start_new_session=True,
         )
 
-    def write_config(self, text: str) -> None:
+    def write_config(self, text: str, *, trusted: bool = True) -> None:
+        """Write the project file; as its author, the test approves it (`remotebook trust`) unless told not to."""
         (self.project / "remotebook.toml").write_text(text)
+        if trusted:
+            out = self.run("trust", "--yes")
+            assert out.returncode == 0, out.stderr
 
     def ssh_processes(self) -> list[str]:
         """Local ssh processes that use our control dir (masters and clients)."""
@@ -146,6 +150,15 @@ class Runner:
         return [
             line for line in out.stdout.splitlines() if str(self.runtime) in line and "ssh" in line and " Z" not in line
         ]
+
+    def masters(self) -> list[str]:
+        """ssh masters on our control dir: `up`'s (`ssh -f -N -o ControlMaster=yes`) or a backgrounded `[mux]`."""
+        return [line for line in self.ssh_processes() if "[mux]" in line or "ControlMaster=yes" in line]
+
+    def ssh_clients(self) -> list[str]:
+        """ssh processes on our control dir that are not masters (what a finished command must not leave)."""
+        masters = set(self.masters())
+        return [line for line in self.ssh_processes() if line not in masters]
 
     def jupyter_processes(self, user: str = "rbtest") -> list[str]:
         """Jupyter *servers* of that user (JupyterLab also runs short-lived node helpers)."""

@@ -19,34 +19,92 @@ def paths(tmp_path: Path) -> Paths:
     return Paths(tmp_path / "c", tmp_path / "s", tmp_path / "r")
 
 
+def store(p: Paths, profile: str = "server", folder: str = "/home/me/a", host: str = "gpu") -> state.Store:
+    return state.Store(p, state.Identity(profile, folder, host))
+
+
 def test_state_roundtrip_is_private_and_leaves_no_temp_files(tmp_path: Path) -> None:
     p = paths(tmp_path)
-    state.save(p, "me@gpu:22", {"target": "me@gpu:22", "token": "t"})
-    file = state.path_for(p, "me@gpu:22")
+    s = store(p)
+    s.save({"target": "server", "token": "t"})
+    file = s.path(state.STATE)
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
-    assert stat.S_IMODE(p.targets_dir.stat().st_mode) == 0o700
-    assert state.load(p, "me@gpu:22") == {"target": "me@gpu:22", "token": "t"}
-    assert [f.name for f in p.targets_dir.iterdir()] == [file.name]
-    assert [d["target"] for d in state.all_targets(p)] == ["me@gpu:22"]
-    state.remove(p, "me@gpu:22")
-    state.remove(p, "me@gpu:22")  # idempotent
-    assert state.load(p, "me@gpu:22") is None
+    assert stat.S_IMODE(s.dir.stat().st_mode) == 0o700
+    assert s.load() == {"target": "server", "token": "t"}
+    assert [f.name for f in s.dir.iterdir()] == [file.name]
+    assert [d["target"] for _, d in state.all_projects(p)] == ["server"]
+    s.remove()
+    s.remove()  # idempotent
+    assert s.load() is None
+
+
+def test_two_projects_with_one_profile_name_share_nothing(tmp_path: Path) -> None:
+    p = paths(tmp_path)
+    a, b = store(p, folder="/home/me/a"), store(p, folder="/home/me/b")
+    other_host, other_config = store(p, host="gpu2"), state.Store(p, state.Identity("server", "/home/me/a", "gpu", "x"))
+    assert len({a.dir, b.dir, other_host.dir, other_config.dir}) == 4
+    a.save({"target": "server", "token": "A"})
+    b.save({"target": "server", "token": "B"})
+    assert a.load() == {"target": "server", "token": "A"} and b.load() == {"target": "server", "token": "B"}
+    fd = a.try_lock(state.UP_LOCK)
+    assert fd is not None
+    try:
+        assert a.is_locked(state.UP_LOCK) and not b.is_locked(state.UP_LOCK)
+        assert b.try_lock(state.UP_LOCK) is not None
+    finally:
+        os.close(fd)
+
+
+def test_a_synced_file_named_target_is_not_a_project(tmp_path: Path) -> None:
+    p = paths(tmp_path)
+    s = store(p)
+    s.save({"target": "server", "token": "t"})
+    s.save({"target": [1, 2, 0], "notes.ipynb": [3, 4]}, "sync.json")  # a manifest of a file called `target`
+    s.save({"pid": 1, "state": "watching"}, state.HEALTH)
+    assert [(k, d["target"]) for k, d in state.all_projects(p)] == [(s.identity.key, "server")]
 
 
 def test_state_save_failure_keeps_old_file(tmp_path: Path) -> None:
     p = paths(tmp_path)
-    state.save(p, "t", {"target": "t", "n": 1})
+    s = store(p)
+    s.save({"target": "t", "n": 1})
     with pytest.raises(TypeError):
-        state.save(p, "t", {"target": "t", "bad": object()})
-    assert state.load(p, "t") == {"target": "t", "n": 1}
-    assert len(list(p.targets_dir.iterdir())) == 1
+        s.save({"target": "t", "bad": object()})
+    assert s.load() == {"target": "t", "n": 1}
+    assert len(list(s.dir.iterdir())) == 1
 
 
 def test_corrupt_state_reads_as_none(tmp_path: Path) -> None:
     p = paths(tmp_path)
-    p.targets_dir.mkdir(parents=True)
-    state.path_for(p, "t").write_text("{half")
-    assert state.load(p, "t") is None
+    s = store(p)
+    s.dir.mkdir(parents=True)
+    s.path(state.STATE).write_text("{half")
+    assert s.load() is None
+    assert state.all_projects(p) == []
+
+
+def test_old_layout_is_dropped_and_its_supervisor_stopped(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    p = paths(tmp_path)
+    old = p.state_dir / "targets"
+    old.mkdir(parents=True)
+    (old / "server-1234abcd.json").write_text(json.dumps({"target": "server", "local_port": 8888}))
+    lock = old / "server-1234abcd.supervisor.lock"
+    lock.touch()
+    code = "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "1"  # it holds the lock now
+        (old / "server-1234abcd.health.json").write_text(json.dumps({"pid": child.pid, "state": "watching"}))
+        assert state.drop_old_layout(p)
+        assert child.wait(timeout=10) != 0  # stopped by SIGTERM
+        assert not old.exists()
+        assert not state.drop_old_layout(p)
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_choose_port_prefers_wanted_then_falls_back_unless_strict() -> None:
@@ -110,3 +168,26 @@ def test_idle_args_use_jupyters_own_culling() -> None:
         "--ServerApp.shutdown_no_activity_timeout=7200",
     )
     assert "--MappingKernelManager.cull_interval=1" in jupyter.idle_args(3)
+
+
+LISTEN_TABLE = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:22B8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41233 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:22B8 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 51234 1 0000000000000000 20 4 30 10 -1
+   2: 00000000:22B8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 61235 1 0000000000000000 100 0 0 10 0
+"""
+
+
+def test_listening_inodes_reads_only_loopback_listeners_of_that_port() -> None:
+    assert tunnel.listening_inodes(LISTEN_TABLE, 0x22B8) == {"41233"}
+    assert tunnel.listening_inodes(LISTEN_TABLE, 8889) == set()
+
+
+def test_listened_by_tells_our_process_from_another() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert tunnel.listened_by(os.getpid(), port) is True
+        assert tunnel.listened_by(1, port) is False  # pid 1 does not hold our socket
+    assert tunnel.listened_by(os.getpid(), port) is False  # closed: nobody listens

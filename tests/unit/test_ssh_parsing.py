@@ -75,3 +75,9 @@ def test_login_wrapper_runs_stdin_in_sh(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "from-stdin" in out.stdout
+
+
+def test_check_answer_gives_the_master_pid() -> None:
+    # recorded from OpenSSH 9.2 (`ssh -O check`): on stderr, with a CR before the newline
+    assert ssh.parse_check("Master running (pid=48211)\r\n") == 48211
+    assert ssh.parse_check("Control socket connect(/tmp/x): No such file or directory\r\n") is None

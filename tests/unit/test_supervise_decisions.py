@@ -21,13 +21,23 @@ def sess(tmp_path: Path) -> Session:
     paths = Paths(tmp_path / "c", tmp_path / "s", tmp_path / "r")
     profile = config.resolve(config.load(tmp_path, tmp_path / "none"), "gpu")
     target = ssh.Target("gpu", "", str(tmp_path / "cm"), "gpu", "me", 22, {})
-    state.save(paths, "gpu", {"target": "gpu", "local_port": 1, "token": "t"})
-    return Session(paths, profile, target)
+    sess = Session(paths, profile, target, state.Store(paths, state.Identity("gpu", str(tmp_path), "gpu")))
+    sess.store.save({"target": "gpu", "local_port": 1, "token": "t"})
+    return sess
 
 
-def stub(monkeypatch: pytest.MonkeyPatch, *, master: bool, http: int) -> None:
-    monkeypatch.setattr(ssh, "master_alive", lambda _t: master)
+def stub(monkeypatch: pytest.MonkeyPatch, *, master: bool, http: int, ours: bool = True) -> None:
+    monkeypatch.setattr(ssh, "master_pid", lambda _t: 4242 if master else None)
+    monkeypatch.setattr(tunnel, "listened_by", lambda _pid, _port: ours)
     monkeypatch.setattr(tunnel, "api_status", lambda *_a, **_k: http)
+
+
+def test_a_port_no_longer_held_by_our_master_gets_no_token(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[object] = []
+    stub(monkeypatch, master=True, http=200, ours=False)
+    monkeypatch.setattr(tunnel, "api_status", lambda *a, **_k: sent.append(a) or 200)
+    assert supervise.Supervisor(sess, batch=True, say=print)._problem(slept=False) == "the forward was gone"
+    assert sent == []
 
 
 def test_dead_master_is_a_reason_at_once(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:

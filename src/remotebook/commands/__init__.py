@@ -19,12 +19,52 @@ class Env:
         self.ssh_config = ssh_config
         self.verbose = verbose
 
-    def session(self, target: str | None) -> Any:
+    def session(self, target: str | None, *, existing: bool = False) -> Any:
+        """The session for TARGET in this folder's project.
+
+        existing: a command about something already up (status, open, logs, down): when
+        this folder's project has no state for TARGET but exactly one other project
+        does, that one is meant (`remotebook down gpu-box` from another folder).
+        """
         from remotebook import config, session
 
         cfg = config.load(Path.cwd(), self.paths.user_config)
         profile = config.resolve(cfg, target, self.ssh_config)
+        if existing and target and session.identity(profile).key not in self._known():
+            elsewhere = self._project_of(target)
+            if elsewhere is not None:
+                cfg = config.load(elsewhere[0], self.paths.user_config)
+                profile = config.resolve(cfg, elsewhere[1], self.ssh_config)
         return session.Session.open(self.paths, profile)
+
+    def in_project(self) -> bool:
+        """Is the current folder in a project whose remotebook.toml names a default profile?"""
+        from remotebook import config
+
+        found = config.find_project_file(Path.cwd())
+        if found is None:
+            return False
+        cfg = config.load(Path.cwd(), self.paths.user_config)
+        return bool(cfg.default or len(cfg.profiles) == 1)
+
+    def _known(self) -> set[str]:
+        from remotebook import state
+
+        return {key for key, _ in state.all_projects(self.paths)}
+
+    def _project_of(self, target: str) -> tuple[Path, str] | None:
+        """The one project (folder, profile) that has state for a profile or host named TARGET."""
+        from remotebook import state
+
+        found = {
+            (str(data["project_dir"]), str(data["target"]))
+            for _, data in state.all_projects(self.paths)
+            if target in (data.get("target"), data.get("host")) and data.get("project_dir")
+        }
+        if len(found) != 1:
+            return None
+        folder, name = found.pop()
+        return Path(folder), name
 
 
 def progress(quiet: bool) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 from typing import Any
 
@@ -40,6 +42,8 @@ def up(
     from remotebook import supervise
 
     sess = env.session(target)
+    if not detach:  # a closed terminal (SIGHUP) or a plain kill ends a foreground `up` like Ctrl-C
+        _interrupt_on(signal.SIGHUP, signal.SIGTERM)
     if sync_first:
         _push_first(sess, quiet=as_json)
     if env_first:
@@ -59,23 +63,38 @@ def up(
             _supervise_here(sess, supervisor, stop_server=stop_server, quiet=as_json)
     except KeyboardInterrupt:  # the way to end a foreground `up`: not an error
         if not as_json:
-            click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
     finally:
         if not detach:  # after a reconnect, what to take down is what the supervisor made
             core.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
 
 
+def _interrupt_on(*signals: signal.Signals) -> None:
+    """Turn these signals into KeyboardInterrupt, so the same clean-up runs as for Ctrl-C."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # a second one must not interrupt the clean-up
+        raise KeyboardInterrupt
+
+    for sig in signals:
+        signal.signal(sig, interrupt)
+
+
 def _push_first(sess: Any, *, quiet: bool) -> None:
     """`up --sync`: the code is on the server before Jupyter starts there."""
+    from remotebook import session as core
     from remotebook import ssh
     from remotebook import sync as sync_core
 
     had_master = ssh.master_alive(sess.target)
-    outcome = sync_core.run(sess, "push")
+    try:
+        outcome = sync_core.run(sess, "push")
+    finally:
+        if not had_master:  # sync's own short-lived master; `up` opens the one that stays
+            core.release_master(sess)
     if not quiet:
         report_sync(outcome)
-    if not had_master:  # sync's own short-lived master; `up` opens the one that stays
-        ssh.exit_master(sess.target)
 
 
 def _env_first(sess: Any, *, quiet: bool) -> None:
@@ -103,14 +122,14 @@ def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: boo
     import os
     import threading
 
-    from remotebook import state, supervise
+    from remotebook import supervise
 
     if not quiet:
         what = "stops the server too" if stop_server else "removes the forward; the server keeps running"
         click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
     done = threading.Event()
     restore = _sync_keys(sess, done)
-    fd = state.try_lock(sess.paths, sess.profile.name, supervise.LOCK)
+    fd = sess.store.try_lock(supervise.LOCK)
     try:
         if fd is None:  # `up --detach` left a supervisor: it keeps the tunnel; we only wait
             supervisor.say("a background supervisor keeps this tunnel alive")
@@ -143,7 +162,13 @@ def _sync_keys(sess: Any, done: Any) -> Any:
         while not done.is_set():
             if not select.select([stdin], [], [], 0.5)[0]:
                 continue
-            key = os.read(stdin, 1).decode(errors="ignore").lower()
+            try:
+                data = os.read(stdin, 1)
+            except OSError:  # the terminal was closed
+                return
+            if not data:
+                return
+            key = data.decode(errors="ignore").lower()
             if key in ("p", "l") and not done.is_set():
                 _sync_now(sess, "push" if key == "p" else "pull")
 
@@ -151,7 +176,8 @@ def _sync_keys(sess: Any, done: Any) -> Any:
     reader.start()
 
     def restore() -> None:
-        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        with contextlib.suppress(termios.error, OSError):  # a hung-up terminal has no mode to restore
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
         reader.join(timeout=60)  # a sync that began just before Ctrl-C finishes: no rsync left behind
 
     return restore

@@ -18,6 +18,7 @@ from remotebook.deps import wheels
 from remotebook.deps.installer import failed_requirement
 from remotebook.deps.reqs import significant_lines
 from remotebook.errors import InstallError, RemoteEnvError, UsageError
+from remotebook.session import release_master
 
 if TYPE_CHECKING:
     from remotebook.session import Session
@@ -274,9 +275,13 @@ def run(
         if offline:
             outcome.wheels = _ship_wheels(sess, found, reqs, jupyter_lab, progress)
         done = install(sess, reqs, digest, jupyter_lab=jupyter_lab, offline=offline)
+    except BaseException:
+        if not had_master and keep_connection:  # a failed `up --env` leaves no connection behind either
+            release_master(sess)
+        raise
     finally:
         if not had_master and not keep_connection:  # a one-off command leaves no connection behind
-            ssh.exit_master(sess.target)
+            release_master(sess)
     outcome.action, outcome.summary = str(done.get("action", "")), str(done.get("summary", ""))
     outcome.installer = str(done.get("installer", outcome.installer))
     outcome.seconds = round(time.monotonic() - start, 1)
