@@ -15,11 +15,13 @@ from remotebook.commands import Env, open_browser, progress
 from remotebook.commands.env import env_command
 from remotebook.commands.reqs import reqs
 from remotebook.commands.sync import sync
+from remotebook.commands.trust import trust, untrust
 from remotebook.commands.up import supervise_, up
 from remotebook.errors import (
     EXIT_CONFIG,
     EXIT_DIFFERS,
     EXIT_ERROR,
+    EXIT_INSECURE,
     EXIT_INSTALL,
     EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
@@ -28,6 +30,7 @@ from remotebook.errors import (
     EXIT_SSH,
     EXIT_SYNC,
     EXIT_TUNNEL,
+    EXIT_UNTRUSTED,
     EXIT_USAGE,
     RemotebookError,
 )
@@ -49,6 +52,10 @@ Exit codes:
   {EXIT_SYNC}    sync: rsync could not finish (disk full, permission, no rsync)
   {EXIT_DIFFERS}   reqs --check: requirements file differs from the imports
   {EXIT_INSTALL}   env: a package failed to install (the previous env is kept)
+  {EXIT_INSECURE}   the server lets requests in without a token (auth off in its config);
+       remotebook stopped what it started
+  {EXIT_UNTRUSTED}   a project file is another user's or writable by others, or sets
+       commands you have not approved (`remotebook trust`)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 
@@ -293,7 +300,7 @@ def init(host: str, force: bool) -> None:
     click.echo(f"wrote {path}; edit it, then run `remotebook up`")
 
 
-for _command in (up, supervise_, sync, reqs, env_command):
+for _command in (up, supervise_, sync, reqs, env_command, trust, untrust):
     cli.add_command(_command)
 
 

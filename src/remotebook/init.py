@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from remotebook import trust
 from remotebook.config import PROJECT_FILE, project_name
 from remotebook.errors import UsageError
+from remotebook.paths import Paths, default_paths
 
 TEMPLATE = """\
 # remotebook.toml: how `remotebook up` reaches this project's remote Jupyter.
@@ -44,12 +47,16 @@ app = "lab"
 """
 
 
-def write(folder: Path, *, host: str = "", force: bool = False) -> Path:
+def write(folder: Path, *, host: str = "", force: bool = False, paths: Paths | None = None) -> Path:
+    """Write the template and approve it: what remotebook wrote needs no `remotebook trust`."""
     path = folder / PROJECT_FILE
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="edit it, or use --force to overwrite it")
     text = TEMPLATE.format(host=host or "my-server", project=project_name(folder))
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(tmp.stat().st_mode & ~0o022)  # a umask of 002 would make it a file remotebook refuses
     tmp.replace(path)
+    real = Path(os.path.realpath(path))
+    trust.record(paths or default_paths(), trust.Checked(path, real, text.encode("utf-8")), by="init")
     return path
