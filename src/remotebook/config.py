@@ -200,7 +200,17 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
     )
     if profile.host.startswith("-"):
         raise ConfigError(f"host `{profile.host}` cannot start with '-'", hint="give an ssh destination like user@host")
+    if _SHELL_CHARS.search(profile.host):
+        # ssh puts the destination into %h/%r of ProxyCommand and Match exec, which a shell runs
+        # (OpenSSH < 9.6 does not refuse such names itself): a data key must not become a command.
+        raise ConfigError(
+            f"host `{profile.host}` contains a character no ssh destination has (quotes, $, ;, |, spaces, ...)",
+            hint="give an ssh destination like user@host",
+        )
     return profile
+
+
+_SHELL_CHARS = re.compile(r"[\s'`\"$\\;&<>|(){}\x00-\x1f\x7f]")
 
 
 def _require_approval(config: Config, name: str, table: dict[str, Any], ssh_config_override: str) -> None:

@@ -1,5 +1,6 @@
 """Config: profiles found upward, validated with file and key path in every error."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,20 @@ def test_idle_timeout_in_profile(tmp_path: Path) -> None:
         config.load(tmp_path, tmp_path / "x")
     write(tmp_path, '[profiles.a]\nhost = "h"\nidle_timeout = "2h"\n')
     assert config.resolve(config.load(tmp_path, tmp_path / "x"), "a").idle_timeout == 7200
+
+
+@pytest.mark.parametrize(
+    "host", ["a$(touch /tmp/p)", "a;b", "a b", "a`id`", "a'b", 'a"b', "a|b", "a&b", "a\\b", "a\nb"]
+)
+def test_host_with_shell_characters_is_refused(tmp_path: Path, host: str) -> None:
+    # ssh substitutes it for %h in ProxyCommand / Match exec, which a shell runs: data must stay data.
+    write(tmp_path, f"[profiles.a]\nhost = {json.dumps(host)}\n")  # a JSON string is a TOML basic string
+    with pytest.raises(ConfigError, match="contains a character no ssh destination has"):
+        config.resolve(config.load(tmp_path, tmp_path / "x"), "a")
+    with pytest.raises(ConfigError, match="contains a character no ssh destination has"):
+        config.resolve(config.load(tmp_path, tmp_path / "x"), host)  # a destination on the command line too
+
+
+@pytest.mark.parametrize("host", ["me@gpu-box", "gpu.example.com", "[::1]", "alias_1", "user%h"])
+def test_plain_destinations_are_accepted(tmp_path: Path, host: str) -> None:
+    assert config.resolve(config.load(tmp_path, tmp_path / "x"), host).host == host
