@@ -241,7 +241,7 @@ class Survive(Bench):
                 return
 
     def health(self) -> dict[str, Any]:
-        for path in sorted((self.state / "targets").glob("*.health.json")):
+        for path in sorted((self.state / "projects").glob("*/health.json")):
             with contextlib.suppress(OSError, ValueError):
                 data = json.loads(path.read_text())
                 if isinstance(data, dict):
@@ -279,7 +279,7 @@ class Survive(Bench):
         masters = [
             pid
             for pid, st, args in _processes()
-            if "[mux]" in args and str(self.runtime) in args and not st.startswith("Z")
+            if ("[mux]" in args or "ControlMaster=yes" in args) and str(self.runtime) in args and not st.startswith("Z")
         ]
         if len(masters) != 1:
             raise MeasureError(f"expected one ssh master of this run, found {masters}")

@@ -263,7 +263,7 @@ class SyncBench:
         return [
             pid
             for pid, st, args in _processes()
-            if "[mux]" in args and str(self.runtime) in args and not st.startswith("Z")
+            if ("[mux]" in args or "ControlMaster=yes" in args) and str(self.runtime) in args and not st.startswith("Z")
         ]
 
     def ensure_master(self) -> int:
@@ -325,7 +325,7 @@ class SyncBench:
         shutil.rmtree(self.remote_dir, ignore_errors=True)
         if self.remote_dir.exists():
             raise MeasureError(f"cannot remove {self.remote_dir}")
-        for manifest in (self.state / "targets").glob("*.sync.json"):
+        for manifest in (self.state / "projects").glob("*/sync.json"):
             manifest.unlink()
 
     def ensure_remote_tree(self) -> None:

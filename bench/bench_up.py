@@ -384,7 +384,7 @@ class Bench:
         self.rb("down", ALIAS, timeout=60)
         self.close_masters()
         self.host.reset()
-        shutil.rmtree(self.state / "targets", ignore_errors=True)
+        shutil.rmtree(self.state / "projects", ignore_errors=True)
         left = self.remote_jupyters("jupyter")
         if left:
             raise MeasureError(f"Jupyter survived host.reset(): {left}")
