@@ -26,14 +26,14 @@ class Env:
         this folder's project has no state for TARGET but exactly one other project
         does, that one is meant (`remotebook down gpu-box` from another folder).
         """
-        from remotebook import config, session
+        from remotebook import config, session, trust
 
-        cfg = config.load(Path.cwd(), self.paths.user_config)
+        cfg = config.load(Path.cwd(), self.paths.user_config, trust.approvals(self.paths))
         profile = config.resolve(cfg, target, self.ssh_config)
         if existing and target and session.identity(profile).key not in self._known():
             elsewhere = self._project_of(target)
             if elsewhere is not None:
-                cfg = config.load(elsewhere[0], self.paths.user_config)
+                cfg = config.load(elsewhere[0], self.paths.user_config, trust.approvals(self.paths))
                 profile = config.resolve(cfg, elsewhere[1], self.ssh_config)
         return session.Session.open(self.paths, profile)
 
