@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import calendar
+import contextlib
+import dataclasses
+import functools
 import hashlib
 import logging
+import os
 import re
 import shlex
 import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +28,20 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "sync.json"  # per project: size and mtime of every file as of the last sync
 PARTIAL_DIR = ".rsync-partial"  # an interrupted transfer waits here, never in place
+BACKUP_DIR = ".rsync-backup"  # what a transfer replaced or deleted waits here until checked against the plan
 ALWAYS_SKIPPED = [
     ".git/", "__pycache__/", ".ipynb_checkpoints/", ".venv/", "venv/", ".mypy_cache/", ".pytest_cache/",
-    ".ruff_cache/", ".tox/", "node_modules/", f"{PARTIAL_DIR}/", ".DS_Store",
+    ".ruff_cache/", ".tox/", "node_modules/", f"{PARTIAL_DIR}/", f"{BACKUP_DIR}/", ".DS_Store",
 ]  # fmt: skip
 # Ride the target's master; if none runs, make a short-lived one that ends 30 s after the sync.
 SHORT_PERSIST = "30"  # a master that sync makes itself (no `up` running) lingers this long for the next sync
 TRANSFER_TIMEOUT = 24 * 3600.0  # a backstop only: big results take as long as they take
+# 3.2.4 quotes the remote path for the remote shell by itself (older ones let it split or glob it).
+LOCAL_RSYNC_NEEDED = (3, 2, 4)
+REMOTE_PROTOCOL_NEEDED = 31  # rsync 3.1.0: --delete-missing-args, --info
+VANISHED = 24  # rsync: a source file went away after the plan; the rest was transferred
+
+Stamp = tuple[int, ...]  # what a destination file looked like: (size, mtime[, ...])
 
 
 class SyncError(RemotebookError):
@@ -47,6 +60,10 @@ class Plan:
     sizes: dict[str, int] = field(default_factory=dict)  # bytes of each file to send
     created: set[str] = field(default_factory=set)  # updates that do not exist at the destination yet
     changes: int = 0  # every item rsync would touch (files, dirs, links, attributes)
+    items: list[str] = field(default_factory=list)  # every path the transfer sends (files, dirs, links)
+    deleted_dirs: set[str] = field(default_factory=set)  # deletions that are directories
+    seen: dict[str, Stamp] = field(default_factory=dict)  # the destination's files as the plan saw them
+    protocol: int = 0  # the remote rsync's protocol, from the dry run
 
     @property
     def bytes(self) -> int:
@@ -74,36 +91,90 @@ class Outcome:
 
 def rsync_argv(sess: Session, *extra: str) -> list[str]:
     """rsync with -e set to our ssh (same -F, same control socket; a master is made if none runs)."""
-    if shutil.which("rsync") is None:
+    exe = shutil.which("rsync")
+    if exe is None:
         raise SyncError(
             "rsync is not installed on this computer", hint="install it (apt install rsync / brew install rsync)"
         )
+    require_local_rsync(_local_version(exe))
     rsh = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST))
     return ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "-e", shlex.join(rsh), *extra]
 
 
+@functools.cache
+def _local_version(exe: str) -> tuple[int, ...] | None:
+    return parse_version(proc.run([exe, "--version"], timeout=30).stdout)
+
+
+def parse_version(output: str) -> tuple[int, ...] | None:
+    """`rsync --version` -> (3, 2, 7); None for something else answering to the name (openrsync)."""
+    found = re.match(r"rsync\s+version\s+v?(\d+)\.(\d+)\.(\d+)", output)
+    return tuple(int(n) for n in found.groups()) if found else None
+
+
+def require_local_rsync(version: tuple[int, ...] | None) -> None:
+    if version is None or version < LOCAL_RSYNC_NEEDED:
+        found = ".".join(map(str, version)) if version else "not samba rsync"
+        needed = ".".join(map(str, LOCAL_RSYNC_NEEDED))
+        raise SyncError(
+            f"the rsync on this computer is too old ({found}): sync needs {needed} or newer",
+            hint=f"older ones let the remote shell split or expand file names; install rsync {needed}+"
+            " (brew install rsync / apt install rsync)",
+        )
+
+
+def parse_protocol(output: str) -> int | None:
+    """The remote's protocol from `--debug=proto`: `(Client) Protocol versions: remote=32, negotiated=32`."""
+    found = re.search(r"^\(Client\) Protocol versions: remote=(\d+)", output, re.M)
+    return int(found[1]) if found else None
+
+
 def remote_root(sess: Session) -> str:
     """`dest:path/` with ~ made relative (ssh starts in the home; rsync quotes what it sends)."""
+    return f"{sess.target.destination}:{_remote_path(sess)}/"
+
+
+def _remote_path(sess: Session) -> str:
     path = sess.profile.remote_dir
     if path in ("~", "~/"):
-        path = "."
-    elif path.startswith("~/"):
+        return "."
+    if path.startswith("~/"):
         path = path[2:]
-    return f"{sess.target.destination}:{path.rstrip('/')}/"
+    return path.rstrip("/") or "/"
+
+
+def literal(path: str, tail: str = "") -> str:
+    """`path` + `tail` as an rsync pattern that matches that path only.
+
+    rsync reads a backslash as an escape only in a pattern that has a wildcard, so a
+    name is escaped exactly when the pattern (with its tail) will have one.
+    """
+    if tail or any(c in path for c in "*?["):
+        return re.sub(r"([*?[\]\\])", r"\\\1", path) + tail
+    return path
 
 
 def filters(profile: Profile, direction: str, paths: list[str]) -> list[str]:
     """rsync filter rules: always-skipped dirs, .gitignore files, the profile's excludes, the paths asked for."""
     rules = [f"--exclude={pattern}" for pattern in [*ALWAYS_SKIPPED, *profile.exclude]]
     rules.append("--filter=:- .gitignore")  # rsync reads each dir's .gitignore as exclude rules
-    wanted = paths or ([*profile.pull, "*.ipynb"] if direction == "pull" else [])
+    if paths:  # paths on the command line are names, the profile's `pull` entries are patterns
+        wanted = [(literal("/" + item.strip("/")), literal("/" + item.strip("/"), "/***")) for item in paths]
+    elif direction == "pull":
+        wanted = [_pattern_pair(item) for item in [*profile.pull, "*.ipynb"]]
+    else:
+        wanted = []
     if wanted:
         rules.append("--include=*/")
-        for item in wanted:
-            anchored = item if item.startswith("*") else "/" + item.strip("/")
-            rules += [f"--include={anchored}", f"--include={anchored}/***"]
+        for exact, below in wanted:
+            rules += [f"--include={exact}", f"--include={below}"]
         rules += ["--exclude=*", "--prune-empty-dirs"]
     return rules
+
+
+def _pattern_pair(item: str) -> tuple[str, str]:
+    anchored = item if item.startswith("*") else "/" + item.strip("/")
+    return anchored, f"{anchored}/***"
 
 
 def check_paths(project: Path, paths: list[str]) -> list[str]:
@@ -122,6 +193,19 @@ ITEM = "%i|%l|%n"  # what parse_itemized reads, from the dry run's stdout or the
 ITEM_FORMAT = f"--out-format={ITEM}"
 LOG_FORMAT = f"--log-file-format={ITEM}"
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\d+\] ", re.M)  # rsync's --log-file lines
+_ESCAPED = re.compile(rb"\\#([0-3][0-7][0-7])")  # rsync prints a byte it will not show as \#ooo (octal)
+
+
+def unescape(name: str) -> str:
+    """A name as rsync printed it -> the name on disk, whatever the locale.
+
+    rsync escapes control characters, and bytes that are not printable in its locale
+    (all non-ASCII under C/POSIX), as `\\#ooo`; a real backslash followed by `#ddd` is
+    escaped too, so the reading is unambiguous. sync runs rsync under LC_ALL=C, so what
+    it prints is ASCII and exact through any decoding; surrogates carry non-UTF-8 names.
+    """
+    raw = name.encode("utf-8", "surrogateescape")
+    return os.fsdecode(_ESCAPED.sub(lambda m: bytes([int(m[1], 8)]), raw))
 
 
 def parse_itemized(output: str) -> Plan:
@@ -129,14 +213,20 @@ def parse_itemized(output: str) -> Plan:
     plan = Plan()
     for line in output.splitlines():
         parts = line.split("|", 2)
-        if len(parts) != 3:
+        if len(parts) != 3 or len(parts[0]) < 11:
             continue
-        flags, size, name = parts
-        if name != "./" or not flags.startswith("."):
+        flags, size, shown = parts
+        name = unescape(shown).rstrip("/")
+        if shown != "./" or not flags.startswith("."):
             plan.changes += 1
         if flags.startswith("*deleting"):
-            plan.deletions.append(name.rstrip("/"))
-        elif flags[:1] in (">", "<") and flags[1:2] == "f":
+            plan.deletions.append(name)
+            if shown.endswith("/"):
+                plan.deleted_dirs.add(name)
+            continue
+        if shown != "./":
+            plan.items.append(name)
+        if flags[:1] in (">", "<") and flags[1:2] == "f":
             plan.updates.append(name)
             plan.sizes[name] = int(size) if size.isdigit() else 0
             if flags.endswith("+++++++++"):
@@ -144,27 +234,33 @@ def parse_itemized(output: str) -> Plan:
     return plan
 
 
+_LISTED = re.compile(r"^(\S{10})\s+(\d+) (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) (.*)$")
+
+
 def parse_listing(output: str) -> dict[str, tuple[int, int]]:
-    """`rsync --list-only --no-human-readable` -> {path: (size, mtime)} for regular files."""
+    """`rsync --list-only --no-human-readable` run with TZ=UTC -> {path: (size, mtime)} for regular files."""
     files = {}
     for line in output.splitlines():
-        parts = line.split(None, 4)
-        if len(parts) < 5 or not parts[0].startswith("-"):
+        found = _LISTED.match(line)
+        if found is None or not found[1].startswith("-"):
             continue
-        stamp = time.mktime(time.strptime(f"{parts[2]} {parts[3]}", "%Y/%m/%d %H:%M:%S"))
-        files[parts[4]] = (int(parts[1]), int(stamp))
+        stamp = calendar.timegm(time.strptime(found[3], "%Y/%m/%d %H:%M:%S"))
+        files[unescape(found[4])] = (int(found[2]), stamp)
     return files
 
 
-def local_meta(root: Path, names: list[str]) -> dict[str, tuple[int, int]]:
-    out = {}
+def local_stamps(root: Path, names: list[str]) -> dict[str, Stamp]:
+    """(size, mtime in ns, inode) of each name that exists: what a later change would alter."""
+    out: dict[str, Stamp] = {}
     for name in names:
-        try:
+        with contextlib.suppress(OSError):
             st = (root / name).lstat()
-        except OSError:
-            continue
-        out[name] = (st.st_size, int(st.st_mtime))
+            out[name] = (st.st_size, st.st_mtime_ns, st.st_ino)
     return out
+
+
+def local_meta(root: Path, names: list[str]) -> dict[str, tuple[int, int]]:
+    return {name: (s[0], s[1] // 1_000_000_000) for name, s in local_stamps(root, names).items()}
 
 
 def conflicts(
@@ -186,7 +282,8 @@ def conflicts(
             safe.append(name)
         else:
             kept.append(name)
-    return Plan(safe, kept, plan.deletions, plan.sizes, plan.created, plan.changes)
+    items = [name for name in plan.items if name not in set(kept)]
+    return dataclasses.replace(plan, updates=safe, conflicts=kept, items=items)
 
 
 def _unchanged(name: str, now: tuple[int, int], was: list[Any], dest_hash: Callable[[str], str | None]) -> bool:
@@ -227,60 +324,296 @@ def run(
     dry_run: bool = False,
     delete: bool = False,
     progress: bool = False,
+    confirm: Callable[[list[str]], None] | None = None,
 ) -> Outcome:
     """Plan with rsync's dry run, set conflicting files aside, transfer, record the new state.
 
     What to skip and what a pull brings back come from the profile (`exclude`, `pull`).
+    With `delete`, `confirm` sees the deletions first (it raises to stop); exactly the
+    planned list is then deleted, with no second plan in between.
     """
-    project = sess.profile.project_dir
-    local, remote = f"{project}/", remote_root(sess)
-    src, dst = (local, remote) if direction == "push" else (remote, local)
-    rules = filters(sess.profile, direction, check_paths(project, paths or []))
     start = time.monotonic()
+    project = sess.profile.project_dir
+    rules = filters(sess.profile, direction, check_paths(project, paths or []))
     manifest = sess.store.load(MANIFEST) or {}
-    dry_args = [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, src, dst]
     if direction == "push" and not manifest and _mkdir_remote(sess) and not dry_run:
         # The remote dir did not exist: nothing there can conflict, so no planning pass.
-        return _first_push(sess, rules, src, dst, progress=progress, start=start)
-    plan = parse_itemized(_rsync(sess, dry_args).stdout)
-    dest_hash = (lambda name: file_hash(project / name)) if direction == "pull" else _no_hash
-    plan = conflicts(plan, _destination_now(sess, direction, plan, rules), manifest, dest_hash)
+        return _first_push(sess, rules, progress=progress, start=start)
+    planned = plan(sess, direction, rules, manifest, delete=delete)
     if dry_run:
-        return Outcome(direction, plan, {}, time.monotonic() - start, plan.bytes, True)
-    kept = _keep_both(sess, direction, plan.conflicts, src, dst)
-    skip = [f"--exclude=/{name}" for name in plan.conflicts]
-    shown = ["--info=progress2"] if progress and plan.updates else []
-    if plan.changes:  # rsync's dry run found nothing to do: no second pass over the tree
-        _rsync(sess, [*skip, *rules, *(["--delete"] if delete else []), *shown, src, dst], show=bool(shown))
-    _record(sess, manifest, plan, project)
-    return Outcome(direction, plan, kept, time.monotonic() - start, plan.bytes, False)
+        return Outcome(direction, planned, {}, time.monotonic() - start, planned.bytes, True)
+    if planned.deletions and confirm is not None:
+        confirm(planned.deletions)
+    kept = apply(sess, direction, planned, progress=progress)
+    _record(sess, manifest, planned, project)
+    return Outcome(direction, planned, kept, time.monotonic() - start, planned.bytes, False)
 
 
-def _first_push(sess: Session, rules: list[str], src: str, dst: str, *, progress: bool, start: float) -> Outcome:
-    """One rsync pass into an empty dir; what it did comes from its log file (stdout may show progress)."""
-    import tempfile
-
-    from remotebook.paths import private_dir
-
-    with tempfile.TemporaryDirectory(prefix="rb-sync-", dir=private_dir(sess.paths.runtime_dir)) as tmp:
-        log_file = Path(tmp) / "rsync.log"
-        shown = ["--info=progress2"] if progress else []
-        _rsync(sess, [*rules, f"--log-file={log_file}", LOG_FORMAT, *shown, src, dst], show=progress)
-        plan = parse_itemized(_LOG_PREFIX.sub("", log_file.read_text(encoding="utf-8", errors="replace")))
-    _record(sess, {}, plan, sess.profile.project_dir)
-    return Outcome("push", plan, {}, time.monotonic() - start, plan.bytes, False)
+def _ends(sess: Session, direction: str) -> tuple[str, str]:
+    local, remote = f"{sess.profile.project_dir}/", remote_root(sess)
+    return (local, remote) if direction == "push" else (remote, local)
 
 
-def _destination_now(sess: Session, direction: str, plan: Plan, rules: list[str]) -> dict[str, tuple[int, int]]:
-    """Size and mtime of the destination's copies of files the sync would overwrite.
+def plan(sess: Session, direction: str, rules: list[str], manifest: dict[str, Any], *, delete: bool) -> Plan:
+    """rsync's dry run, checked against the destination: what would change, what conflicts."""
+    src, dst = _ends(sess, direction)
+    dry = _rsync(sess, [*rules, *(["--delete"] if delete else []), "-n", "-i", ITEM_FORMAT, "--debug=proto", src, dst])
+    found = parse_itemized(dry.stdout)
+    found.protocol = parse_protocol(dry.stdout) or 0
+    if found.protocol and found.protocol < REMOTE_PROTOCOL_NEEDED:
+        raise _remote_too_old(sess, f"protocol {found.protocol}")
+    project = sess.profile.project_dir
+    found.seen = _destination_now(sess, direction, found, rules)
+    meta = {name: (s[0], s[1] // 1_000_000_000 if direction == "pull" else s[1]) for name, s in found.seen.items()}
+    dest_hash = (lambda name: file_hash(project / name)) if direction == "pull" else _no_hash
+    return conflicts(found, meta, manifest, dest_hash)
+
+
+def _remote_too_old(sess: Session, found: str) -> SyncError:
+    return SyncError(
+        f"the rsync on {sess.profile.host} is too old ({found}): sync needs 3.1.0 or newer there",
+        hint=f"upgrade rsync on {sess.profile.host}",
+    )
+
+
+def _destination_now(sess: Session, direction: str, plan: Plan, rules: list[str]) -> dict[str, Stamp]:
+    """The destination's copies of files the sync would overwrite or delete, as they are now.
 
     Only files that exist on both sides can conflict, so the remote is listed only when
     there are some (a no-change or new-files-only push skips that pass over the tree).
     """
     existing = [name for name in plan.updates if name not in plan.created]
+    existing += [name for name in plan.deletions if name not in plan.deleted_dirs]
     if direction == "pull":
-        return local_meta(sess.profile.project_dir, existing)
-    return _remote_meta(sess, rules) if existing else {}
+        return local_stamps(sess.profile.project_dir, existing)
+    listed = _remote_meta(sess, rules) if existing else {}
+    return {name: listed[name] for name in existing if name in listed}
+
+
+def apply(sess: Session, direction: str, planned: Plan, *, progress: bool = False) -> dict[str, str]:
+    """Do what `planned` says and nothing else; returns conflicting path -> where the other version went.
+
+    Every destination file the transfer replaces or deletes is moved aside by rsync
+    (--backup-dir) and compared with what the plan saw: one that changed since (Jupyter
+    saving during the sync) is put back, and the incoming version is kept beside it.
+    """
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    backup = f"{BACKUP_DIR}/{run_id}"
+    stamp = time.strftime("%Y-%m-%dT%H%M")
+    kept, replaced = _keep_both(sess, direction, planned.conflicts, backup, stamp)
+    replaced += [name for name in planned.updates if name not in planned.created]
+    shown = ["--info=progress2"] if progress and planned.updates else []
+    if planned.items:
+        done = _transfer(sess, direction, planned.items, [f"--backup-dir={backup}", *shown])
+        replaced += [name for name in done.updates if name not in done.created]
+    files = [name for name in planned.deletions if name not in planned.deleted_dirs]
+    if files:
+        _transfer(sess, direction, files, [f"--backup-dir={backup}", "--delete-missing-args"])
+        replaced += files
+    dirs = sorted(planned.deleted_dirs, key=lambda d: d.count("/"), reverse=True)  # deepest first
+    if direction == "pull":
+        back = _restore_local(sess.profile.project_dir, backup, planned.seen, stamp, dirs)
+    else:
+        back = _restore_remote(sess, backup, sorted(set(replaced)), planned.seen, stamp, dirs)
+    for name, beside in back.items():  # changed since the plan: not synced after all
+        for listed in (planned.updates, planned.deletions):
+            if name in listed:
+                listed.remove(name)
+        if beside is not None:
+            planned.conflicts.append(name)
+            kept[name] = beside
+    return kept
+
+
+def _transfer(sess: Session, direction: str, names: list[str], extra: list[str], src: str = "", dst: str = "") -> Plan:
+    """rsync exactly `names` (a NUL-separated --files-from list: no name is ever a pattern); what it did."""
+    ends = _ends(sess, direction)
+    src, dst = src or ends[0], dst or ends[1]
+    with _scratch(sess) as tmp:
+        listed, log_file = tmp / "names", tmp / "rsync.log"
+        listed.write_bytes(b"".join(os.fsencode(name) + b"\0" for name in names))
+        args = [f"--files-from={listed}", "--from0", "--backup", f"--log-file={log_file}", LOG_FORMAT, *extra]
+        _rsync(sess, [*args, src, dst], show="--info=progress2" in extra, ok=(0, VANISHED))
+        return parse_itemized(_read_log(log_file))
+
+
+@contextlib.contextmanager
+def _scratch(sess: Session) -> Iterator[Path]:
+    from remotebook.paths import private_dir
+
+    with tempfile.TemporaryDirectory(prefix="rb-sync-", dir=private_dir(sess.paths.runtime_dir)) as tmp:
+        yield Path(tmp)
+
+
+def _read_log(log_file: Path) -> str:
+    """rsync's log file (ASCII: rsync ran under LC_ALL=C) without its line prefixes."""
+    raw = log_file.read_bytes() if log_file.exists() else b""
+    return _LOG_PREFIX.sub("", raw.decode("utf-8", "surrogateescape"))
+
+
+def _first_push(sess: Session, rules: list[str], *, progress: bool, start: float) -> Outcome:
+    """One rsync pass into an empty dir; what it did comes from its log file (stdout may show progress)."""
+    src, dst = _ends(sess, "push")
+    with _scratch(sess) as tmp:
+        log_file = tmp / "rsync.log"
+        shown = ["--info=progress2"] if progress else []
+        _rsync(sess, [*rules, f"--log-file={log_file}", LOG_FORMAT, *shown, src, dst], show=progress)
+        done = parse_itemized(_read_log(log_file))
+    _record(sess, {}, done, sess.profile.project_dir)
+    return Outcome("push", done, {}, time.monotonic() - start, done.bytes, False)
+
+
+def _keep_both(
+    sess: Session, direction: str, names: list[str], backup: str, stamp: str
+) -> tuple[dict[str, str], list[str]]:
+    """Put the source's version of each conflicting file beside the destination's, under a new name.
+
+    One rsync for all of them, through a staging folder in the project's own backup dir:
+    a pull fetches them there and renames each into place (never over an existing file);
+    a push hard-links them there under their new names and sends that list.
+    """
+    if not names:
+        return {}, []
+    project = sess.profile.project_dir
+    stage = project / f"{backup}.kept"
+    _src, dst = _ends(sess, direction)
+    kept, replaced = {}, []
+    if direction == "pull":
+        stage.mkdir(parents=True, exist_ok=True)
+        _transfer(sess, direction, names, [], dst=f"{stage}/")
+        for name in names:
+            beside = _free_name(project, name, "remote", stamp)
+            with contextlib.suppress(FileNotFoundError):  # gone from the server since the plan
+                os.rename(stage / name, project / beside)
+                kept[name] = beside
+    else:
+        for name in names:
+            beside = side_name(name, "local", stamp)
+            (stage / beside).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(project / name, stage / beside)
+            except OSError:
+                shutil.copy2(project / name, stage / beside)
+            kept[name] = beside
+        # a same-minute copy already there is moved aside by --backup, and put back by the check
+        done = _transfer(sess, direction, list(kept.values()), [f"--backup-dir={backup}"], src=f"{stage}/")
+        replaced = [name for name in done.updates if name not in done.created]
+    shutil.rmtree(stage, ignore_errors=True)  # our own staging copies (links) only
+    return kept, replaced
+
+
+def _free_name(project: Path, name: str, side: str, stamp: str) -> str:
+    """side_name(), with -2, -3... when a kept copy of that name exists already (two syncs in one minute)."""
+    for n in range(1, 1000):
+        beside = side_name(name, side, stamp if n == 1 else f"{stamp}-{n}")
+        if not os.path.lexists(project / beside):
+            return beside
+    raise SyncError(f"too many kept copies of {name}", hint="remove old *.remote-* copies")
+
+
+def _restore_local(
+    project: Path, backup: str, seen: dict[str, Stamp], stamp: str, dirs: list[str]
+) -> dict[str, str | None]:
+    """Check what the transfer moved into `backup` against the plan; put back what changed since.
+
+    Returns path -> where the incoming version now is (None: a deletion undone).
+    """
+    root, back = project / backup, {}
+    for folder, _subdirs, leaves in os.walk(root):
+        for leaf in leaves:
+            path = Path(folder) / leaf
+            name = str(path.relative_to(root))
+            st = path.lstat()
+            if seen.get(name) == (st.st_size, st.st_mtime_ns, st.st_ino):
+                path.unlink()  # replaced as planned
+                continue
+            back[name] = _put_back(project, name, path, _free_name(project, name, "remote", stamp))
+    _prune(root)
+    for folder in dirs:  # confirmed deletions of folders, deepest first; one that is not empty stays
+        with contextlib.suppress(OSError):
+            (project / folder).rmdir()
+    with contextlib.suppress(OSError):
+        (project / BACKUP_DIR).rmdir()
+    return back
+
+
+def _put_back(project: Path, name: str, saved: Path, beside: str) -> str | None:
+    log.warning("%s changed during the sync: it is put back", name)
+    target = project / name
+    moved = os.path.lexists(target)
+    if moved:
+        os.rename(target, project / beside)  # the incoming version, kept beside it
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(saved, target)
+    return beside if moved else None
+
+
+def _prune(root: Path) -> None:
+    """Remove the empty folders of a backup dir, deepest first (a file left there stays, with its folders)."""
+    if not root.is_dir():
+        return
+    for folder, _subdirs, _leaves in os.walk(root, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
+# Runs on the server after a push: `keep NAME 'SIZE MTIME' BESIDE INDEX` per file the transfer
+# may have replaced or deleted. GNU stat first, BSD stat second.
+_RESTORE_SCRIPT = """\
+cd -- {root} || exit 3
+b={backup}
+keep() {{
+  s=$(stat -c '%s %Y' -- "$b/$1" 2>/dev/null || stat -f '%z %m' -- "$b/$1" 2>/dev/null) || return 0
+  if [ "$s" = "$2" ]; then rm -f -- "$b/$1"; return 0; fi
+  if [ -e "$1" ] || [ -h "$1" ]; then mv -f -- "$1" "$3" && mv -f -- "$b/$1" "$1" && echo "kept $4"
+  else mkdir -p -- "$(dirname -- "$1")" && mv -f -- "$b/$1" "$1" && echo "back $4"; fi
+}}
+"""
+_RESTORE_END = """\
+find "$b" -depth -type d -exec rmdir -- {} + 2>/dev/null
+rmdir -- .rsync-backup 2>/dev/null
+"""
+SCRIPT_CHUNK = 60_000  # characters per ssh call: one argument may not exceed 128 KiB on Linux
+
+
+def _restore_remote(
+    sess: Session, backup: str, names: list[str], seen: dict[str, Stamp], stamp: str, dirs: list[str]
+) -> dict[str, str | None]:
+    """_restore_local's check, on the server: one ssh call (a few for thousands of files), only after a push that replaced something."""
+    if not names and not dirs:
+        return {}
+    head = _RESTORE_SCRIPT.format(root=shlex.quote(_remote_path(sess)), backup=shlex.quote(backup))
+    besides = [side_name(name, "local", stamp) for name in names]
+    lines = []
+    for i, name in enumerate(names):
+        was = seen.get(name)
+        lines.append(shlex.join(["keep", name, f"{was[0]} {was[1]}" if was else "-", besides[i], str(i)]))
+    end = _RESTORE_END + (shlex.join(["rmdir", "--", *dirs]) + " 2>/dev/null\n" if dirs else "") + "exit 0\n"
+    back: dict[str, str | None] = {}
+    chunks = list(_chunks(lines, SCRIPT_CHUNK))
+    for i, chunk in enumerate(chunks):
+        script = head + "".join(line + "\n" for line in chunk) + (end if i == len(chunks) - 1 else "")
+        result = _remote_sh(sess, "sh -c " + shlex.quote(script))
+        if result.returncode != 0:
+            raise SyncError(f"cannot check the replaced files on {sess.profile.host}: {result.stderr.strip()}")
+        for word, index in (line.split(" ", 1) for line in result.stdout.splitlines() if " " in line):
+            if word in ("kept", "back") and index.isdigit() and int(index) < len(names):
+                back[names[int(index)]] = besides[int(index)] if word == "kept" else None
+                log.warning("%s changed on the server during the sync: it is put back", names[int(index)])
+    return back
+
+
+def _chunks(lines: list[str], limit: int) -> Iterator[list[str]]:
+    """Consecutive groups of lines of at most `limit` characters (at least one line each); one empty group for none."""
+    group: list[str] = []
+    size = 0
+    for line in lines:
+        if group and size + len(line) > limit:
+            yield group
+            group, size = [], 0
+        group.append(line)
+        size += len(line) + 1
+    yield group
 
 
 RETRY_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries of a failed --watch push, the last repeated
@@ -313,42 +646,41 @@ def watch(project: Path, push: Callable[[], object], *, say: Callable[[str], Non
             failures = 0
 
 
-def _rsync(sess: Session, args: list[str], show: bool = False) -> proc.Result:
+def _rsync(
+    sess: Session, args: list[str], show: bool = False, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
+) -> proc.Result:
     """rsync to completion; `show` lets its progress line reach the terminal (stdout not captured)."""
-    result = proc.run(rsync_argv(sess, *args), timeout=TRANSFER_TIMEOUT, capture=not show)
-    if result.returncode != 0:
-        raise _translate(result)
+    # LC_ALL=C: rsync then escapes every non-ASCII byte of a name (\#ooo), whatever the user's locale,
+    # so its output is ASCII, exact through any decoding, and unescape() reads it back byte for byte.
+    env = {**(env or os.environ), "LC_ALL": "C"}
+    result = proc.run(rsync_argv(sess, *args), timeout=TRANSFER_TIMEOUT, capture=not show, env=env)
+    if result.returncode not in ok:
+        raise _translate(result, sess.profile.host)
+    return result
+
+
+def _remote_sh(sess: Session, command: str, timeout: float = 120) -> proc.Result:
+    """One shell command on the server, over the master; ssh's own failures are translated."""
+    argv = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST), "-T", "--")
+    result = proc.run([*argv, sess.target.destination, command], timeout=timeout)
+    if result.returncode == 255:
+        raise ssh.classify_failure(sess.target.destination, result.stderr)
     return result
 
 
 def _mkdir_remote(sess: Session) -> bool:
     """Make the remote dir if needed; True when it did not exist (then nothing there can conflict)."""
-    path = shlex.quote(remote_root(sess).split(":", 1)[1].rstrip("/") or ".")
-    argv = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST), "-T", "--")
-    command = f"test -d {path} && exit 0; mkdir -p -- {path} && echo created"
-    result = proc.run([*argv, sess.target.destination, command], timeout=60)
-    if result.returncode == 255:
-        raise ssh.classify_failure(sess.target.destination, result.stderr)
+    path = shlex.quote(_remote_path(sess))
+    result = _remote_sh(sess, f"test -d {path} && exit 0; mkdir -p -- {path} && echo created", timeout=60)
     if result.returncode != 0:
         raise SyncError(f"cannot create {path} on {sess.profile.host}: {result.stderr.strip()}")
     return result.stdout.strip().endswith("created")
 
 
 def _remote_meta(sess: Session, rules: list[str]) -> dict[str, tuple[int, int]]:
-    listing = _rsync(sess, [*rules, "-r", "--list-only", "--no-human-readable", remote_root(sess)])
+    utc = {**os.environ, "TZ": "UTC"}  # rsync prints times in local time: UTC reads back exactly
+    listing = _rsync(sess, [*rules, "-r", "--list-only", "--no-human-readable", remote_root(sess)], env=utc)
     return parse_listing(listing.stdout)
-
-
-def _keep_both(sess: Session, direction: str, names: list[str], src: str, dst: str) -> dict[str, str]:
-    """Copy the source's version of each conflicting file beside the destination's, under a new name."""
-    stamp = time.strftime("%Y-%m-%dT%H%M")
-    side = "local" if direction == "push" else "remote"
-    kept = {}
-    for name in names:
-        beside = side_name(name, side, stamp)
-        _rsync(sess, [src + name, dst + beside])
-        kept[name] = beside
-    return kept
 
 
 def _record(sess: Session, manifest: dict[str, Any], plan: Plan, project: Path) -> None:
@@ -369,10 +701,15 @@ _RSYNC_EXITS = {
 }
 
 
-def _translate(result: proc.Result) -> RemotebookError:
+def _translate(result: proc.Result, host: str = "the remote") -> RemotebookError:
     tail = result.stderr.strip().splitlines()[-3:] if result.stderr.strip() else []
     if "command not found" in result.stderr or result.returncode == 127:
         return SyncError("rsync is not installed on the remote", hint="install it there (apt install rsync)")
+    if "on remote machine" in result.stderr and "unknown option" in result.stderr:
+        return SyncError(
+            f"the rsync on {host} is too old (it does not know an option sync uses): sync needs 3.1.0 or newer there",
+            hint=f"upgrade rsync on {host}",
+        )
     if "No space left on device" in result.stderr:
         return SyncError("the destination disk is full", hint="free some space and sync again; nothing was lost")
     if "Permission denied" in result.stderr and result.returncode != 255:

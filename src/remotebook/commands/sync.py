@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -30,7 +31,7 @@ def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete:
     target, paths = _split_target(env, list(args))
     sess = env.session(target)
 
-    def go(dry: bool) -> Any:
+    def go(dry: bool, confirm: Callable[[list[str]], None] | None = None) -> Any:
         return core.run(
             sess,
             direction,
@@ -38,6 +39,7 @@ def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete:
             dry_run=dry,
             delete=delete,
             progress=sys.stderr.isatty(),
+            confirm=confirm,
         )
 
     if watch:
@@ -50,13 +52,14 @@ def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete:
             click.echo("» stopped watching", err=True)
         return
 
-    if delete and not dry_run and not yes:
-        doomed = go(True).plan.deletions
-        if doomed:
-            click.echo("--delete would remove:\n" + "\n".join(f"  {name}" for name in doomed), err=True)
-            if not sys.stdin.isatty() or not click.confirm("delete these?", err=True):
-                raise UsageError("nothing was deleted or transferred", hint="add --yes to delete without asking")
-    report_sync(go(dry_run))
+    # The list shown is the list deleted: the prompt sits between the plan and its transfer.
+    report_sync(go(dry_run, None if yes else _ask))
+
+
+def _ask(doomed: list[str]) -> None:
+    click.echo("--delete would remove:\n" + "\n".join(f"  {name}" for name in doomed), err=True)
+    if not sys.stdin.isatty() or not click.confirm("delete these?", err=True):
+        raise UsageError("nothing was deleted or transferred", hint="add --yes to delete without asking")
 
 
 def _split_target(env: Env, args: list[str]) -> tuple[str | None, list[str]]:
