@@ -1,9 +1,12 @@
-"""sync: rsync's itemized and listing outputs (recorded from rsync 3.5), conflicts, names, filters."""
+"""sync: rsync's itemized, log and listing outputs (recorded from rsync 3.5.0), conflicts, names, versions."""
 
 from __future__ import annotations
 
+import calendar
 import time
 from pathlib import Path
+
+import pytest
 
 from remotebook import sync
 
@@ -11,7 +14,7 @@ ITEMIZED = """\
 cd+++++++++|4096|./
 >f+++++++++|6|a.txt
 >f.st......|1228800|data dir/naïve.csv
-cL+++++++++|5|link -> a.txt
+cL+++++++++|5|link
 cd+++++++++|4096|empty/
 *deleting  |0|old.txt
 .d..t......|4096|sub/
@@ -37,7 +40,7 @@ def test_parse_itemized() -> None:
 
 def test_parse_listing_keeps_regular_files_with_spaces() -> None:
     files = sync.parse_listing(LISTING)
-    stamp = int(time.mktime(time.strptime("2026/11/26 12:25:11", "%Y/%m/%d %H:%M:%S")))
+    stamp = calendar.timegm(time.strptime("2026/11/26 12:25:11", "%Y/%m/%d %H:%M:%S"))  # listed under TZ=UTC
     assert files == {"a.txt": (6, stamp - 1), "with space/big file": (1228800, stamp)}
 
 
@@ -76,3 +79,65 @@ def test_file_hash(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"abc")
     assert sync.file_hash(tmp_path / "f") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert sync.file_hash(tmp_path / "missing") is None
+
+
+DATA = Path(__file__).parent / "data" / "rsync"
+# The names in the recorded outputs below (tests/unit/data/rsync, rsync 3.5.0 under LC_ALL=C).
+RECORDED = [
+    " lead space.txt", "-leading.txt", "März.ipynb", "a*b?.py", "back\\slash.txt", "fig[1].ipynb",
+    "latin\udce9.txt", "lit\\#012.txt", "new\nline.txt", "pipe|x -> y.txt", "tab\tname.txt",
+    "with space.txt", "日本.txt", "sub/naïve.csv",
+]  # fmt: skip
+
+
+def test_unescape_reads_rsyncs_octal_escapes_back_to_the_bytes_on_disk() -> None:
+    assert sync.unescape("M\\#303\\#244rz.ipynb") == "März.ipynb"
+    assert sync.unescape("new\\#012line.txt") == "new\nline.txt"
+    assert sync.unescape("lit\\#134#012.txt") == "lit\\#012.txt"  # a real backslash before #ddd is escaped
+    assert sync.unescape("back\\slash.txt") == "back\\slash.txt"  # any other backslash is itself
+    assert sync.unescape("latin\\#351.txt") == "latin\udce9.txt"  # not UTF-8: the surrogate os.fsencode reverses
+
+
+def test_parse_itemized_of_a_recorded_dry_run_with_nasty_names() -> None:
+    plan = sync.parse_itemized((DATA / "itemized-dry-run.txt").read_text())
+    assert sorted(plan.updates) == sorted(RECORDED)
+    assert plan.deletions == ["olddir/x", "olddir", "old.txt"] and plan.deleted_dirs == {"olddir"}
+    assert plan.created == set(RECORDED) - {"fig[1].ipynb"}  # the only one already at the destination
+    assert set(plan.items) == {*RECORDED, "link", "sub"}  # what the transfer's --files-from list holds
+    assert plan.sizes["new\nline.txt"] == 14
+    assert sync.parse_protocol((DATA / "itemized-dry-run.txt").read_text()) == 32
+
+
+def test_parse_itemized_of_a_recorded_log_file() -> None:
+    """rsync's --log-file leaves bytes >= 0xa0 raw even under LC_ALL=C, and escapes 0x80-0x9f."""
+    text = sync._LOG_PREFIX.sub("", (DATA / "transfer.log").read_bytes().decode("utf-8", "surrogateescape"))
+    plan = sync.parse_itemized(text)
+    assert sorted(plan.updates) == sorted(RECORDED)
+    assert plan.created == set(RECORDED) - {"fig[1].ipynb"}
+
+
+def test_parse_listing_of_a_recorded_listing_with_nasty_names() -> None:
+    files = sync.parse_listing((DATA / "listing-utc.txt").read_text())
+    assert sorted(files) == sorted(RECORDED)  # regular files only: not ".", "sub" or "link"
+    assert files["new\nline.txt"] == (14, 1764600000)  # printed under TZ=UTC, read back exactly
+    assert files[" lead space.txt"] == (17, 1764600000)  # a leading space is part of the name
+
+
+def test_version_checks() -> None:
+    assert sync.parse_version((DATA / "version-3.5.0.txt").read_text()) == (3, 5, 0)
+    assert sync.parse_version("openrsync: protocol version 29\n") is None
+    sync.require_local_rsync((3, 2, 4))
+    with pytest.raises(sync.SyncError) as too_old:
+        sync.require_local_rsync((3, 1, 3))
+    assert too_old.value.exit_code == 9 and "3.1.3" in str(too_old.value) and "3.2.4" in str(too_old.value)
+    assert "brew install rsync" in too_old.value.hint
+    with pytest.raises(sync.SyncError):
+        sync.require_local_rsync(None)
+    assert sync.parse_protocol("(Server) Protocol versions: remote=30, negotiated=30\n") is None
+
+
+def test_literal_patterns_match_only_the_name() -> None:
+    assert sync.literal("/fig[1].ipynb") == "/fig\\[1\\].ipynb"
+    assert sync.literal("/back\\slash.txt") == "/back\\slash.txt"  # no wildcard: rsync reads \ as itself
+    assert sync.literal("/back\\slash.txt", "/***") == "/back\\\\slash.txt/***"
+    assert sync.literal("/plain") == "/plain"
