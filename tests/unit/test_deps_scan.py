@@ -304,3 +304,31 @@ def test_imports_under_a_flag_set_by_a_guarded_import_are_optional(tmp_path: Pat
     by_name = {i.name: i.optional for i in scan.scan(tmp_path).imports}
     assert by_name["simplejson.JSONDecodeError"] and by_name["seaborn"] and by_name["matplotlib"]
     assert not by_name["needed_then"] and not by_name["required"]
+
+
+def test_source_nested_too_deeply_for_the_parser_is_read_line_by_line(tmp_path: Path) -> None:
+    # The indented imports keep the unparsed fast path out: these files must be parsed.
+    write(tmp_path, "unary.py", "import numpy\nx = " + "-" * 100_000 + "1\nif y:\n    import scipy\n")  # MemoryError
+    write(tmp_path, "calls.py", "import pandas\nx = " + "f(" * 300 + ")" * 300 + "\nif y:\n    import torch\n")
+    result = scan.scan(tmp_path)
+    assert names(result) == {"numpy", "scipy", "pandas", "torch"}
+    assert sorted(result.warnings) == [
+        "calls.py: syntax error at line 2; imports read line by line",  # too many nested parentheses
+        "unary.py: nested too deeply to parse; imports read line by line",
+    ]
+
+
+def test_a_file_over_the_parse_bound_is_read_line_by_line(tmp_path: Path) -> None:
+    filler = "x = [1, 2, 3]\n" * (source_mod.MAX_PARSED // 14 + 1)
+    write(tmp_path, "generated.py", "import numpy\n" + filler + "if x:\n    import scipy\n")
+    write(tmp_path, "data.py", "import pandas\n" + filler)  # the unparsed fast path: no bound needed
+    result = scan.scan(tmp_path)
+    assert names(result) == {"numpy", "scipy", "pandas"}
+    assert result.warnings == ["generated.py: over 1 MB; imports read line by line"]
+    found = [i for i in result.imports if i.name == "scipy"]
+    assert found[0].where == f"generated.py:{filler.count(chr(10)) + 3}"  # line numbers as in the file
+
+
+def test_line_by_line_reading_numbers_lines_past_blank_ones() -> None:
+    found = source_mod._imports_by_line("\n\n  import a\nprint 'x'\n\nfrom b import c\n", "f.py")
+    assert [(i.name, i.where) for i in found] == [("a", "f.py:3"), ("b", "f.py:6")]

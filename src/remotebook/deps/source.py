@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _IMPORT_LINE = re.compile(
-    r"^\s*(?:import\s+(?P<names>[\w.]+(?:\s*,\s*[\w.]+)*)|from\s+(?P<module>[\w.]+)\s+import\b)", re.M
+    r"^[ \t]*(?:import\s+(?P<names>[\w.]+(?:\s*,\s*[\w.]+)*)|from\s+(?P<module>[\w.]+)\s+import\b)", re.M
 )
 _AS = r"(?:\s+as\s+\w+)?"
 # An import statement alone on its line; at column 0 it can be under no try/if/def.
@@ -25,6 +25,9 @@ _PLAIN_IMPORT = re.compile(
 _WORD_IMPORT = re.compile(r"\bimport\b")  # not feature_importances_, import_module or __import__
 # A line at column 0 that goes on the statement before it, not one that starts a new one.
 _GOES_ON = re.compile(r"(?:except|else|elif|finally)\b|[)\]}]")
+# Parsing takes about a second per MB and 300 bytes of memory per byte of source: a bigger
+# file (generated code, data) is read line by line, which is linear and loses only context.
+MAX_PARSED = 1 << 20
 _MARKER_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -48,12 +51,16 @@ def imports_of(text: str, where: str) -> tuple[list[Import], str]:
     plain = None if dynamic else _plain_imports(text, where)
     if plain is not None:  # the common file: parsing would tell nothing more, at 10x the cost
         return plain, ""
+    if len(text) > MAX_PARSED:
+        return _imports_by_line(text, where), f"{where}: over {MAX_PARSED >> 20} MB; imports read line by line"
     try:
         tree = ast.parse(text) if dynamic else _parse_up_to_the_last_import(text)
     except (SyntaxError, ValueError) as e:
         line = getattr(e, "lineno", None)
         warning = f"{where}: syntax error{f' at line {line}' if line else ''}; imports read line by line"
         return _imports_by_line(text, where), warning
+    except (RecursionError, MemoryError):  # how CPython's parser says "nested too deeply" (x = -----1)
+        return _imports_by_line(text, where), f"{where}: nested too deeply to parse; imports read line by line"
     found: list[Import] = []
     try:
         _walk(tree.body, _Context(where), found)
@@ -275,9 +282,10 @@ def _flat_imports(tree: ast.AST, where: str) -> list[Import]:
 
 def _imports_by_line(text: str, where: str) -> list[Import]:
     """For code that does not parse (Python 2, a half-written cell): import statements at line starts."""
-    found = []
+    found, line, counted = [], 1, 0
     for m in _IMPORT_LINE.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
+        line += text.count("\n", counted, m.start())  # on from the last match: linear in a 10 MB file
+        counted = m.start()
         names = m.group("names").split(",") if m.group("names") else [m.group("module")]
         found += [Import(n.strip(), f"{where}:{line}") for n in names if not n.strip().startswith(".")]
     return found
