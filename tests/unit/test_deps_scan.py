@@ -332,3 +332,79 @@ def test_a_file_over_the_parse_bound_is_read_line_by_line(tmp_path: Path) -> Non
 def test_line_by_line_reading_numbers_lines_past_blank_ones() -> None:
     found = source_mod._imports_by_line("\n\n  import a\nprint 'x'\n\nfrom b import c\n", "f.py")
     assert [(i.name, i.where) for i in found] == [("a", "f.py:3"), ("b", "f.py:6")]
+
+
+GOOD_CELL = {"cell_type": "code", "source": ["import good\n"]}
+DEEP = 100_000  # json's decoder recurses once a level: RecursionError, not JSONDecodeError
+
+
+@pytest.mark.parametrize(
+    ("text", "warning"),
+    [
+        ("[" * DEEP + "]" * DEEP, "skipped: not valid JSON (nested too deeply)"),
+        ('{"a": ' * DEEP + "1" + "}" * DEEP, "skipped: not valid JSON (nested too deeply)"),
+        ('{"cells": [' + "1" * 5000 + "]}", "skipped: not valid JSON"),  # more digits than int() takes
+        ("[1, 2]", "skipped: not a notebook (the top level is a list, not an object)"),
+        ("42", "skipped: not a notebook (the top level is a number, not an object)"),
+        ('"text"', "skipped: not a notebook (the top level is a string, not an object)"),
+        ("null", "skipped: not a notebook (the top level is null, not an object)"),
+        ("{}", "skipped: not a notebook (no cells)"),
+        ('{"nbformat": 4, "cells": {"0": 1}}', "skipped: not a notebook (cells is an object, not a list)"),
+        ('{"cells": "import numpy"}', "skipped: not a notebook (cells is a string, not a list)"),
+        ('{"nbformat": 3, "worksheets": "abc"}', "skipped: not a notebook (worksheets is a string, not a list)"),
+        ('{"nbformat": 3}', "skipped: not a notebook (no worksheets)"),
+        ('{"nbformat": "4", "cells": []}', "skipped: nbformat '4' is not supported"),
+        ('{"nbformat": true, "cells": []}', "skipped: nbformat True is not supported"),
+    ],
+)
+def test_json_that_is_not_a_notebook_is_skipped_with_one_line_and_the_scan_goes_on(
+    tmp_path: Path, text: str, warning: str
+) -> None:
+    write(tmp_path, "bad.ipynb", text)
+    write(tmp_path, "ok.py", "import kept\n")
+    result = scan.scan(tmp_path)
+    assert names(result) == {"kept"}
+    assert len(result.warnings) == 1 and result.warnings[0].startswith(f"bad.ipynb: {warning}")
+    assert "\n" not in result.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("notebook_json", "left_out"),
+    [
+        ({"metadata": {"kernelspec": [1, 2]}, "cells": [GOOD_CELL]}, None),
+        ({"metadata": [], "cells": [GOOD_CELL]}, None),
+        ({"metadata": {"language_info": "python", "kernelspec": {"language": 3}}, "cells": [GOOD_CELL]}, None),
+        ({"cells": [GOOD_CELL, {"cell_type": "markdown"}]}, None),  # a markdown cell's source is not read
+        ({"cells": ["import not_a_cell", GOOD_CELL]}, "cell 1: a string, not a cell"),
+        ({"cells": [GOOD_CELL, 7, None]}, "cell 2: a number, not a cell; cell 3: null, not a cell"),
+        ({"cells": [{"cell_type": "code", "source": 5}, GOOD_CELL]}, "cell 1: source is a number, not text"),
+        ({"cells": [{"cell_type": "code", "source": {"a": "import x"}}, GOOD_CELL]}, "cell 1: source is an object"),
+        ({"cells": [{"cell_type": "code", "source": ["import x\n", 3]}, GOOD_CELL]}, "cell 1: source is a list, not"),
+        ({"cells": [{"cell_type": "code"}, GOOD_CELL]}, "cell 1: no source"),
+        ({"cells": [{"source": "import x"}, GOOD_CELL]}, "cell 1: no cell_type"),
+        ({"cells": [{"cell_type": ["code"], "source": "import x"}, GOOD_CELL]}, "cell 1: cell_type is a list"),
+        (
+            {"cells": [1, 2, 3, 4, 5, GOOD_CELL]},
+            "cell 1: a number, not a cell; cell 2: a number, not a cell; cell 3: a number, not a cell; and 2 more",
+        ),
+        (
+            {
+                "nbformat": 3,
+                "worksheets": ["ws", {"cells": 3}, {}, {"cells": [{"cell_type": "code", "input": "import good"}]}],
+            },
+            "worksheet 1: a string, not a worksheet; worksheet 2: cells is a number, not a list; worksheet 3: no cells",
+        ),
+    ],
+)
+def test_a_notebook_with_malformed_parts_is_read_as_far_as_it_makes_sense(
+    tmp_path: Path, notebook_json: dict[str, object], left_out: str | None
+) -> None:
+    write(tmp_path, "nb.ipynb", json.dumps(notebook_json))
+    result = scan.scan(tmp_path)
+    assert names(result) == {"good"}
+    if left_out is None:
+        assert result.warnings == []
+    else:
+        assert len(result.warnings) == 1 and result.warnings[0].startswith(
+            f"nb.ipynb: read in part; left out {left_out}"
+        )

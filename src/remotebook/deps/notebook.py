@@ -79,31 +79,84 @@ def load(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise NotebookError(f"not valid JSON ({e.msg} at line {e.lineno})") from None
+    except ValueError as e:  # an integer of more digits than int() allows, say
+        raise NotebookError(f"not valid JSON ({e})") from None
+    except RecursionError:  # json's decoder recurses once per nested [ or {
+        raise NotebookError("not valid JSON (nested too deeply)") from None
 
 
-def code_cells(nb: Any) -> list[Cell]:
-    """The notebook's Python code cells, in order; raises NotebookError for what is not one."""
+def code_cells(nb: Any) -> tuple[list[Cell], list[str]]:
+    """The notebook's Python code cells, in order, and what was wrong with the cells left out.
+
+    Raises NotebookError for what is not a notebook at all. A cell that is not an object,
+    or a code cell whose source is not text, is left out and named ("cell 3: a str, not a cell").
+    """
     if not isinstance(nb, dict):
-        raise NotebookError("not a notebook (no top-level object)")
+        raise NotebookError(f"not a notebook (the top level is {_a(nb)}, not an object)")
     language = _language(nb)
     if language and language != "python":
         raise NotebookError(f"a {language} notebook")
     major = nb.get("nbformat", 4)
-    if isinstance(major, int) and major >= 4:
-        raw, key = nb.get("cells", []), "source"
-    elif major == 3:
-        raw = [c for ws in nb.get("worksheets", []) if isinstance(ws, dict) for c in ws.get("cells", [])]
-        key = "input"
+    problems: list[str] = []
+    if isinstance(major, int) and not isinstance(major, bool) and major >= 4:
+        raw, key = _listed(nb, "cells"), "source"
+    elif major == 3 and not isinstance(major, bool):
+        raw, key = _v3_cells(_listed(nb, "worksheets"), problems), "input"
     else:
-        raise NotebookError(f"nbformat {major} is not supported")
-    if not isinstance(raw, list):
-        raise NotebookError("cells is not a list")
+        raise NotebookError(f"nbformat {major!r} is not supported")
     cells = []
     for n, cell in enumerate(raw, start=1):
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            text = cell.get(key, "")
-            cells.append(to_python(n, "".join(text) if isinstance(text, list) else str(text)))
+        if not isinstance(cell, dict):
+            problems.append(f"cell {n}: {_a(cell)}, not a cell")
+        elif not isinstance(cell.get("cell_type"), str):
+            problems.append(f"cell {n}: {_not(cell.get('cell_type'), 'cell_type', 'a string')}")
+        elif cell["cell_type"] == "code":
+            text = _text(cell.get(key))
+            if text is None:
+                problems.append(f"cell {n}: {_not(cell.get(key), key, 'text')}")
+            else:
+                cells.append(to_python(n, text))
+    return cells, problems
+
+
+def _listed(nb: dict[str, Any], key: str) -> list[Any]:
+    value = nb.get(key)
+    if not isinstance(value, list):
+        raise NotebookError(f"not a notebook ({_not(value, key, 'a list')})")
+    return value
+
+
+def _v3_cells(worksheets: list[Any], problems: list[str]) -> list[Any]:
+    """nbformat 3's cells, all worksheets in order (numbered on across them, as a reader counts)."""
+    cells: list[Any] = []
+    for n, ws in enumerate(worksheets, start=1):
+        if not isinstance(ws, dict):
+            problems.append(f"worksheet {n}: {_a(ws)}, not a worksheet")
+        elif not isinstance(ws.get("cells"), list):
+            problems.append(f"worksheet {n}: {_not(ws.get('cells'), 'cells', 'a list')}")
+        else:
+            cells += ws["cells"]
     return cells
+
+
+def _text(source: Any) -> str | None:
+    """A cell's source: a string, or a list of strings (lines); None for anything else."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    return None
+
+
+def _not(value: Any, key: str, wanted: str) -> str:
+    """ "no cells", "source is a number, not text": what is wrong with one key's value."""
+    return f"no {key}" if value is None else f"{key} is {_a(value)}, not {wanted}"
+
+
+def _a(value: Any) -> str:
+    """What a JSON value is, for a message: "a list", "a number", "null"."""
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
+    return kinds.get(type(value), "null")
 
 
 def _language(nb: dict[str, Any]) -> str:

@@ -109,10 +109,13 @@ def _note_local(result: Scan, path: Path, root: Path) -> None:
 
 def _scan_notebook(result: Scan, path: Path, rel: str) -> None:
     try:
-        cells = notebook.code_cells(notebook.load(path.read_text(encoding="utf-8", errors="replace")))
+        cells, problems = notebook.code_cells(notebook.load(path.read_text(encoding="utf-8", errors="replace")))
     except notebook.NotebookError as e:
         result.warnings.append(f"{rel}: skipped: {e}")
         return
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        result.warnings.append(f"{rel}: read in part; left out {'; '.join(problems[:3])}{more}")
     for cell in cells:
         where = f"{rel} cell {cell.index}"
         for req in cell.pip:
