@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -189,3 +190,30 @@ def test_imports_only_in_tests_docs_conf_and_tooling_are_listed_apart(tmp_path: 
     assert reqs.compare(report, "PyYAML\ntorch\n", versions=False) == []  # dev lines are not required
     # ...and a file that lists them is not listing something "not imported anywhere"
     assert reqs.compare(report, "PyYAML\ntorch\npytest\n", versions=False, strict=True) == []
+
+
+@pytest.mark.timeout(30)
+def test_reqs_command_warns_one_line_per_unreadable_file_and_writes_the_rest(
+    tmp_path: Path, venv: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from remotebook import cli
+
+    monkeypatch.setenv("REMOTEBOOK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("REMOTEBOOK_CONFIG_DIR", str(tmp_path / "config"))
+    project = tmp_path / "proj"
+    write(project, "a.py", "import yaml\n")
+    write(project, "deep.ipynb", "[" * 100_000 + "]" * 100_000)
+    write(project, "cells.ipynb", '{"cells": [3, {"cell_type": "code", "source": ["import cv2", 1]}]}')
+    os.mkfifo(project / "pipe.py")
+    (project / "null.ipynb").symlink_to("/dev/null")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["reqs", str(project), "--python", python(venv), "-o", "-", "--pin", "none"])
+    out, err = capsys.readouterr()
+    assert info.value.code in (0, None) and "Traceback" not in err
+    assert out.splitlines()[2:] == ["PyYAML"]
+    assert err.splitlines() == [
+        "warning: cells.ipynb: read in part; left out cell 1: a number, not a cell; cell 2: source is a list, not text",
+        "warning: deep.ipynb: skipped: not valid JSON (nested too deeply)",
+        "warning: null.ipynb: skipped: a symlink to a character device, not a regular file",
+        "warning: pipe.py: skipped: a FIFO, not a regular file",
+    ]

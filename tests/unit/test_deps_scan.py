@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -408,3 +410,82 @@ def test_a_notebook_with_malformed_parts_is_read_as_far_as_it_makes_sense(
         assert len(result.warnings) == 1 and result.warnings[0].startswith(
             f"nb.ipynb: read in part; left out {left_out}"
         )
+
+
+def test_a_file_over_the_size_bound_is_skipped_unread(tmp_path: Path) -> None:
+    with (tmp_path / "huge.py").open("wb") as f:
+        f.write(b"import numpy\n")
+        f.truncate(scan.MAX_BYTES[".py"] + 1)  # sparse: costs no disk
+    write(tmp_path, "ok.py", "import kept\n")
+    result = scan.scan(tmp_path)
+    assert names(result) == {"kept"} and result.files == 1
+    assert result.warnings == ["huge.py: skipped: over 10 MB, too big for a source file"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc")
+def test_the_size_bound_counts_what_is_read_not_what_stat_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "proc.py").symlink_to("/proc/self/maps")  # a regular file whose st_size is 0
+    monkeypatch.setitem(scan.MAX_BYTES, ".py", 10)
+    assert scan.scan(tmp_path).warnings == ["proc.py: skipped: over 0 MB, too big for a source file"]
+
+
+@pytest.mark.timeout(20)  # before the fix, opening the FIFO blocked forever
+def test_fifos_sockets_devices_and_symlinks_to_them_are_never_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a socket's path must be short
+    os.mkfifo("pipe.py")
+    os.symlink("pipe.py", "to_pipe.ipynb")
+    os.symlink("/dev/null", "null.py")
+    os.symlink("nowhere.py", "broken.py")
+    os.symlink("loop.py", "loop.py")
+    os.symlink("real.py", "to_real.py")
+    write(tmp_path, "real.py", "import kept\n")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind("sock.py")
+        result = scan.scan(tmp_path)
+    assert {i.where for i in result.imports} == {"real.py:1", "to_real.py:1"}  # a symlinked regular file is read
+    assert result.files == 2
+    assert result.warnings == [
+        "broken.py: skipped: a broken symlink, not a regular file",
+        "loop.py: skipped: a broken symlink, not a regular file",
+        "null.py: skipped: a symlink to a character device, not a regular file",
+        "pipe.py: skipped: a FIFO, not a regular file",
+        "sock.py: skipped: a socket, not a regular file",
+        "to_pipe.ipynb: skipped: a symlink to a FIFO, not a regular file",
+    ]
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_put_in_place_of_a_file_after_it_was_listed_is_not_read(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", "import numpy\n")
+    entry = next(e for e in os.scandir(tmp_path) if e.name == "a.py")  # listed as a regular file
+    (tmp_path / "a.py").unlink()
+    os.mkfifo(tmp_path / "a.py")
+    with pytest.raises(scan.Unreadable, match="a FIFO, not a regular file"):
+        scan.read_source(tmp_path / "a.py", entry)
+
+
+def test_a_file_gone_between_listing_and_open_is_skipped_with_the_os_reason(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", "import numpy\n")
+    entry = next(e for e in os.scandir(tmp_path) if e.name == "a.py")
+    (tmp_path / "a.py").unlink()
+    with pytest.raises(scan.Unreadable, match=r"^cannot open it \(No such file or directory\)$"):
+        scan.read_source(tmp_path / "a.py", entry)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 file")
+def test_a_file_that_cannot_be_opened_is_skipped_with_the_os_reason(tmp_path: Path) -> None:
+    write(tmp_path, "secret.py", "import numpy\n").chmod(0)
+    assert scan.scan(tmp_path).warnings == ["secret.py: skipped: cannot open it (Permission denied)"]
+
+
+def test_symlinked_dirs_are_not_walked_and_the_order_is_top_down_by_name(tmp_path: Path) -> None:
+    write(tmp_path, "b/z.py", "")
+    write(tmp_path, "b/c/y.py", "")
+    write(tmp_path, "a.py", "")
+    write(tmp_path, "d.ipynb", "")
+    write(tmp_path, "outside/x.py", "import outside\n")
+    (tmp_path / "link").symlink_to(tmp_path / "outside")
+    listed = [p.relative_to(tmp_path).as_posix() for p in scan.project_files(tmp_path)]
+    assert listed == ["a.py", "d.ipynb", "b/z.py", "b/c/y.py", "outside/x.py"]

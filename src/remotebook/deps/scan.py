@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,16 @@ SKIP_FILES = frozenset({"setup.py"})
 # What only developers run: its imports are listed apart (tests, docs, release tooling).
 DEV_DIRS = frozenset({"test", "tests", "testing"})
 DEV_FILES = frozenset({"conftest.py", "versioneer.py", "noxfile.py", "fabfile.py"})
+# Bigger is data or generated code, not something a person wrote imports into; reading and
+# parsing it would take seconds and gigabytes. A notebook's size is mostly its outputs.
+MAX_BYTES = {".py": 10 << 20, ".ipynb": 100 << 20}
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
 
 
 @dataclass
@@ -35,14 +46,92 @@ class Scan:
     warnings: list[str] = field(default_factory=list)
 
 
+class Unreadable(Exception):
+    """A file of the project that is not read: not a regular file, too big, or the OS said no."""
+
+
 def project_files(root: Path, exclude: tuple[str, ...] = ()) -> Iterator[Path]:
-    """The .py and .ipynb files under root, sorted, skipping hidden dirs, envs and caches."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if _wanted_dir(here / d, exclude, root))
-        for name in sorted(filenames):
-            if name.endswith((".py", ".ipynb")) and not _excluded(here / name, exclude, root):
-                yield here / name
+    """The .py and .ipynb paths under root, sorted, skipping hidden dirs, envs and caches.
+
+    Of any kind: scan() reads only the regular files (and symlinks to them) among them.
+    """
+    return (path for path, _ in _entries(root, exclude))
+
+
+def _entries(root: Path, exclude: tuple[str, ...]) -> Iterator[tuple[Path, os.DirEntry[str]]]:
+    """project_files with each one's directory entry, which tells what kind of file it is
+    without a stat. Top-down in name order, as os.walk; symlinked dirs are not walked either."""
+    stack = [root]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            continue  # an unreadable dir is skipped, as os.walk does
+        dirs = []
+        for entry in entries:
+            path = here / entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if _wanted_dir(path, exclude, root):
+                    dirs.append(path)
+            elif entry.name.endswith((".py", ".ipynb")) and not _excluded(path, exclude, root):
+                yield path, entry
+        stack += reversed(dirs)
+
+
+def read_source(path: Path, entry: os.DirEntry[str] | None = None) -> bytes:
+    """A regular file's bytes; Unreadable for a FIFO, socket or device (or a symlink to one) and a huge file.
+
+    The entry's kind is checked before the open, so a device is never opened; the open
+    cannot block (O_NONBLOCK) and its fstat is checked again, so a FIFO put in its place
+    in between is not read either.
+    """
+    if entry is not None and not entry.is_file(follow_symlinks=False):
+        _check_kind(entry)
+    limit = MAX_BYTES.get(path.suffix, MAX_BYTES[".py"])
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        raise Unreadable(f"cannot open it ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Unreadable(f"{_KINDS.get(stat.S_IFMT(st.st_mode), 'something else')}, not a regular file")
+        too_big = Unreadable(f"over {limit >> 20} MB, too big for a source file")
+        if st.st_size > limit:
+            raise too_big
+        data = _read_up_to(fd, limit + 1, st.st_size + 1)  # st_size says 0 for a /proc file that has more
+        if len(data) > limit:
+            raise too_big
+        return data
+    except OSError as e:
+        raise Unreadable(f"cannot read it ({e.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _read_up_to(fd: int, most: int, hint: int) -> bytes:
+    """At most `most` bytes; one read of `hint` (fstat's size + 1, to see the end) is mostly all it takes."""
+    chunks, size = [], 0
+    while size < most and (chunk := os.read(fd, min(max(hint - size, 1 << 16), most - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _check_kind(entry: os.DirEntry[str]) -> None:
+    """Raise Unreadable unless entry is a symlink to a regular file."""
+    try:
+        if entry.is_symlink():
+            if entry.is_file():
+                return
+            target = f"a symlink to {_KINDS.get(stat.S_IFMT(entry.stat().st_mode), 'something else')}"
+        else:
+            target = _KINDS.get(stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode), "not a file")
+    except OSError:
+        target = "a broken symlink"
+    raise Unreadable(f"{target}, not a regular file")
 
 
 def _wanted_dir(path: Path, exclude: tuple[str, ...], root: Path) -> bool:
@@ -61,17 +150,22 @@ def _excluded(path: Path, exclude: tuple[str, ...], root: Path) -> bool:
 def scan(root: Path, exclude: tuple[str, ...] = ()) -> Scan:
     """Read every source file once; a file or cell that does not parse is read line by line."""
     result = Scan()
-    for path in project_files(root, exclude):
+    for path, entry in _entries(root, exclude):
         rel = path.relative_to(root).as_posix()
+        try:
+            data = b"" if path.name in SKIP_FILES else read_source(path, entry)
+        except Unreadable as e:
+            result.warnings.append(f"{rel}: skipped: {e}")
+            continue
         result.files += 1
         _note_local(result, path, root)
         if path.name in SKIP_FILES:
             continue
         before = len(result.imports)
         if path.suffix == ".py":
-            _scan_source(result, path.read_bytes(), rel)
+            _scan_source(result, data, rel)
         else:
-            _scan_notebook(result, path, rel)
+            _scan_notebook(result, data.decode("utf-8", "replace"), rel)
         if is_dev_file(rel):
             result.imports[before:] = [dataclasses.replace(i, dev=True) for i in result.imports[before:]]
     return result
@@ -107,9 +201,9 @@ def _note_local(result: Scan, path: Path, root: Path) -> None:
         result.local.add(folder.name)  # a package, or a namespace package without __init__.py
 
 
-def _scan_notebook(result: Scan, path: Path, rel: str) -> None:
+def _scan_notebook(result: Scan, text: str, rel: str) -> None:
     try:
-        cells, problems = notebook.code_cells(notebook.load(path.read_text(encoding="utf-8", errors="replace")))
+        cells, problems = notebook.code_cells(notebook.load(text))
     except notebook.NotebookError as e:
         result.warnings.append(f"{rel}: skipped: {e}")
         return
