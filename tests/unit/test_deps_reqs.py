@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -190,6 +191,15 @@ def test_imports_only_in_tests_docs_conf_and_tooling_are_listed_apart(tmp_path: 
     assert reqs.compare(report, "PyYAML\ntorch\n", versions=False) == []  # dev lines are not required
     # ...and a file that lists them is not listing something "not imported anywhere"
     assert reqs.compare(report, "PyYAML\ntorch\npytest\n", versions=False, strict=True) == []
+
+
+def test_load_ext_extensions_are_requirements_and_ipythons_own_are_not(tmp_path: Path, venv: Path) -> None:
+    cell = "%load_ext line_profiler\n%load_ext memory_profiler\n%load_ext autoreload\n%autoreload 2\n"
+    write(tmp_path, "research.ipynb", json.dumps({"nbformat": 4, "cells": [{"cell_type": "code", "source": cell}]}))
+    write(tmp_path, "exported.py", "get_ipython().run_line_magic('load_ext', 'rpy2.ipython')\n")
+    report = reqs.build(tmp_path, python=python(venv), pin="none")
+    assert [r.name for r in report.requirements] == ["line-profiler", "memory-profiler", "rpy2"]
+    assert report.unresolved == [] and report.warnings == []
 
 
 @pytest.mark.timeout(30)

@@ -489,3 +489,51 @@ def test_symlinked_dirs_are_not_walked_and_the_order_is_top_down_by_name(tmp_pat
     (tmp_path / "link").symlink_to(tmp_path / "outside")
     listed = [p.relative_to(tmp_path).as_posix() for p in scan.project_files(tmp_path)]
     assert listed == ["a.py", "d.ipynb", "b/z.py", "b/c/y.py", "outside/x.py"]
+
+
+def test_load_ext_magics_in_a_cell_are_imports_of_the_extension(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "research.ipynb",
+        nb4(
+            "%load_ext line_profiler\n%load_ext memory_profiler\nimport numpy\n",
+            "%reload_ext autoreload\n%load_ext storemagic\n%load_ext IPython.extensions.autoreload\n"
+            "%load_ext rpy2.ipython\n"  # kept whole, like `import rpy2.ipython`: resolved by rpy2
+            "%load_ext a b\n%load_ext {name}\n%load_ext\n"  # IPython imports the whole argument: none of these
+            "load_ext snakeviz\n"  # automagic: no % needed
+            "load_ext = print\nload_ext(1)\n"  # plain Python
+            "if True:\n    %load_ext Cython\n",
+        ),
+    )
+    result = scan.scan(tmp_path)
+    assert [(i.name, i.where) for i in result.imports if i.name != "numpy"] == [
+        ("line_profiler", "research.ipynb cell 1:1"),
+        ("memory_profiler", "research.ipynb cell 1:2"),
+        ("rpy2.ipython", "research.ipynb cell 2:4"),
+        ("snakeviz", "research.ipynb cell 2:8"),
+        ("Cython", "research.ipynb cell 2:12"),
+    ]
+    assert result.warnings == []  # every magic line became `pass`: the cell parsed
+
+
+def test_load_ext_calls_in_scripts_made_from_notebooks_are_imports(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "exported.py",  # nbconvert --to script; no `import` in the file at all
+        "get_ipython().run_line_magic('load_ext', 'line_profiler')\n"
+        'get_ipython().run_line_magic("reload_ext", "autoreload")\n'
+        "get_ipython().run_line_magic('matplotlib', 'inline')\n"
+        "get_ipython().magic('load_ext memory_profiler')\n"
+        "get_ipython().magic('%reload_ext snakeviz')\n"
+        "ip = get_ipython()\n"
+        "def setup():\n    ip.extension_manager.load_extension('watermark')\n"
+        "conn.load_extension('mod_spatialite')\n"  # sqlite3's, not IPython's
+        "get_ipython().run_line_magic('load_ext', name)\n",
+    )
+    result = scan.scan(tmp_path)
+    assert [(i.name, i.where) for i in result.imports] == [
+        ("line_profiler", "exported.py:1"),
+        ("memory_profiler", "exported.py:4"),
+        ("snakeviz", "exported.py:5"),
+        ("watermark", "exported.py:8"),
+    ]

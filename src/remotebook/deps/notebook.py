@@ -8,11 +8,15 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from remotebook.deps.source import MODULE_NAME, extension_module
+
 # Cell magics whose body is Python: the first line goes, the body is parsed.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "pypy", "python", "python3", "px"})
 # Cell magics whose body is shell: scanned for `pip install` only.
 SHELL_CELL_MAGICS = frozenset({"bash", "sh", "script", "system"})
 
+# %load_ext X, %reload_ext X, and the same without the % (IPython's automagic, on by default).
+_EXTENSION_MAGIC = re.compile(r"(?P<percent>%?)(?:re)?load_ext(?:\s+(?P<arg>.*))?")
 _ASSIGNED_MAGIC = re.compile(r"^(?P<lhs>[\w.\[\], ]+?)\s*=\s*[!%]")  # files = !ls   t = %timeit -o f()
 # pip install, python -m pip install, {sys.executable} -m pip install, uv pip install, ...
 _PIP_COMMAND = re.compile(r"(?:^|[\s;&|(])pip3?\s+install\s+(?P<args>.*)$")
@@ -68,6 +72,7 @@ class Cell:
     source: str
     pip: list[str] = field(default_factory=list)  # requirement strings from `%pip install ...`
     writes: list[str] = field(default_factory=list)  # files written by %%writefile (local modules)
+    extensions: list[tuple[int, str]] = field(default_factory=list)  # (line, module) of each `%load_ext module`
 
 
 class NotebookError(ValueError):
@@ -187,17 +192,23 @@ def to_python(index: int, text: str) -> Cell:
             if name in ("writefile", "file") and arg.split():
                 cell.writes.append(arg.split()[-1])
             return cell
-    if not any(mark in text for mark in "!%?") and "pip" not in text:
+    if not any(mark in text for mark in "!%?") and "pip" not in text and "load_ext" not in text:
         cell.source = text  # plain Python, the common case
         return cell
     out = []
-    for line in lines:
-        if not any(mark in line for mark in "!%?") and "pip" not in line:
+    for number, line in enumerate(lines, start=1):
+        if not any(mark in line for mark in "!%?") and "pip" not in line and "load_ext" not in line:
             out.append(line)
             continue
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
-        if stripped.startswith(("!", "%")):
+        if (m := _EXTENSION_MAGIC.fullmatch(stripped)) and (m["percent"] or MODULE_NAME.fullmatch(m["arg"] or "")):
+            # %load_ext line_profiler imports line_profiler. Without the %, only `load_ext NAME`
+            # is the magic: `load_ext(x)` and `load_ext = f` are Python.
+            if module := extension_module(m["arg"] or ""):
+                cell.extensions.append((number, module))
+            out.append(indent + "pass")
+        elif stripped.startswith(("!", "%")):
             cell.pip.extend(pip_requirements(stripped[1:]))
             out.append(indent + "pass")
         elif (m := _ASSIGNED_MAGIC.match(stripped)) and not stripped.startswith(("#", "'", '"')):

@@ -212,6 +212,7 @@ def _scan_notebook(result: Scan, text: str, rel: str) -> None:
         result.warnings.append(f"{rel}: read in part; left out {'; '.join(problems[:3])}{more}")
     for cell in cells:
         where = f"{rel} cell {cell.index}"
+        result.imports += [Import(module, f"{where}:{line}") for line, module in cell.extensions]
         for req in cell.pip:
             result.pip.setdefault(req, where)
         for written in cell.writes:

@@ -28,6 +28,12 @@ _GOES_ON = re.compile(r"(?:except|else|elif|finally)\b|[)\]}]")
 # Parsing takes about a second per MB and 300 bytes of memory per byte of source: a bigger
 # file (generated code, data) is read line by line, which is linear and loses only context.
 MAX_PARSED = 1 << 20
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+# `%load_ext autoreload` and `%load_ext storemagic` load IPython's own (IPython.extensions.X):
+# the kernel that runs the notebook brings them, so they are no requirement.
+IPYTHON_EXTENSIONS = frozenset({"autoreload", "storemagic"})
+_EXTENSION_MAGICS = frozenset({"load_ext", "reload_ext"})
+_LOADERS = frozenset({"import_module", "__import__", "run_line_magic", "magic", "load_extension", "reload_extension"})
 _MARKER_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
@@ -45,9 +51,10 @@ class Import:
 
 def imports_of(text: str, where: str) -> tuple[list[Import], str]:
     """The imports of one file or cell, and a warning ("" if none) when it did not parse."""
-    if "import" not in text:
+    if "import" not in text and "load_ext" not in text:
         return [], ""  # most cells: nothing to parse
-    dynamic = "import_module" in text or "__import__" in text
+    # Also a script made from a notebook: get_ipython().run_line_magic("load_ext", "line_profiler")
+    dynamic = "import_module" in text or "__import__" in text or "load_ext" in text
     plain = None if dynamic else _plain_imports(text, where)
     if plain is not None:  # the common file: parsing would tell nothing more, at 10x the cost
         return plain, ""
@@ -218,15 +225,39 @@ def _tests_a_flag(test: ast.expr, flags: set[str]) -> bool | None:
 
 
 def _dynamic_import(call: ast.Call) -> str:
-    """importlib.import_module("x") / import_module("x") / __import__("x") with a literal name."""
+    """importlib.import_module("x") / import_module("x") / __import__("x") with a literal name,
+    and the IPython extension loaded by a literal get_ipython().run_line_magic("load_ext", "x")."""
     func = call.func
     fname = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    if fname not in ("import_module", "__import__") or not call.args:
+    if fname not in _LOADERS:
         return ""
-    arg = call.args[0]
-    if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and not arg.value.startswith("."):
-        return arg.value if re.fullmatch(r"[A-Za-z_][\w.]*", arg.value) else ""
+    args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in call.args]
+    if not args or args[0] is None:
+        return ""
+    if fname in ("import_module", "__import__"):
+        return args[0] if MODULE_NAME.fullmatch(args[0]) else ""
+    if fname == "run_line_magic" and len(args) > 1 and args[0] in _EXTENSION_MAGICS:
+        return extension_module(args[1] or "")
+    if fname == "magic":  # the old get_ipython().magic("load_ext x")
+        magic, _, arg = args[0].lstrip("%").partition(" ")
+        return extension_module(arg) if magic in _EXTENSION_MAGICS else ""
+    on_manager = isinstance(func, ast.Attribute) and _last_name(func.value) == "extension_manager"
+    if fname in ("load_extension", "reload_extension") and on_manager:  # not sqlite3's load_extension
+        return extension_module(args[0])
     return ""
+
+
+def extension_module(arg: str) -> str:
+    """The module `%load_ext ARG` imports, or "" when it is no requirement.
+
+    IPython imports the whole argument as one name, so `%load_ext a b` (or with a comment)
+    loads nothing; IPython's own extensions come with the kernel. A dotted name is kept
+    whole, like `import rpy2.ipython`: resolving goes by its top-level name.
+    """
+    name = arg.strip()
+    if not MODULE_NAME.fullmatch(name) or name in IPYTHON_EXTENSIONS or name.partition(".")[0] == "IPython":
+        return ""
+    return name
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
