@@ -282,7 +282,8 @@ def conflicts(
             safe.append(name)
         else:
             kept.append(name)
-    items = [name for name in plan.items if name not in set(kept)]
+    conflicting = set(kept)
+    items = [name for name in plan.items if name not in conflicting]
     return dataclasses.replace(plan, updates=safe, conflicts=kept, items=items)
 
 
@@ -557,16 +558,20 @@ def _prune(root: Path) -> None:
             os.rmdir(folder)
 
 
-# Runs on the server after a push: `keep NAME 'SIZE MTIME' BESIDE INDEX` per file the transfer
-# may have replaced or deleted. GNU stat first, BSD stat second.
+# Runs on the server after a push: `keep NAME 'SIZE MTIME' INDEX BESIDE-STEM EXT` per file the
+# transfer may have replaced or deleted. A backup unlike the plan's view is put back, and the
+# incoming version moved to BESIDE-STEM[-N]EXT (never over a file). GNU stat first, BSD stat second.
 _RESTORE_SCRIPT = """\
 cd -- {root} || exit 3
 b={backup}
 keep() {{
   s=$(stat -c '%s %Y' -- "$b/$1" 2>/dev/null || stat -f '%z %m' -- "$b/$1" 2>/dev/null) || return 0
   if [ "$s" = "$2" ]; then rm -f -- "$b/$1"; return 0; fi
-  if [ -e "$1" ] || [ -h "$1" ]; then mv -f -- "$1" "$3" && mv -f -- "$b/$1" "$1" && echo "kept $4"
-  else mkdir -p -- "$(dirname -- "$1")" && mv -f -- "$b/$1" "$1" && echo "back $4"; fi
+  if [ -e "$1" ] || [ -h "$1" ]; then
+    t="$4$5" n=1
+    while {{ [ -e "$t" ] || [ -h "$t" ]; }} && [ "$n" -lt 1000 ]; do n=$((n + 1)); t="$4-$n$5"; done
+    mv -f -- "$1" "$t" && mv -f -- "$b/$1" "$1" && echo "kept $3 $n"
+  else mkdir -p -- "$(dirname -- "$1")" && mv -f -- "$b/$1" "$1" && echo "back $3 0"; fi
 }}
 """
 _RESTORE_END = """\
@@ -583,11 +588,11 @@ def _restore_remote(
     if not names and not dirs:
         return {}
     head = _RESTORE_SCRIPT.format(root=shlex.quote(_remote_path(sess)), backup=shlex.quote(backup))
-    besides = [side_name(name, "local", stamp) for name in names]
     lines = []
     for i, name in enumerate(names):
-        was = seen.get(name)
-        lines.append(shlex.join(["keep", name, f"{was[0]} {was[1]}" if was else "-", besides[i], str(i)]))
+        was, ext = seen.get(name), Path(name).suffix
+        stem = side_name(name, "local", stamp).removesuffix(ext)
+        lines.append(shlex.join(["keep", name, f"{was[0]} {was[1]}" if was else "-", str(i), stem, ext]))
     end = _RESTORE_END + (shlex.join(["rmdir", "--", *dirs]) + " 2>/dev/null\n" if dirs else "") + "exit 0\n"
     back: dict[str, str | None] = {}
     chunks = list(_chunks(lines, SCRIPT_CHUNK))
@@ -596,10 +601,11 @@ def _restore_remote(
         result = _remote_sh(sess, "sh -c " + shlex.quote(script))
         if result.returncode != 0:
             raise SyncError(f"cannot check the replaced files on {sess.profile.host}: {result.stderr.strip()}")
-        for word, index in (line.split(" ", 1) for line in result.stdout.splitlines() if " " in line):
-            if word in ("kept", "back") and index.isdigit() and int(index) < len(names):
-                back[names[int(index)]] = besides[int(index)] if word == "kept" else None
-                log.warning("%s changed on the server during the sync: it is put back", names[int(index)])
+        for word, index, n in (line.split(" ") for line in result.stdout.splitlines() if line.count(" ") == 2):
+            if word in ("kept", "back") and index.isdigit() and int(index) < len(names) and n.isdigit():
+                name = names[int(index)]
+                log.warning("%s changed on the server during the sync: it is put back", name)
+                back[name] = side_name(name, "local", stamp if n == "1" else f"{stamp}-{n}") if word == "kept" else None
     return back
 
 

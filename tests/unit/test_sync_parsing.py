@@ -141,3 +141,18 @@ def test_literal_patterns_match_only_the_name() -> None:
     assert sync.literal("/back\\slash.txt") == "/back\\slash.txt"  # no wildcard: rsync reads \ as itself
     assert sync.literal("/back\\slash.txt", "/***") == "/back\\\\slash.txt/***"
     assert sync.literal("/plain") == "/plain"
+
+
+def test_a_remote_rsync_too_old_for_our_options_is_named() -> None:
+    # what rsync 3.0 answers to --debug (made by hand: no rsync that old here to record)
+    stderr = (
+        "rsync: on remote machine: --debug=proto: unknown option\n"
+        "rsync error: syntax or usage error (code 1) at main.c(1554) [server=3.0.9]\n"
+        "rsync error: error in rsync protocol data stream (code 12) at io.c(226) [Receiver=3.5.0]\n"
+    )
+    error = sync._translate(sync.proc.Result(["rsync"], 12, "", stderr, 0.1), "gpu-box")
+    assert error.exit_code == 9
+    assert str(error) == (
+        "the rsync on gpu-box is too old (it does not know an option sync uses): sync needs 3.1.0 or newer there"
+    )
+    assert error.hint == "upgrade rsync on gpu-box"
