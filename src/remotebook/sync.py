@@ -447,7 +447,10 @@ def _scratch(sess: Session) -> Iterator[Path]:
 
 
 def _read_log(log_file: Path) -> str:
-    """rsync's log file (ASCII: rsync ran under LC_ALL=C) without its line prefixes."""
+    """rsync's log file without its line prefixes, decoded so that `unescape` gets its bytes back.
+
+    Unlike stdout, the log keeps bytes >= 0xa0 raw even under LC_ALL=C (and escapes 0x80-0x9f).
+    """
     raw = log_file.read_bytes() if log_file.exists() else b""
     return _LOG_PREFIX.sub("", raw.decode("utf-8", "surrogateescape"))
 

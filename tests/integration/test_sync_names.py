@@ -97,3 +97,22 @@ def test_a_path_argument_with_glob_characters_means_that_file_only(rb: Runner) -
         out = rb.run("sync", "push", "s", wanted)
         assert out.returncode == 0, out.stderr
     assert sorted(os.listdir(remote_dir(rb))) == ["back\\slash.txt", "fig[1].ipynb"]
+
+
+def test_a_remote_dir_with_spaces_and_glob_characters(rb: Runner) -> None:
+    """The remote path is an argument, not a list entry: rsync 3.2.4+ protects it from the remote shell."""
+    rb.write_config('[profiles.odd]\nhost = "rbremote"\nremote_dir = "~/odd dir [1]*"\n')
+    write(rb.project / "analysis.ipynb", "v1\n", mtime=time.time() - 60)
+    assert rb.run("sync", "push", "odd").returncode == 0
+    there = rb.host.home("rbtest") / "odd dir [1]*"
+    assert (there / "analysis.ipynb").read_text() == "v1\n"
+    write(there / "analysis.ipynb", "server\n", mtime=time.time() + 5)
+    as_remote_user(there / "analysis.ipynb")
+    write(rb.project / "analysis.ipynb", "laptop\n", mtime=time.time() + 10)
+    out = rb.run("sync", "push", "odd")
+    assert out.returncode == 0, out.stderr
+    assert (there / "analysis.ipynb").read_text() == "server\n"
+    assert [(there / k).read_text() for k in beside(there, "analysis.ipynb", "local")] == ["laptop\n"]
+    out = rb.run("sync", "pull", "odd")
+    assert out.returncode == 0, out.stderr
+    assert [(rb.project / k).read_text() for k in beside(rb.project, "analysis.ipynb", "remote")] == ["server\n"]
