@@ -64,12 +64,14 @@ def test_push_delete_removes_only_what_was_confirmed_and_keeps_a_late_server_edi
     (synced / "results" / "old" / "one.txt").unlink()
     (synced / "results" / "old").rmdir()
     write(synced / "results" / "a.csv", "laptop a\n", mtime=time.time() + 10)  # a plain update, planned
+    write(synced / "results" / "new.csv", "laptop new\n")  # not on the server when planned
 
     def meanwhile() -> None:  # the server changes after the plan, before the transfer
         write(r / "a.csv", "server saved a meanwhile\n", mtime=time.time() + 20)
+        write(r / "new.csv", "server made new meanwhile\n")
         write(r / "appeared.txt", "new on the server\n")
         write(r / "old" / "late.txt", "new in a folder being deleted\n")
-        for path in (r / "a.csv", r / "appeared.txt", r / "old" / "late.txt"):
+        for path in (r / "a.csv", r / "new.csv", r / "appeared.txt", r / "old" / "late.txt"):
             as_remote_user(path)
 
     code, err = answer_after(rb, meanwhile, "sync", "push", "s", "--delete")
@@ -82,6 +84,8 @@ def test_push_delete_removes_only_what_was_confirmed_and_keeps_a_late_server_edi
     assert (r / "a.csv").read_text() == "server saved a meanwhile\n"  # the late edit is not overwritten
     (kept,) = r.glob("a.local-*.csv")
     assert kept.read_text() == "laptop a\n"
+    assert (r / "new.csv").read_text() == "server made new meanwhile\n"
+    assert [k.read_text() for k in r.glob("new.local-*.csv")] == ["laptop new\n"]
     assert (r / "b.csv").read_text() == "v1 results/b.csv\n"
     assert not (remote_dir(rb) / ".rsync-backup").exists()
 
@@ -90,10 +94,13 @@ def test_pull_delete_removes_only_what_was_confirmed_and_keeps_a_late_local_edit
     r, here = remote_dir(rb) / "results", synced / "results"
     (r / "gone.txt").unlink()
     write(r / "b.csv", "server b\n", mtime=time.time() + 10)
+    write(r / "new.csv", "server new\n")
     as_remote_user(r / "b.csv")
+    as_remote_user(r / "new.csv")
 
     def meanwhile() -> None:  # Jupyter autosaves on the laptop after the plan
         write(here / "b.csv", "laptop saved b meanwhile\n", mtime=time.time() + 20)
+        write(here / "new.csv", "laptop made new meanwhile\n")
         write(here / "appeared.txt", "new on the laptop\n")
 
     code, err = answer_after(rb, meanwhile, "sync", "pull", "s", "--delete")
@@ -105,6 +112,8 @@ def test_pull_delete_removes_only_what_was_confirmed_and_keeps_a_late_local_edit
     (kept,) = here.glob("b.remote-*.csv")
     assert kept.read_text() == "server b\n"
     assert "b.csv changed on both sides" in err
+    assert (here / "new.csv").read_text() == "laptop made new meanwhile\n"
+    assert [k.read_text() for k in here.glob("new.remote-*.csv")] == ["server new\n"]
     assert not (synced / ".rsync-backup").exists()
 
 
