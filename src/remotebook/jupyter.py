@@ -105,8 +105,8 @@ def ensure(
     """
     values = _values(profile, TOKEN=token, RESTART="yes" if restart_shut_down else "no")
     script = remote.render("ensure", values, (*profile.jupyter_args, *idle_args(profile.idle_timeout)))
-    result = ssh.run_script(target, script, timeout=profile.start_timeout + 15, batch=batch)
-    answer = read_answer(result.stdout, result.stderr)
+    result = ssh.run_script(target, script.text, timeout=profile.start_timeout + 15, batch=batch)
+    answer = read_answer(script, result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, target.destination)
     return Server.from_answer(answer.data)
@@ -115,8 +115,10 @@ def ensure(
 def query(target: ssh.Target, profile: Profile, *, through_master: bool) -> Server | None:
     """The running server, or None. Never prompts: no master means a BatchMode connection."""
     script = remote.render("query", _values(profile))
-    result = ssh.run_script(target, script, timeout=QUERY_TIMEOUT, may_create_master=False, batch=not through_master)
-    answer = read_answer(result.stdout, result.stderr)
+    result = ssh.run_script(
+        target, script.text, timeout=QUERY_TIMEOUT, may_create_master=False, batch=not through_master
+    )
+    answer = read_answer(script, result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, target.destination)
     return Server.from_answer(answer.data) if answer.data.get("action") == "running" else None
@@ -125,21 +127,21 @@ def query(target: ssh.Target, profile: Profile, *, through_master: bool) -> Serv
 def stop(target: ssh.Target, profile: Profile) -> dict[str, Any]:
     """Shutdown API, then TERM, then KILL on the remote; removes its socket and state."""
     script = remote.render("stop", _values(profile))
-    result = ssh.run_script(target, script, timeout=30, may_create_master=False)
-    answer = read_answer(result.stdout, result.stderr)
+    result = ssh.run_script(target, script.text, timeout=30, may_create_master=False)
+    answer = read_answer(script, result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, target.destination)
     return answer.data
 
 
-def logs_script(profile: Profile, *, follow: bool, lines: int) -> str:
+def logs_script(profile: Profile, *, follow: bool, lines: int) -> remote.Script:
     return remote.render("logs", _values(profile, FOLLOW="yes" if follow else "no", LINES=str(lines)))
 
 
-def read_answer(stdout: str, stderr: str) -> remote.Answer:
+def read_answer(script: remote.Script, stdout: str, stderr: str) -> remote.Answer:
     """The remote script's answer; no answer at all means ssh or the login shell got in the way."""
     try:
-        answer = remote.parse(stdout)
+        answer = remote.parse(stdout, script.nonce)
     except remote.AnswerError as e:
         raise SSHError(
             f"{e}", hint="run with -v to see what the remote printed", detail=stderr.strip()[-2000:]

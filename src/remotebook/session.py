@@ -426,14 +426,14 @@ def logs(session: Session, *, follow: bool, lines: int, write: Callable[[str], N
     answer: list[str] = []  # the bootstrap answers only on failure, after its marker
 
     def on_line(line: str) -> None:
-        if answer or line.rstrip("\n") == remote.MARK:
+        if answer or line.rstrip("\n") == script.mark:  # the nonce: no log line can pass for it
             answer.append(line)
         else:
             write(line)
 
     # follow runs until the user stops it; the bound is only a backstop
-    code = proc.stream(argv, input=script, on_line=on_line, timeout=7 * 86400 if follow else 60)
+    code = proc.stream(argv, input=script.text, on_line=on_line, timeout=7 * 86400 if follow else 60)
     if answer:
-        raise jupyter.translate(remote.parse("".join(answer)), session.profile.host)
+        raise jupyter.translate(remote.parse("".join(answer), script.nonce), session.profile.host)
     if code == 255:
         raise SSHError(f"ssh to {session.profile.host} failed while reading the log", hint="run with -v")

@@ -140,7 +140,7 @@ def test_fallback_platforms_for_a_python_without_packaging() -> None:
 def test_install_failure_becomes_exit_11_naming_the_requirement() -> None:
     tail = (DATA / "pip23-missing.txt").read_text()
     stdout = (
-        f"{remote.MARK}\n"
+        f"{remote.answer_mark('n1')}\n"
         + json.dumps(
             {
                 "ok": False,
@@ -151,11 +151,11 @@ def test_install_failure_becomes_exit_11_naming_the_requirement() -> None:
                 "log": "/h/e/install.log",
             }
         )  # fmt: skip
-        + f"\n{remote.LOG_MARK}\n"
+        + f"\n{remote.log_mark('n1')}\n"
         + "noise\n" * 60
         + tail
     )
-    err = remote_env.translate(remote.parse(stdout), "gpu")
+    err = remote_env.translate(remote.parse(stdout, "n1"), "gpu")
     assert isinstance(err, InstallError) and err.exit_code == EXIT_INSTALL
     assert err.message == "gpu: pip could not install rbmissing==1.0; the previous env is unchanged and still works"
     assert "/h/e/install.log" in err.hint
@@ -163,10 +163,10 @@ def test_install_failure_becomes_exit_11_naming_the_requirement() -> None:
 
 
 def test_no_network_hint_offers_wheels() -> None:
-    stdout = f"{remote.MARK}\n" + json.dumps(
+    stdout = f"{remote.answer_mark('n1')}\n" + json.dumps(
         {"ok": False, "error": "no_network", "message": "the server cannot reach https://pypi.org/simple/ (timed out)"}
     )
-    err = remote_env.translate(remote.parse(stdout), "gpu")
+    err = remote_env.translate(remote.parse(stdout, "n1"), "gpu")
     assert isinstance(err, RemoteEnvError)
     assert "remotebook env --wheels" in err.hint
 
@@ -174,10 +174,10 @@ def test_no_network_hint_offers_wheels() -> None:
 def test_env_script_is_valid_posix_sh_and_probes_for_real(tmp_path: Path) -> None:
     values = remote_env._values(_profile(tmp_path), TAGS="yes")
     script = remote.render("probe", values, script="env")
-    assert subprocess.run(["sh", "-n"], input=script, text=True, timeout=10).returncode == 0
+    assert subprocess.run(["sh", "-n"], input=script.text, text=True, timeout=10).returncode == 0
     environ = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}
-    out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=60, env=environ)
-    found = remote_env.Probe.from_answer(remote.parse(out.stdout).data)
+    out = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True, timeout=60, env=environ)
+    found = remote_env.Probe.from_answer(remote.parse(out.stdout, script.nonce).data)
     assert found.python and remote_env.parse_python_version(found.python_version)
     assert found.env.startswith(f"{tmp_path}/.remotebook/envs/rb-proj-")
     assert (found.ready, found.kernel, found.hash) == (False, False, "")

@@ -1,5 +1,7 @@
 """The bootstrap: values arrive as literals, and its answer is parsed from behind login noise."""
 
+import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -8,17 +10,33 @@ import pytest
 from remotebook import remote
 
 NASTY = ["it's", 'a "quoted"', "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "two  spaces", "back\\slash", "*"]
+MARK = remote.answer_mark("0123abcd")
+
+
+def _function(name: str, source: Path = remote.COMMON) -> str:
+    """One shell function's text, to run it alone."""
+    body = source.read_text()
+    start = body.index(f"{name}() {{")
+    return body[start : body.index("\n}\n", start) + 3]
 
 
 @pytest.mark.parametrize("value", NASTY)
 def test_rendered_values_reach_sh_as_literals(tmp_path: Path, value: str) -> None:
     script = remote.render("query", {"ROOT": value}, jupyter_args=(value, "--x=1"))
-    header = script.split("# remotebook bootstrap", 1)[0]  # only the assignments, not the body
-    probe = header + 'printf "%s\\n" "$RB_ROOT" "$#" "$1" "$2"\n'
+    header = script.text.split("# remotebook remote helpers", 1)[0]  # only the assignments
+    probe = header + 'printf "%s\\n" "$RB_ROOT" "$#" "$1" "$2" "$RB_NONCE"\n'
     out = subprocess.run(["sh", "-s"], input=probe, capture_output=True, text=True, cwd=tmp_path, timeout=10)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:4] == [value, "2", value, "--x=1"]
+    assert out.stdout.split("\n")[:5] == [value, "2", value, "--x=1", script.nonce]
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_every_render_gets_a_fresh_nonce() -> None:
+    first, second = remote.render("query", {}), remote.render("query", {})
+    assert first.nonce != second.nonce
+    assert len(first.nonce) == 16 and int(first.nonce, 16) >= 0
+    assert first.mark == f"@@remotebook-answer-{first.nonce}@@"
+    assert remote.render("query", {}, nonce="abc").nonce == "abc"
 
 
 def test_render_rejects_unknown_action_and_bad_names() -> None:
@@ -26,46 +44,77 @@ def test_render_rejects_unknown_action_and_bad_names() -> None:
         remote.render("rm", {})
     with pytest.raises(ValueError, match="bad variable"):
         remote.render("query", {"X; rm": "1"})
+    with pytest.raises(ValueError, match="bad variable"):
+        remote.render("query", {"NONCE": "forged"})  # only render sets it
+    with pytest.raises(ValueError, match="nonce"):
+        remote.render("query", {}, nonce="a b")
 
 
 def test_bootstrap_is_valid_posix_sh() -> None:
     script = remote.render("query", {"ROOT": "/x"})
-    out = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True, timeout=10)
+    out = subprocess.run(["sh", "-n"], input=script.text, capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_answer_carries_the_nonce_of_its_call(tmp_path: Path) -> None:
+    values = {"ROOT": str(tmp_path / "nothing-here"), "KERNEL": "k", "TOKEN": ""}
+    script = remote.render("query", values)
+    environ = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    out = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True, timeout=30, env=environ)
+    assert script.mark in out.stdout
+    assert remote.parse(out.stdout, script.nonce).data["action"] == "not_running"
+    with pytest.raises(remote.AnswerError):
+        remote.parse(out.stdout, "another")
 
 
 def test_parse_skips_login_noise_and_reads_log_tail() -> None:
     stdout = (
         "Welcome to the cluster!\nmodule: loaded\n"
-        f"\n{remote.MARK}\n"
+        f"\n{MARK}\n"
         '{"ok":false,"error":"server_died","message":"Jupyter exited while starting"}\n'
-        f"{remote.LOG_MARK}\nTraceback (most recent call last):\nImportError: boom\n"
+        f"{remote.log_mark('0123abcd')}\nTraceback (most recent call last):\nImportError: boom\n"
     )
-    answer = remote.parse(stdout)
+    answer = remote.parse(stdout, "0123abcd")
     assert not answer.ok
     assert answer.error == "server_died"
     assert answer.log_tail.endswith("ImportError: boom")
     assert "Welcome" in answer.noise
 
 
-def test_parse_uses_the_last_marker() -> None:
-    stdout = f'{remote.MARK}\n{{"ok":false}}\n{remote.MARK}\n{{"ok":true,"pid":3}}\n'
-    assert remote.parse(stdout).data["pid"] == 3
+def test_parse_takes_the_first_marker_with_the_nonce_not_a_forged_later_one() -> None:
+    # e.g. a log tail or a process printing after the answer
+    stdout = f'{MARK}\n{{"ok":true,"pid":3}}\n{MARK}\n{{"ok":true,"pid":666}}\n'
+    assert remote.parse(stdout, "0123abcd").data["pid"] == 3
 
 
-@pytest.mark.parametrize("stdout", ["", "no marker here\n", f"{remote.MARK}\nnot json\n", f"{remote.MARK}\n[1]\n"])
+def test_parse_ignores_a_marker_without_this_calls_nonce_before_the_answer() -> None:
+    # a login script (or a file it cats) printing remotebook's old marker, or a guessed one
+    stdout = (
+        '@@remotebook-answer@@\n{"ok":true,"pid":666}\n'
+        f'{remote.answer_mark("ffffffffffffffff")}\n{{"ok":true,"pid":667}}\n'
+        f'{MARK}\n{{"ok":true,"pid":3}}\n'
+    )
+    answer = remote.parse(stdout, "0123abcd")
+    assert answer.data["pid"] == 3
+    assert "666" in answer.noise
+
+
+def test_a_forged_log_mark_after_the_answer_is_no_log_of_this_call() -> None:
+    stdout = f'{MARK}\n{{"ok":false,"error":"x"}}\n@@remotebook-log@@\nforged\n'
+    assert remote.parse(stdout, "0123abcd").log_tail == ""
+
+
+@pytest.mark.parametrize("stdout", ["", "no marker here\n", f"{MARK}\nnot json\n", f"{MARK}\n[1]\n"])
 def test_parse_rejects_missing_or_broken_answers(stdout: str) -> None:
     with pytest.raises(remote.AnswerError):
-        remote.parse(stdout)
+        remote.parse(stdout, "0123abcd")
 
 
 @pytest.mark.parametrize("value", ["/home/u/proj", *NASTY, "tab\there", "new\nline", "ünïcode ✓"])
 def test_rb_str_makes_valid_json_strings(value: str) -> None:
-    import json
-
-    body = remote.COMMON.read_text()
-    func = body[body.index("rb_str() {") : body.index("\n}\n", body.index("rb_str() {")) + 3]
-    out = subprocess.run(["sh", "-c", func + 'rb_str "$1"', "sh", value], capture_output=True, text=True, timeout=10)
+    out = subprocess.run(
+        ["sh", "-c", _function("rb_str") + 'rb_str "$1"', "sh", value], capture_output=True, text=True, timeout=10
+    )
     assert out.returncode == 0, out.stderr
     expected = "".join(c for c in value if ord(c) >= 32)  # control characters are dropped
     assert json.loads(out.stdout) == expected

@@ -191,8 +191,8 @@ def _values(profile: Profile, **extra: str) -> dict[str, str]:
 
 def probe(sess: Session, *, tags: bool) -> Probe:
     script = remote.render("probe", _values(sess.profile, TAGS="yes" if tags else "no"), script="env")
-    result = ssh.run_script(sess.target, script, timeout=PROBE_TIMEOUT)
-    answer = jupyter.read_answer(result.stdout, result.stderr)
+    result = ssh.run_script(sess.target, script.text, timeout=PROBE_TIMEOUT)
+    answer = jupyter.read_answer(script, result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, sess.profile.host)
     return Probe.from_answer(answer.data)
@@ -207,8 +207,8 @@ def install(sess: Session, reqs: Requirements, digest: str, *, jupyter_lab: bool
         WHEELS="yes" if offline else "no",
     )
     script = remote.render("install", values, script="env")
-    result = ssh.run_script(sess.target, script, timeout=INSTALL_TIMEOUT)
-    answer = jupyter.read_answer(result.stdout, result.stderr)
+    result = ssh.run_script(sess.target, script.text, timeout=INSTALL_TIMEOUT)
+    answer = jupyter.read_answer(script, result.stdout, result.stderr)
     if not answer.ok:
         raise translate(answer, sess.profile.host)
     return answer.data

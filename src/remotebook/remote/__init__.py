@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,33 @@ from typing import Any
 HERE = Path(__file__).parent  # plain file reads: importlib.resources costs start-up time
 BOOTSTRAP = HERE / "bootstrap.sh"
 COMMON = HERE / "common.sh"  # helpers every script gets, sent before it
-MARK = "@@remotebook-answer@@"
-LOG_MARK = "@@remotebook-log@@"
 ACTIONS = ("ensure", "query", "stop", "logs")
 SCRIPTS = {"bootstrap": ACTIONS, "env": ("probe", "install")}
+
+
+def answer_mark(nonce: str) -> str:
+    """The line before the answer; the nonce is new for every call, so no output can forge it."""
+    return f"@@remotebook-answer-{nonce}@@"
+
+
+def log_mark(nonce: str) -> str:
+    return f"@@remotebook-log-{nonce}@@"
+
+
+def new_nonce() -> str:
+    return os.urandom(8).hex()
+
+
+@dataclass(frozen=True)
+class Script:
+    """A rendered script and the nonce its answer marker carries."""
+
+    text: str
+    nonce: str
+
+    @property
+    def mark(self) -> str:
+        return answer_mark(self.nonce)
 
 
 @dataclass(frozen=True)
@@ -34,25 +58,36 @@ class AnswerError(ValueError):
 
 
 def render(
-    action: str, values: dict[str, str], jupyter_args: tuple[str, ...] = (), *, script: str = "bootstrap"
-) -> str:
-    """RB_* assignments, common.sh, then the script; every value arrives as a literal."""
+    action: str,
+    values: dict[str, str],
+    jupyter_args: tuple[str, ...] = (),
+    *,
+    script: str = "bootstrap",
+    nonce: str | None = None,
+) -> Script:
+    """RB_* assignments (RB_NONCE among them), common.sh, then the script; every value arrives as a literal."""
     if action not in SCRIPTS.get(script, ()):
         raise ValueError(f"unknown action {action} for {script}.sh")
-    lines = [f"RB_ACTION={shlex.quote(action)}"]
+    nonce = new_nonce() if nonce is None else nonce
+    if not nonce.isalnum():
+        raise ValueError("the nonce must be letters and digits")
+    lines = [f"RB_ACTION={shlex.quote(action)}", f"RB_NONCE={nonce}"]
     for key, value in sorted(values.items()):
-        if not key.isidentifier() or not key.isupper():
+        if not key.isidentifier() or not key.isupper() or key == "NONCE":
             raise ValueError(f"bad variable name {key}")
         lines.append(f"RB_{key}={shlex.quote(value)}")
     lines.append("set -- " + shlex.join(jupyter_args))
     common = COMMON.read_text(encoding="utf-8")
     body = (HERE / f"{script}.sh").read_text(encoding="utf-8")
-    return "\n".join(lines) + "\n" + common + "\n" + body
+    return Script("\n".join(lines) + "\n" + common + "\n" + body, nonce)
 
 
-def parse(stdout: str) -> Answer:
-    """The answer is the line after the last marker; anything before it is login-script noise."""
-    head, sep, tail = stdout.rpartition(MARK + "\n")
+def parse(stdout: str, nonce: str) -> Answer:
+    """The answer is the line after the first marker with this call's nonce; before it is login noise.
+
+    Output after the answer (or a marker with another nonce) cannot pass for it.
+    """
+    head, sep, tail = stdout.partition(answer_mark(nonce) + "\n")
     if not sep:
         raise AnswerError("no answer from the remote bootstrap")
     answer_line, _, rest = tail.partition("\n")
@@ -62,7 +97,7 @@ def parse(stdout: str) -> Answer:
         raise AnswerError(f"unreadable answer from the remote bootstrap: {e}") from None
     if not isinstance(data, dict) or "ok" not in data:
         raise AnswerError("unexpected answer from the remote bootstrap")
-    log_tail = rest.partition(LOG_MARK + "\n")[2] if LOG_MARK in rest else ""
+    log_tail = rest.partition(log_mark(nonce) + "\n")[2]
     return Answer(
         ok=bool(data["ok"]),
         data=data,

@@ -14,10 +14,12 @@ rb_str() { # a JSON string (control characters dropped; paths never need them)
         *) printf '"%s"' "$1" ;;
     esac
 }
-rb_answer() { printf '\n@@remotebook-answer@@\n%s\n' "$1"; }
+# RB_NONCE is new for every call: nothing printed before or after can pass for the answer.
+rb_answer() { printf '\n@@remotebook-answer-%s@@\n%s\n' "$RB_NONCE" "$1"; }
+rb_log_mark() { printf '@@remotebook-log-%s@@\n' "$RB_NONCE"; }
 rb_fail() { # KIND MESSAGE [FILE-WHOSE-TAIL-TO-SHOW]
     rb_answer "{\"ok\":false,\"error\":$(rb_str "$1"),\"message\":$(rb_str "$2")}"
-    if [ -n "${3:-}" ] && [ -f "$3" ]; then printf '%s\n' '@@remotebook-log@@'; tail -n 25 -- "$3"; fi
+    if [ -n "${3:-}" ] && [ -f "$3" ]; then rb_log_mark; tail -n 25 -- "$3"; fi
     exit 3
 }
 rb_nap() { sleep 0.05 2>/dev/null || sleep 1; } # the poll interval, not a hopeful wait

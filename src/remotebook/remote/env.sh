@@ -137,7 +137,7 @@ rb_install_failed() { # STEP: keep the log; a brand-new env goes, an existing on
     fi
     cp -f -- "$rb_log" "$rb_kept" 2>/dev/null || rb_kept=
     rb_answer "{\"ok\":false,\"error\":\"install_failed\",\"message\":$(rb_str "$rb_installer could not $1"),\"step\":$(rb_str "$1"),\"installer\":$(rb_str "$rb_installer"),\"fresh\":$([ "$rb_fresh" = yes ] && echo true || echo false),\"log\":$(rb_str "$rb_kept")}"
-    printf '%s\n' '@@remotebook-log@@'
+    rb_log_mark
     tail -n 80 -- "$rb_log" # enough to name the failing requirement; the user sees the last 25
     exit 3
 }
