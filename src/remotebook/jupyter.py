@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +85,7 @@ def _values(profile: Profile, **extra: str) -> dict[str, str]:
         "CONDA_ENV": profile.conda_env,
         "SETUP": "\n".join(profile.setup),
         "TRANSPORT": profile.transport,
-        "TIMEOUT": str(int(profile.start_timeout)),
+        "TIMEOUT": str(math.ceil(profile.start_timeout)),  # the shell counts whole seconds: 0.5 is 1, not 0
         "TOKEN": "",
         "FOLLOW": "no",
         "RESTART": "yes",

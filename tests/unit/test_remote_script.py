@@ -2,12 +2,14 @@
 
 import json
 import os
+import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from remotebook import remote
+from remotebook import jupyter, remote
+from remotebook.config import Profile
 
 NASTY = ["it's", 'a "quoted"', "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "two  spaces", "back\\slash", "*"]
 MARK = remote.answer_mark("0123abcd")
@@ -110,6 +112,12 @@ def test_parse_rejects_missing_or_broken_answers(stdout: str) -> None:
         remote.parse(stdout, "0123abcd")
 
 
+@pytest.mark.parametrize(("seconds", "sent"), [(0.5, "1"), (1, "1"), (1.01, "2"), (60.0, "60")])
+def test_start_timeout_is_rounded_up_to_whole_seconds(tmp_path: Path, seconds: float, sent: str) -> None:
+    profile = Profile(name="p", host="h", remote_dir="~/proj", project_dir=tmp_path, start_timeout=seconds)
+    assert jupyter._values(profile)["TIMEOUT"] == sent
+
+
 @pytest.mark.parametrize("value", ["/home/u/proj", *NASTY, "tab\there", "new\nline", "ünïcode ✓"])
 def test_rb_str_makes_valid_json_strings(value: str) -> None:
     out = subprocess.run(
@@ -118,3 +126,25 @@ def test_rb_str_makes_valid_json_strings(value: str) -> None:
     assert out.returncode == 0, out.stderr
     expected = "".join(c for c in value if ord(c) >= 32)  # control characters are dropped
     assert json.loads(out.stdout) == expected
+
+
+def test_private_files_and_dirs_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    funcs = _function("rb_private_dir") + _function("rb_put")
+    probe = funcs + 'umask 000; rb_private_dir "$1/a/b" && rb_put "$1/a/b/token" secret && umask\n'
+    out = subprocess.run(["sh", "-c", probe, "sh", str(tmp_path)], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0000"  # the script's own umask is left alone
+    for path, mode in ((tmp_path / "a", 0o700), (tmp_path / "a/b", 0o700), (tmp_path / "a/b/token", 0o600)):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+    assert (tmp_path / "a/b/token").read_text() == "secret"  # no newline: Jupyter reads the token file as is
+
+
+@pytest.mark.parametrize(("before", "after"), [("export LC_ALL=de_DE.UTF-8", "de_DE.UTF-8"), ("unset LC_ALL", "unset")])
+def test_jupyter_gets_the_login_shells_lc_all_back(before: str, after: str) -> None:
+    common = remote.COMMON.read_text()
+    head = common[: common.index("rb_str() {")]  # where common.sh saves LC_ALL and sets C
+    probe = (
+        before + "\n" + head + _function("rb_user_locale") + 'echo "$LC_ALL"; rb_user_locale; echo "${LC_ALL-unset}"\n'
+    )
+    out = subprocess.run(["sh", "-c", probe], capture_output=True, text=True, timeout=10)
+    assert out.stdout.split() == ["C", after]

@@ -48,7 +48,7 @@ rb_adopt_info() { # the runtime info in our private dir, whatever pid wrote it (
         [ -s "$rb_f" ] || continue
         rb_pid=${rb_f##*/jpserver-}
         rb_pid=${rb_pid%.json}
-        printf '%s\n' "$rb_pid" >"$rb_dir/server.pid"
+        rb_put "$rb_dir/server.pid" "$rb_pid"
         rb_info=$rb_f
         return 0
     done
@@ -77,7 +77,7 @@ rb_lock() { # one starter at a time per server dir; mkdir is atomic, also on NFS
         [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail lock_busy "another remotebook is starting this server ($rb_dir/lock)"
         rb_nap
     done
-    printf '%s\n' "$$" >"$rb_dir/lock/pid"
+    rb_put "$rb_dir/lock/pid" "$$"
     trap 'rm -rf -- "$rb_dir/lock"' EXIT
 }
 
@@ -151,7 +151,7 @@ rb_logout_guard() { # where logind kills a user's processes at logout: a scope, 
         rb_scope=yes
     fi
     if [ "$(loginctl show-user "$(id -un)" --property=Linger --value 2>/dev/null)" != yes ]; then
-        printf '%s' "this host stops your processes when you log out (systemd KillUserProcesses=yes): Jupyter ends with your last ssh session unless you run \`loginctl enable-linger\` there once" >"$rb_dir/warning"
+        rb_put "$rb_dir/warning" "this host stops your processes when you log out (systemd KillUserProcesses=yes): Jupyter ends with your last ssh session unless you run \`loginctl enable-linger\` there once"
     fi
 }
 
@@ -166,9 +166,9 @@ rb_start() {
     fi
     rb_private_dir "$rb_dir/runtime" || rb_fail state_dir "cannot create a private dir $rb_dir/runtime"
     rm -f -- "$rb_dir"/runtime/jpserver-*.json "$rb_dir"/runtime/jpserver-*-open.html
-    printf '%s' "$RB_TOKEN" >"$rb_dir/token" # umask 077: readable by this user only
-    printf '%s' "$rb_transport" >"$rb_dir/transport"
-    printf '%s' "$rb_py" >"$rb_dir/python"
+    rb_put "$rb_dir/token" "$RB_TOKEN" && rb_put "$rb_dir/transport" "$rb_transport" &&
+        rb_put "$rb_dir/python" "$rb_py" && rb_put "$rb_dir/server.log" "" ||
+        rb_fail state_dir "cannot write to $rb_dir (disk full?)"
     if [ "$rb_transport" = unix ]; then
         rb_private_dir "${rb_sock%/*}" || rb_fail state_dir "cannot create a private dir ${rb_sock%/*}"
         rm -f -- "$rb_sock" # a socket left by a crash would block the bind
@@ -190,10 +190,11 @@ rb_start() {
         # it (another project's folder may have the same name), also when `env` runs later.
         JUPYTER_PATH="$rb_env/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
         export JUPYTER_PATH
-        JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token" exec nohup "$@" </dev/null >"$rb_dir/server.log" 2>&1
+        rb_user_locale # notebooks and kernels get the user's locale and umask, not the script's
+        JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token" exec nohup "$@" </dev/null >>"$rb_dir/server.log" 2>&1
     ) &
     rb_pid=$!
-    printf '%s\n' "$rb_pid" >"$rb_dir/server.pid"
+    rb_put "$rb_dir/server.pid" "$rb_pid"
     rb_wait_ready "$rb_pid"
     rb_report started "$rb_pid"
 }

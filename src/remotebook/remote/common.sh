@@ -3,7 +3,12 @@
 # POSIX sh. Internal names are rb_-prefixed: the profile's `setup` runs in this same
 # shell (so `module load` and `export` reach what runs next) and must not clobber them.
 # shellcheck shell=sh disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
-umask 077
+# The script itself runs in the C locale; Jupyter and its kernels get the user's back
+# (rb_user_locale). No umask here: what remotebook makes for the user (remote_dir, envs,
+# notebooks through Jupyter) gets the user's own; its private files are made private
+# one by one (rb_private_dir, rb_put).
+rb_lc_all=${LC_ALL-}
+rb_lc_all_set=${LC_ALL+yes}
 LC_ALL=C
 export LC_ALL
 
@@ -33,8 +38,16 @@ rb_abs() { # ~ and relative paths are relative to the remote home
     esac
 }
 
-rb_private_dir() {
-    mkdir -p -- "$1" && chmod 700 -- "$1" && [ -O "$1" ]
+rb_private_dir() { # DIR (and missing parents): 0700 from the start, and ours
+    (umask 077 && mkdir -p -- "$1") && chmod 700 -- "$1" && [ -O "$1" ]
+}
+
+rb_put() { # FILE TEXT: a private file (0600 whatever the user's umask) holding exactly TEXT
+    rm -f -- "$1" && (umask 077 && printf '%s' "$2" >"$1")
+}
+
+rb_user_locale() { # for what runs as the user (Jupyter, kernels): LC_ALL as the login shell had it
+    if [ "$rb_lc_all_set" = yes ]; then LC_ALL=$rb_lc_all; else unset LC_ALL; fi
 }
 
 rb_canonical_root() { # rb_root -> its real path, and rb_key (its cksum) names things per root
@@ -57,6 +70,13 @@ rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, i
             rb_fail conda_env_missing "cannot activate conda env $RB_CONDA_ENV"
     fi
     if [ -n "$RB_SETUP" ]; then
+        rb_put "$1" "" || rb_fail state_dir "cannot write $1"
         eval "$RB_SETUP" >/dev/null 2>"$1" || rb_fail setup_failed "the profile's setup commands failed" "$1"
+        if [ "${LC_ALL-}" != C ] || [ "${LC_ALL+yes}" != yes ]; then # setup chose a locale: it wins
+            rb_lc_all=${LC_ALL-}
+            rb_lc_all_set=${LC_ALL+yes}
+            LC_ALL=C
+            export LC_ALL
+        fi
     fi
 }

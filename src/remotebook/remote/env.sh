@@ -78,7 +78,7 @@ rb_lock_env() { # one install per env at a time; mkdir is atomic, also on NFS
         mkdir -- "$rb_env.lock" 2>/dev/null || rb_fail busy "another remotebook env is installing into $rb_env"
     fi
     rb_lock="$rb_env.lock"
-    printf '%s\n' "$$" >"$rb_lock/pid"
+    rb_put "$rb_lock/pid" "$$"
 }
 
 rb_index_check() { # prints "ok URL" or "unreachable URL REASON" for the index the installer will use
