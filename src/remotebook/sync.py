@@ -496,12 +496,14 @@ def _keep_both(
             (stage / beside).parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(project / name, stage / beside)
-            except OSError:
+            except FileNotFoundError:
+                continue  # deleted here since the plan: nothing to keep
+            except OSError:  # no hard links on this file system
                 shutil.copy2(project / name, stage / beside)
             kept[name] = beside
-        # a same-minute copy already there is moved aside by --backup, and put back by the check
-        done = _transfer(sess, direction, list(kept.values()), [f"--backup-dir={backup}"], src=f"{stage}/")
-        replaced = [name for name in done.updates if name not in done.created]
+        if kept:  # a same-minute copy already there is moved aside by --backup, and put back by the check
+            done = _transfer(sess, direction, list(kept.values()), [f"--backup-dir={backup}"], src=f"{stage}/")
+            replaced = [name for name in done.updates if name not in done.created]
     shutil.rmtree(stage, ignore_errors=True)  # our own staging copies (links) only
     return kept, replaced
 
