@@ -168,6 +168,7 @@ _REMOTE_HINTS = {
     "root_not_writable": "choose a remote_dir you can write to",
     "state_dir": "check the permissions of ~/.remotebook on the server",
     "setup_failed": "fix the profile's `setup` commands",
+    "no_ps": "install ps there (procps), or run on a host with /proc: remotebook must tell its server from a recycled pid",
 }
 
 

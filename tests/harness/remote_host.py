@@ -347,6 +347,24 @@ class RemoteHost:
             raise HarnessError("set_link needs netns=True")
         _run(["ip", "link", "set", self.host_veth, "up" if up else "down"])
 
+    def bin_without(self, user: str, tools: Iterable[str]) -> Path:
+        """A dir in `user`'s home linking every command of the default PATH but `tools`.
+
+        Point the user's PATH at it (in ~/.profile) to stand for a slim image without them,
+        e.g. a container without procps; reset() removes it with the rest of the home.
+        """
+        pw = pwd.getpwnam(user)
+        folder = Path(pw.pw_dir) / ("bin-without-" + "-".join(sorted(tools)))
+        folder.mkdir()
+        left_out = set(tools)
+        for directory in ("/usr/local/bin", "/usr/bin", "/bin"):  # PATH order: the first of a name wins
+            for entry in sorted(Path(directory).iterdir()) if Path(directory).is_dir() else []:
+                link = folder / entry.name
+                if entry.name not in left_out and not link.is_symlink() and os.access(entry, os.X_OK):
+                    link.symlink_to(entry)
+        os.lchown(folder, pw.pw_uid, pw.pw_gid)
+        return folder
+
     # ---- state reset -----------------------------------------------------
 
     def reset(self) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -148,3 +149,56 @@ def test_jupyter_gets_the_login_shells_lc_all_back(before: str, after: str) -> N
     )
     out = subprocess.run(["sh", "-c", probe], capture_output=True, text=True, timeout=10)
     assert out.stdout.split() == ["C", after]
+
+
+def test_children_are_found_in_proc_when_there_is_no_ps(tmp_path: Path) -> None:
+    # A child whose name holds spaces and ") ": the fields after the *last* ") " count.
+    (tmp_path / "bin").mkdir()
+    weird = tmp_path / "bin" / "a) b (c"
+    weird.symlink_to("/bin/sleep")
+    parent = subprocess.Popen(["sh", "-c", f"'{weird}' 30 & '{weird}' 30 & wait"])
+    children: list[int] = []
+    try:
+        children = _wait_for_children(parent.pid)
+        probe = _function("rb_children", remote.BOOTSTRAP) + 'rb_children "$1"'
+        environ = {"PATH": str(tmp_path / "bin") + ":/nonexistent"}  # sh found by path, no ps
+        out = subprocess.run(
+            ["/bin/sh", "-c", probe, "sh", str(parent.pid)], capture_output=True, text=True, timeout=10, env=environ
+        )
+        assert sorted(int(pid) for pid in out.stdout.split()) == children
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        parent.kill()
+        parent.wait(timeout=10)
+
+
+def _wait_for_children(pid: int) -> list[int]:
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = sorted(
+            int(d.name)
+            for d in Path("/proc").iterdir()
+            if d.name.isdigit() and _ppid(d) == pid and "a) b (c" in _comm_or_cmd(d)
+        )
+        if len(found) == 2:
+            return found
+        time.sleep(0.02)  # polling for the children to exist
+    raise AssertionError("children did not start")
+
+
+def _ppid(d: Path) -> int:
+    try:
+        return int((d / "stat").read_text().rsplit(") ", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _comm_or_cmd(d: Path) -> str:
+    try:
+        return (d / "cmdline").read_text()
+    except OSError:
+        return ""
+

@@ -17,18 +17,60 @@ rb_dirs() { # ROOT (canonical), D (per-server state dir), SOCK, ENV (made by `re
     fi
 }
 
-rb_server_pid() { # prints the pid of a live managed server for D, else fails
-    [ -f "$rb_dir/server.pid" ] || return 1
-    read -r rb_pid <"$rb_dir/server.pid" 2>/dev/null || :
-    case $rb_pid in '' | *[!0-9]*) return 1 ;; esac
-    kill -0 "$rb_pid" 2>/dev/null || return 1
-    # A recycled pid belongs to some other program: only trust a jupyter process; and a
-    # killed server nobody reaped yet (a zombie: containers without an init) is dead.
-    case $(ps -p "$rb_pid" -o stat= -o args= 2>/dev/null) in
-        Z*) return 1 ;;
-        *jupyter*) printf '%s' "$rb_pid" ;;
-        *) return 1 ;;
+rb_alive() { # PID: running (a killed server nobody reaped yet, a zombie, is dead)
+    kill -0 "$1" 2>/dev/null || return 1
+    if [ -r /proc/self/stat ]; then
+        read -r rb_st 2>/dev/null <"/proc/$1/stat" || return 1
+        rb_st=${rb_st##*) } # comm may hold spaces and parentheses: the state follows the last ") "
+    elif command -v ps >/dev/null 2>&1; then
+        rb_st=$(ps -p "$1" -o stat= 2>/dev/null | tr -d ' ') || return 1
+    else
+        return 0 # kill -0 is all this host has; rb_is_server refuses to guess
+    fi
+    case $rb_st in Z* | X* | '') return 1 ;; esac
+}
+
+rb_is_server() { # PID: this dir's Jupyter? A recycled pid is someone else's program, whatever its name.
+    rb_alive "$1" || return 1
+    if [ -r /proc/self/stat ]; then
+        # The bootstrap gave our server JUPYTER_RUNTIME_DIR; its exec-time environment still says so.
+        if [ -r "/proc/$1/environ" ]; then
+            tr '\000' '\n' 2>/dev/null <"/proc/$1/environ" | grep -Fqx -- "JUPYTER_RUNTIME_DIR=$rb_dir/runtime"
+            return
+        fi
+        tr '\000' '\n' 2>/dev/null <"/proc/$1/cmdline" | grep -Fqx -- "--ServerApp.root_dir=$rb_root"
+        return
+    fi
+    command -v ps >/dev/null 2>&1 ||
+        rb_fail no_ps "cannot tell whether pid $1 is this project's Jupyter server: the remote has neither /proc nor ps"
+    case " $(ps -ww -p "$1" -o args= 2>/dev/null) " in
+        *" --ServerApp.root_dir=$rb_root "*) return 0 ;;
     esac
+    return 1
+}
+
+rb_find_server() { # sets rb_pid to this dir's live server, else fails
+    [ -f "$rb_dir/server.pid" ] || return 1
+    rb_pid=
+    read -r rb_pid 2>/dev/null <"$rb_dir/server.pid" || :
+    case $rb_pid in '' | *[!0-9]*) return 1 ;; esac
+    rb_is_server "$rb_pid"
+}
+
+rb_children() { # PID: its child processes (kernels): ps, or /proc/*/stat on a host without ps
+    if command -v ps >/dev/null 2>&1; then
+        ps -eo pid=,ppid= | awk -v p="$1" '$2 == p { print $1 }'
+        return 0
+    fi
+    rb_parent=$1
+    for rb_s in /proc/[0-9]*/stat; do
+        read -r rb_l 2>/dev/null <"$rb_s" || continue
+        # shellcheck disable=SC2086 # split on purpose: state ppid pgrp ... follow the last ") "
+        set -- ${rb_l##*) }
+        [ "${2:-}" = "$rb_parent" ] || continue
+        rb_l=${rb_s#/proc/}
+        printf '%s\n' "${rb_l%/stat}"
+    done
 }
 
 rb_was_shut_down() { # the last server exited by itself: Jupyter removed its runtime info
@@ -60,7 +102,7 @@ rb_wait_ready() { # PID: poll until Jupyter wrote its runtime info, it died, or 
     while :; do
         rb_info=$(rb_info_file "$1") && return 0
         rb_adopt_info && return 0
-        kill -0 "$1" 2>/dev/null || rb_fail server_died "Jupyter exited while starting" "$rb_dir/server.log"
+        rb_alive "$1" || rb_fail server_died "Jupyter exited while starting" "$rb_dir/server.log"
         [ "$(date +%s)" -lt "$rb_deadline" ] || rb_fail start_timeout "Jupyter did not become ready within ${RB_TIMEOUT%.*}s" "$rb_dir/server.log"
         rb_nap
     done
@@ -199,15 +241,9 @@ rb_start() {
     rb_report started "$rb_pid"
 }
 
-rb_stop() { # shutdown API, then TERM, then KILL (kernels too), each with a bounded wait
-    if ! rb_pid=$(rb_server_pid); then
-        rm -rf -- "$rb_dir" "${rb_sock%/*}" 2>/dev/null
-        rb_answer '{"ok":true,"action":"not_running"}'
-        return 0
-    fi
-    kids=$(ps -eo pid=,ppid= | awk -v p="$rb_pid" '$2 == p { print $1 }')
-    rb_info=$(rb_info_file "$rb_pid") && rb_py=$(cat -- "$rb_dir/python" 2>/dev/null) && [ -x "$rb_py" ] &&
-        "$rb_py" - "$rb_info" <<'PYEOF' >/dev/null 2>&1
+rb_api_shutdown() { # INFO-FILE: POST /api/shutdown with the server's token; fails unless Jupyter said yes
+    rb_py=$(cat -- "$rb_dir/python" 2>/dev/null) && [ -x "$rb_py" ] || return 1
+    "$rb_py" - "$1" <<'PYEOF' >/dev/null 2>&1
 import http.client, json, socket, sys
 info = json.load(open(sys.argv[1]))
 class Conn(http.client.HTTPConnection):
@@ -220,20 +256,39 @@ class Conn(http.client.HTTPConnection):
             super().connect()
 conn = Conn("127.0.0.1", info.get("port") or 80, timeout=5)
 conn.request("POST", "/api/shutdown", headers={"Authorization": "token " + info["token"], "Host": "localhost"})
-conn.getresponse()
+sys.exit(0 if conn.getresponse().status < 300 else 1)
 PYEOF
-    how=api
-    for sig in none TERM KILL; do
-        # shellcheck disable=SC2086 # $kids is a list of pids
-        [ "$sig" = none ] || { kill "-$sig" "$rb_pid" $kids 2>/dev/null; how=$sig; }
+}
+
+rb_kill_server() { # PID: shutdown API, then TERM, then KILL (kernels too), each with a bounded wait; sets rb_how
+    rb_kids=$(rb_children "$1")
+    rb_how=TERM # a server that refused the API goes straight to TERM
+    rb_info=$(rb_info_file "$1") && rb_api_shutdown "$rb_info" && rb_how=api
+    for rb_sig in none TERM KILL; do
+        if [ "$rb_sig" = none ]; then
+            [ "$rb_how" = api ] || continue
+        else
+            # shellcheck disable=SC2086 # $rb_kids is a list of pids
+            kill "-$rb_sig" "$1" $rb_kids 2>/dev/null
+            rb_how=$rb_sig
+        fi
         n=0
-        while kill -0 "$rb_pid" 2>/dev/null && [ "$n" -lt 100 ]; do rb_nap; n=$((n + 1)); done # ~5 s
-        kill -0 "$rb_pid" 2>/dev/null || break
+        while rb_alive "$1" && [ "$n" -lt 100 ]; do rb_nap; n=$((n + 1)); done # ~5 s
+        rb_alive "$1" || break
     done
     # A server stopped by signal may leave its kernels (their own sessions) behind.
-    [ "$how" = api ] || for k in $kids; do kill -KILL "$k" 2>/dev/null; done
+    [ "$rb_how" = api ] || for k in $rb_kids; do kill -KILL "$k" 2>/dev/null; done
+}
+
+rb_stop() {
+    if ! rb_find_server; then # nothing of ours runs: a recycled pid is left alone
+        rm -rf -- "$rb_dir" "${rb_sock%/*}" 2>/dev/null
+        rb_answer '{"ok":true,"action":"not_running"}'
+        return 0
+    fi
+    rb_kill_server "$rb_pid"
     rm -rf -- "$rb_dir" "${rb_sock%/*}" 2>/dev/null
-    rb_answer "{\"ok\":true,\"action\":\"stopped\",\"pid\":$rb_pid,\"how\":\"$how\"}"
+    rb_answer "{\"ok\":true,\"action\":\"stopped\",\"pid\":$rb_pid,\"how\":\"$rb_how\"}"
 }
 
 rb_root=$(rb_abs "$RB_ROOT")
@@ -244,7 +299,7 @@ case $RB_ACTION in
         rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
         rb_private_dir "$rb_dir" || rb_fail state_dir "cannot create a private dir $rb_dir"
         rb_lock
-        if rb_pid=$(rb_server_pid); then
+        if rb_find_server; then
             rb_wait_ready "$rb_pid" # it may still be starting (another `up` began it)
             rb_report running "$rb_pid"
         elif [ "$RB_RESTART" != yes ] && rb_was_shut_down; then
@@ -254,7 +309,7 @@ case $RB_ACTION in
         fi
         ;;
     query)
-        if [ -d "$rb_root" ] && rb_dirs && rb_pid=$(rb_server_pid) && rb_info=$(rb_info_file "$rb_pid"); then
+        if [ -d "$rb_root" ] && rb_dirs && rb_find_server && rb_info=$(rb_info_file "$rb_pid"); then
             rb_report running "$rb_pid"
         else
             rb_answer "{\"ok\":true,\"action\":\"not_running\",\"root_dir\":$(rb_str "$rb_root")}"
