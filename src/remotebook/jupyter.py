@@ -9,7 +9,7 @@ from typing import Any
 
 from remotebook import remote, ssh
 from remotebook.config import Profile, kernel_name
-from remotebook.errors import NotRunningError, RemoteEnvError, ServerError, SSHError
+from remotebook.errors import InsecureServerError, NotRunningError, RemoteEnvError, ServerError, SSHError
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,10 @@ def translate(answer: remote.Answer, destination: str) -> Exception:
     where = f"{destination}: {answer.message}"
     if answer.error in _REMOTE_HINTS:
         return RemoteEnvError(where, hint=_REMOTE_HINTS[answer.error], detail=answer.log_tail)
+    if answer.error == "auth_off":
+        return InsecureServerError(
+            where, hint="remove the token setting from that Jupyter config: remotebook hands Jupyter a token of its own"
+        )
     if answer.error == "shut_down":
         return NotRunningError(where, hint="start it again with `remotebook up`")
     if answer.error == "no_log":

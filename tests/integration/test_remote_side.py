@@ -1,4 +1,4 @@
-"""The remote side of issue 9: a server is known by its pid *and* its runtime dir, also on a host without ps."""
+"""The remote side of issue 9: server identity, slim hosts, the user's umask and locale, auth, kernels over ipc."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ import json
 import os
 import shlex
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.harness.remote_host import JUPYTER_VENV, _alive
 from tests.integration.conftest import Runner
-from tests.integration.jupyter_client_lite import run_in, start_kernel
+from tests.integration.jupyter_client_lite import execute, request, run_in, start_kernel
+
+NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
 
 
 def _add_to_profile(rb: Runner, text: str, user: str = "rbtest") -> None:
@@ -90,3 +95,47 @@ def test_up_status_and_down_on_a_host_without_ps(rb: Runner) -> None:
     assert down.returncode == 0, down.stderr
     assert "server stopped" in down.stdout
     assert [line for line in rb.host.ps().splitlines() if line.startswith("rbtest")] == []
+
+
+def test_notebooks_get_the_users_umask_and_kernels_the_users_locale(rb: Runner) -> None:
+    _add_to_profile(rb, "umask 002\nLANG=C.UTF-8\nexport LANG\nunset LC_ALL\n")
+    login = _login_shell(rb, 'echo "$(umask) ${LANG-unset} ${LC_ALL-unset}"').split()
+    assert login == ["0002", "C.UTF-8", "unset"]
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    status, _ = request(port, "PUT", "/api/contents/x.ipynb", token, NOTEBOOK)
+    assert status == 201
+    root = Path(report["server"]["root_dir"])
+    assert stat.S_IMODE((root / "x.ipynb").stat().st_mode) & 0o060 == 0o060  # group read + write
+    assert stat.S_IMODE(root.stat().st_mode) == 0o775  # remote_dir, made by the bootstrap
+    code = "import os; m = os.umask(0); os.umask(m); (oct(m), os.environ.get('LANG'), os.environ.get('LC_ALL'))"
+    assert execute(port, token, code) == "('0o2', 'C.UTF-8', None)"
+    # ... while remotebook's own files stay private
+    state = Path(report["server"]["log"]).parent
+    for path, mode in [(state, 0o700), (state / "runtime", 0o700)] + [
+        (state / name, 0o600) for name in ("token", "server.log", "server.pid", "transport", "python")
+    ]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o777 == mode, path  # Jupyter adds a sticky bit to runtime/
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("jupyter_server_config.py", 'c.ServerApp.token = ""\n'),
+        ("jupyter_server_config.json", '{"IdentityProvider": {"token": ""}}\n'),
+    ],
+)
+def test_a_config_that_turns_the_token_off_is_refused_and_nothing_keeps_running(
+    rb: Runner, name: str, config: str
+) -> None:
+    folder = rb.host.home("rbtest") / ".jupyter"
+    rb.host.run_as("rbtest", ["mkdir", "-p", str(folder)], timeout=10)
+    rb.host.run_as("rbtest", ["sh", "-c", f'printf %s "$1" >"{folder / name}"', "sh", config], timeout=10)
+    out = rb.run("up", "rbremote", "--detach", "--no-browser")
+    assert out.returncode == 12, out.stderr
+    assert "without a token" in out.stderr
+    assert str(folder / name) in out.stderr
+    assert rb.jupyter_processes() == []
+    assert [line for line in rb.host.ps().splitlines() if line.startswith("rbtest")] == []
+    assert not any("url" in json.loads(f.read_text()) for f in rb.state_files())
+    assert [p for p in rb.ssh_processes() if "[mux]" not in p] == []

@@ -11,6 +11,7 @@ import pytest
 
 from remotebook import jupyter, remote
 from remotebook.config import Profile
+from remotebook.errors import InsecureServerError
 
 NASTY = ["it's", 'a "quoted"', "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "two  spaces", "back\\slash", "*"]
 MARK = remote.answer_mark("0123abcd")
@@ -202,3 +203,16 @@ def _comm_or_cmd(d: Path) -> str:
     except OSError:
         return ""
 
+
+def test_ensure_without_a_token_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    values = {"ROOT": "proj", "APP": "lab", "JUPYTER": "", "VENV": "", "CONDA_ENV": "", "SETUP": "", "KERNEL": "k"}
+    values |= {"TRANSPORT": "auto", "TIMEOUT": "5", "TOKEN": "", "RESTART": "yes", "FOLLOW": "no", "LINES": "1"}
+    script = remote.render("ensure", values)
+    environ = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    out = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True, timeout=30, env=environ)
+    answer = remote.parse(out.stdout, script.nonce)
+    assert (answer.ok, answer.error) == (False, "auth_off")
+    assert "never starts Jupyter without" in answer.message
+    assert list(tmp_path.rglob("server.pid")) == [] and list(tmp_path.rglob("token")) == []
+    err = jupyter.translate(answer, "gpu")
+    assert isinstance(err, InsecureServerError) and err.exit_code == 12

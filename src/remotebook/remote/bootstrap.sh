@@ -130,6 +130,35 @@ rb_report() { # ACTION PID: the answer for a running server
     rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"warning\":$(rb_str "$rb_warning"),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
+rb_token_config() { # the Jupyter config files that mention a token: where one set to "" likely is
+    [ -n "${rb_py:-}" ] || read -r rb_py 2>/dev/null <"$rb_dir/python" || :
+    for rb_c in "${JUPYTER_CONFIG_DIR:-$HOME/.jupyter}" "${rb_py%/bin/*}/etc/jupyter" /usr/local/etc/jupyter /etc/jupyter; do
+        for rb_f in "$rb_c"/jupyter_server_config.py "$rb_c"/jupyter_server_config.json \
+            "$rb_c"/jupyter_notebook_config.py "$rb_c"/jupyter_notebook_config.json "$rb_c"/jupyter_server_config.d/*.json; do
+            [ -f "$rb_f" ] && grep -Eqs '^[[:space:]]*[^#[:space:]].*token' -- "$rb_f" && printf '%s\n' "$rb_f"
+        done
+    done | head -n 3 | tr '\n' ' '
+}
+
+rb_check_auth() { # the server must use remotebook's token: else it is stopped and refused (auth_off)
+    rb_tok=
+    read -r rb_tok 2>/dev/null <"$rb_dir/token" || :
+    # Jupyter's own word on the token it checks (jpserver-PID.json: indent=2, sorted keys)
+    rb_used=$(sed -n 's/^  "token": "\([^"]*\)",\{0,1\}$/\1/p' -- "$rb_info")
+    [ -n "$rb_used" ] && [ "$rb_used" = "$rb_tok" ] && return 0
+    rb_why="Jupyter runs without a token, so anyone who reaches it could run code"
+    [ -n "$rb_used" ] && rb_why="Jupyter uses another token than the one remotebook gave it"
+    rb_cfg=$(rb_token_config)
+    if [ -n "$rb_cfg" ]; then
+        rb_why="$rb_why: a Jupyter config sets the token (look for a token set to \"\" in ${rb_cfg% })"
+    else
+        rb_why="$rb_why: likely a Jupyter config that sets c.ServerApp.token = \"\" (\`jupyter --paths\` lists the config dirs)"
+    fi
+    rb_kill_server "$1"
+    rm -rf -- "$rb_dir/runtime" "$rb_dir/token" "$rb_dir/server.pid" "$rb_sock"
+    rb_fail auth_off "$rb_why; remotebook stopped that server"
+}
+
 rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
     rb_activate "$rb_dir/setup.log"
     # shellcheck disable=SC2154 # rb_env: set by rb_canonical_root (common.sh)
@@ -198,6 +227,8 @@ rb_logout_guard() { # where logind kills a user's processes at logout: a scope, 
 }
 
 rb_start() {
+    # Never a server without a token: none given, or a token file that did not get written (disk full)
+    [ -n "$RB_TOKEN" ] || rb_fail auth_off "remotebook sent no token, and it never starts Jupyter without one"
     rb_find_jupyter
     rb_check_versions
     rb_logout_guard
@@ -208,8 +239,12 @@ rb_start() {
     fi
     rb_private_dir "$rb_dir/runtime" || rb_fail state_dir "cannot create a private dir $rb_dir/runtime"
     rm -f -- "$rb_dir"/runtime/jpserver-*.json "$rb_dir"/runtime/jpserver-*-open.html
-    rb_put "$rb_dir/token" "$RB_TOKEN" && rb_put "$rb_dir/transport" "$rb_transport" &&
-        rb_put "$rb_dir/python" "$rb_py" && rb_put "$rb_dir/server.log" "" ||
+    rb_put "$rb_dir/token" "$RB_TOKEN" || :
+    rb_tok=
+    read -r rb_tok 2>/dev/null <"$rb_dir/token" || :
+    [ "$rb_tok" = "$RB_TOKEN" ] || rb_fail auth_off "the token file $rb_dir/token did not get written whole (disk full?), and remotebook never starts Jupyter without a token"
+    rb_put "$rb_dir/transport" "$rb_transport" && rb_put "$rb_dir/python" "$rb_py" &&
+        rb_put "$rb_dir/server.log" "" ||
         rb_fail state_dir "cannot write to $rb_dir (disk full?)"
     if [ "$rb_transport" = unix ]; then
         rb_private_dir "${rb_sock%/*}" || rb_fail state_dir "cannot create a private dir ${rb_sock%/*}"
@@ -238,6 +273,7 @@ rb_start() {
     rb_pid=$!
     rb_put "$rb_dir/server.pid" "$rb_pid"
     rb_wait_ready "$rb_pid"
+    rb_check_auth "$rb_pid"
     rb_report started "$rb_pid"
 }
 
@@ -262,7 +298,7 @@ PYEOF
 
 rb_kill_server() { # PID: shutdown API, then TERM, then KILL (kernels too), each with a bounded wait; sets rb_how
     rb_kids=$(rb_children "$1")
-    rb_how=TERM # a server that refused the API goes straight to TERM
+    rb_how=TERM # a server that refused the API (auth off: no xsrf cookie) goes straight to TERM
     rb_info=$(rb_info_file "$1") && rb_api_shutdown "$rb_info" && rb_how=api
     for rb_sig in none TERM KILL; do
         if [ "$rb_sig" = none ]; then
@@ -301,6 +337,7 @@ case $RB_ACTION in
         rb_lock
         if rb_find_server; then
             rb_wait_ready "$rb_pid" # it may still be starting (another `up` began it)
+            rb_check_auth "$rb_pid"
             rb_report running "$rb_pid"
         elif [ "$RB_RESTART" != yes ] && rb_was_shut_down; then
             rb_fail shut_down "the Jupyter server was shut down (from Jupyter's menu, or idle_timeout)"
@@ -310,6 +347,7 @@ case $RB_ACTION in
         ;;
     query)
         if [ -d "$rb_root" ] && rb_dirs && rb_find_server && rb_info=$(rb_info_file "$rb_pid"); then
+            rb_check_auth "$rb_pid"
             rb_report running "$rb_pid"
         else
             rb_answer "{\"ok\":true,\"action\":\"not_running\",\"root_dir\":$(rb_str "$rb_root")}"
