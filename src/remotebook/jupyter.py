@@ -31,6 +31,7 @@ class Server:
     host: str
     action: str  # "started" or "running" (found)
     warning: str = ""  # e.g. the host kills processes at logout
+    kernel_transport: str = "tcp"  # "ipc": kernels talk ZMQ over unix sockets in the private runtime dir
 
     @classmethod
     def from_answer(cls, data: dict[str, Any]) -> Server:
@@ -48,6 +49,7 @@ class Server:
             host=str(data.get("host", "")),
             action=str(data.get("action", "")),
             warning=str(data.get("warning", "")),
+            kernel_transport=str(data.get("kernel_transport") or "tcp"),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ class Server:
             "running": True,
             "pid": self.pid,
             "transport": self.transport,
+            "kernel_transport": self.kernel_transport,
             "endpoint": self.endpoint,
             "version": self.version,
             "root_dir": self.root_dir,

@@ -139,3 +139,45 @@ def test_a_config_that_turns_the_token_off_is_refused_and_nothing_keeps_running(
     assert [line for line in rb.host.ps().splitlines() if line.startswith("rbtest")] == []
     assert not any("url" in json.loads(f.read_text()) for f in rb.state_files())
     assert [p for p in rb.ssh_processes() if "[mux]" not in p] == []
+
+
+def _connection_files(report: dict[str, object]) -> list[dict[str, object]]:
+    server = report["server"]
+    assert isinstance(server, dict)
+    runtime = Path(str(server["log"])).parent / "runtime"
+    return [json.loads(f.read_text()) for f in runtime.glob("kernel-*.json")]
+
+
+def test_kernels_talk_over_ipc_in_the_private_runtime_dir(rb: Runner) -> None:
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    assert report["server"]["kernel_transport"] == "ipc"
+    port, token = report["local_port"], report["token"]
+    kernel = start_kernel(port, token)
+    assert run_in(port, token, kernel, "6*7") == "42"
+    [connection] = _connection_files(report)
+    assert connection["transport"] == "ipc"
+    assert str(connection["ip"]).startswith(str(Path(report["server"]["log"]).parent / "runtime"))
+    assert rb.json("status", "rbremote")["server"]["kernel_transport"] == "ipc"
+
+
+def test_old_jupyter_server_runs_kernels_too(rb: Runner) -> None:
+    old = JUPYTER_VENV.parent / "old-jupyter-venv" / "bin" / "jupyter"
+    rb.write_config(f'[profiles.old]\nhost = "rbbare"\njupyter = "{old}"\n')
+    report = rb.json("up", "old", "--detach", "--no-browser")
+    assert report["server"]["version"].startswith("1.13.")
+    port, token = report["local_port"], report["token"]
+    kernel = start_kernel(port, token)
+    assert run_in(port, token, kernel, "6*7") == "42"
+    [connection] = _connection_files(report)
+    assert connection["transport"] == report["server"]["kernel_transport"] == "ipc"
+
+
+def test_jupyter_args_can_keep_kernels_on_tcp(rb: Runner) -> None:
+    # e.g. for a kernel that only speaks tcp
+    rb.write_config('[profiles.t]\nhost = "rbremote"\njupyter_args = ["--KernelManager.transport=tcp"]\n')
+    report = rb.json("up", "t", "--detach", "--no-browser")
+    assert report["server"]["kernel_transport"] == "tcp"
+    port, token = report["local_port"], report["token"]
+    kernel = start_kernel(port, token)
+    assert run_in(port, token, kernel, "6*7") == "42"
+    assert [c["transport"] for c in _connection_files(report)] == ["tcp"]

@@ -124,10 +124,11 @@ rb_lock() { # one starter at a time per server dir; mkdir is atomic, also on NFS
 }
 
 rb_report() { # ACTION PID: the answer for a running server
-    read -r rb_transport <"$rb_dir/transport" 2>/dev/null || :
-    rb_warning=
+    rb_transport='' rb_kt='' rb_warning=''
+    read -r rb_transport 2>/dev/null <"$rb_dir/transport" || :
+    read -r rb_kt 2>/dev/null <"$rb_dir/kernel_transport" || : # servers of older remotebooks: tcp
     [ -f "$rb_dir/warning" ] && read -r rb_warning <"$rb_dir/warning"
-    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"warning\":$(rb_str "$rb_warning"),\"info\":$(tr "\n" " " <"$rb_info")}"
+    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"kernel_transport\":$(rb_str "${rb_kt:-tcp}"),\"warning\":$(rb_str "$rb_warning"),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
 rb_token_config() { # the Jupyter config files that mention a token: where one set to "" likely is
@@ -190,9 +191,9 @@ rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
     [ -n "$rb_py" ] && [ -x "$rb_py" ] || rb_py=$(command -v python3 2>/dev/null) || rb_fail no_python "cannot find the python that runs $rb_jup"
 }
 
-rb_check_versions() { # one light python call: jupyter_server version and whether the app is there
+rb_check_versions() { # one light python call: jupyter_server version, the app, --sock, kernels over ipc
     rb_vers=$("$rb_py" - "$RB_APP" <<'PYEOF' 2>/dev/null
-import importlib.util, sys
+import importlib.util, os, sys
 try:
     import jupyter_server
 except ImportError:
@@ -200,13 +201,34 @@ except ImportError:
 app = {"lab": "jupyterlab", "notebook": "notebook"}[sys.argv[1]]
 major, minor = (int(part) for part in jupyter_server.__version__.split(".")[:2])
 sock = (major, minor) >= (1, 15)  # ServerApp.sock arrived in jupyter_server 1.15
-print(jupyter_server.__version__, "yes" if importlib.util.find_spec(app) else "no", "sock" if sock else "tcp")
+def ipc():  # kernels over ZMQ unix sockets: libzmq built with ipc, jupyter_client 5+, ipykernel 4+
+    try:
+        from importlib.metadata import version
+        import zmq
+        client, kernel = (int(version(name).split(".")[0]) for name in ("jupyter_client", "ipykernel"))
+        return os.name == "posix" and zmq.has("ipc") and client >= 5 and kernel >= 4
+    except Exception:
+        return False
+print(jupyter_server.__version__, "yes" if importlib.util.find_spec(app) else "no", "sock" if sock else "tcp",
+      "ipc" if ipc() else "tcp")
 PYEOF
     )
     case $rb_vers in
         '' | none) rb_fail no_jupyter_server "$rb_jup runs $rb_py, which has no jupyter_server (Jupyter 4 or newer is needed)" ;;
         *\ no\ *) rb_fail no_app "the $RB_APP app is not installed beside $rb_jup" ;;
     esac
+}
+
+rb_kernel_transport() { # JUPYTER_ARGS...: sets rb_kt, ipc (ZMQ over unix sockets in the 0700 runtime dir) where it works
+    rb_kt=tcp
+    case $rb_vers in *\ ipc) rb_kt=ipc ;; esac
+    # jupyter_client names the sockets <runtime>/kernel-<uuid>-ipc-<n>; sockaddr_un holds 107 bytes
+    rb_ksock="$rb_dir/runtime/kernel-00000000-0000-0000-0000-000000000000-ipc-99"
+    [ "${#rb_ksock}" -le 107 ] || rb_kt=tcp
+    rb_kt_own=yes
+    for rb_a in "$@"; do # the profile's jupyter_args have the last word
+        case $rb_a in --KernelManager.transport=*) rb_kt=${rb_a#*=} rb_kt_own=no ;; esac
+    done
 }
 
 rb_logout_guard() { # where logind kills a user's processes at logout: a scope, or a warning
@@ -235,16 +257,17 @@ rb_start() {
     rb_transport=$RB_TRANSPORT
     if [ "$rb_transport" = auto ]; then
         # A server too old for --sock listens on 127.0.0.1 (Jupyter picks a free port).
-        case $rb_vers in *\ sock) rb_transport=unix ;; *) rb_transport=tcp ;; esac
+        case $rb_vers in *\ sock\ *) rb_transport=unix ;; *) rb_transport=tcp ;; esac
     fi
+    rb_kernel_transport "$@"
     rb_private_dir "$rb_dir/runtime" || rb_fail state_dir "cannot create a private dir $rb_dir/runtime"
     rm -f -- "$rb_dir"/runtime/jpserver-*.json "$rb_dir"/runtime/jpserver-*-open.html
     rb_put "$rb_dir/token" "$RB_TOKEN" || :
     rb_tok=
     read -r rb_tok 2>/dev/null <"$rb_dir/token" || :
     [ "$rb_tok" = "$RB_TOKEN" ] || rb_fail auth_off "the token file $rb_dir/token did not get written whole (disk full?), and remotebook never starts Jupyter without a token"
-    rb_put "$rb_dir/transport" "$rb_transport" && rb_put "$rb_dir/python" "$rb_py" &&
-        rb_put "$rb_dir/server.log" "" ||
+    rb_put "$rb_dir/transport" "$rb_transport" && rb_put "$rb_dir/kernel_transport" "$rb_kt" &&
+        rb_put "$rb_dir/python" "$rb_py" && rb_put "$rb_dir/server.log" "" ||
         rb_fail state_dir "cannot write to $rb_dir (disk full?)"
     if [ "$rb_transport" = unix ]; then
         rb_private_dir "${rb_sock%/*}" || rb_fail state_dir "cannot create a private dir ${rb_sock%/*}"
@@ -253,6 +276,7 @@ rb_start() {
     else
         set -- --ip=127.0.0.1 "$@"
     fi
+    [ "$rb_kt" = ipc ] && [ "$rb_kt_own" = yes ] && set -- --KernelManager.transport=ipc "$@"
     [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
     # This project's env (`remotebook env`) is the default kernel; the profile's args come later and win.
     [ -f "$rb_env/kernel" ] && set -- "--MappingKernelManager.default_kernel_name=$RB_KERNEL" "$@"
