@@ -5,6 +5,7 @@ import os
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -175,8 +176,6 @@ def test_children_are_found_in_proc_when_there_is_no_ps(tmp_path: Path) -> None:
 
 
 def _wait_for_children(pid: int) -> list[int]:
-    import time
-
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         found = sorted(
@@ -216,3 +215,40 @@ def test_ensure_without_a_token_is_refused_before_anything_starts(tmp_path: Path
     assert list(tmp_path.rglob("server.pid")) == [] and list(tmp_path.rglob("token")) == []
     err = jupyter.translate(answer, "gpu")
     assert isinstance(err, InsecureServerError) and err.exit_code == 12
+
+
+def _is_server(pid: int, state_dir: Path, root: str = "/nowhere") -> bool:
+    probe = _function("rb_alive", remote.BOOTSTRAP) + _function("rb_is_server", remote.BOOTSTRAP)
+    probe += 'rb_dir=$2 rb_root=$3; rb_is_server "$1"'
+    out = subprocess.run(["sh", "-c", probe, "sh", str(pid), str(state_dir), root], timeout=10)
+    return out.returncode == 0
+
+
+def test_a_server_is_known_by_the_runtime_dir_in_its_environment(tmp_path: Path) -> None:
+    ours = tmp_path / "ours"
+    env = {"PATH": os.environ["PATH"], "JUPYTER_RUNTIME_DIR": f"{ours}/runtime"}
+    server = subprocess.Popen(["sleep", "30"], env=env)
+    # a recycled pid: a program with "jupyter" and even the root_dir flag in its argv, but not our env
+    editor = subprocess.Popen(
+        ["bash", "-c", 'exec -a "vim jupyter_notes.txt" sleep 30 --ServerApp.root_dir=/nowhere'],
+        env={"PATH": os.environ["PATH"], "JUPYTER_RUNTIME_DIR": f"{ours}/runtime-of-another"},
+    )
+    try:
+        assert _is_server(server.pid, ours)
+        assert not _is_server(server.pid, tmp_path / "another")
+        assert not _is_server(editor.pid, ours)
+    finally:
+        for child in (server, editor):
+            child.kill()
+            child.wait(timeout=10)
+
+
+def test_a_zombie_is_not_alive(tmp_path: Path) -> None:
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)  # polling for it to exit (nobody reaps it yet)
+    probe = _function("rb_alive", remote.BOOTSTRAP) + 'rb_alive "$1"'
+    assert subprocess.run(["sh", "-c", probe, "sh", str(child.pid)], timeout=10).returncode == 1
+    child.wait(timeout=10)
