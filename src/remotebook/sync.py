@@ -91,14 +91,20 @@ class Outcome:
 
 def rsync_argv(sess: Session, *extra: str) -> list[str]:
     """rsync with -e set to our ssh (same -F, same control socket; a master is made if none runs)."""
+    local_rsync()
+    rsh = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST))
+    return ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "-e", shlex.join(rsh), *extra]
+
+
+def local_rsync() -> str:
+    """The rsync on PATH, once it is known to be new enough (asked once per process)."""
     exe = shutil.which("rsync")
     if exe is None:
         raise SyncError(
             "rsync is not installed on this computer", hint="install it (apt install rsync / brew install rsync)"
         )
     require_local_rsync(_local_version(exe))
-    rsh = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST))
-    return ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "-e", shlex.join(rsh), *extra]
+    return exe
 
 
 @functools.cache
@@ -334,6 +340,7 @@ def run(
     planned list is then deleted, with no second plan in between.
     """
     start = time.monotonic()
+    local_rsync()  # before anything touches the server
     project = sess.profile.project_dir
     rules = filters(sess.profile, direction, check_paths(project, paths or []))
     manifest = sess.store.load(MANIFEST) or {}

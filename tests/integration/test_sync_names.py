@@ -116,3 +116,18 @@ def test_a_remote_dir_with_spaces_and_glob_characters(rb: Runner) -> None:
     out = rb.run("sync", "pull", "odd")
     assert out.returncode == 0, out.stderr
     assert [(rb.project / k).read_text() for k in beside(rb.project, "analysis.ipynb", "remote")] == ["server\n"]
+
+
+def test_a_local_rsync_too_old_to_protect_names_is_refused_before_anything_is_sent(rb: Runner) -> None:
+    rb.write_config('[profiles.s]\nhost = "rbremote"\n')
+    write(rb.project / "fig[1].ipynb", "v1\n")
+    fake = rb.project.parent / "old-rsync"
+    fake.mkdir()
+    (fake / "rsync").write_text("#!/bin/sh\necho 'rsync  version 3.1.3  protocol version 31'\nexit 1\n")
+    (fake / "rsync").chmod(0o755)
+    rb.env["PATH"] = f"{fake}:{rb.env['PATH']}"
+    out = rb.run("sync", "push", "s")
+    assert out.returncode == 9
+    assert "the rsync on this computer is too old (3.1.3): sync needs 3.2.4 or newer" in out.stderr
+    assert "brew install rsync" in out.stderr and "Traceback" not in out.stderr
+    assert not remote_dir(rb).exists()
