@@ -16,7 +16,11 @@ from remotebook.errors import UsageError
 @click.argument("direction", type=click.Choice(["push", "pull"]))
 @click.argument("args", nargs=-1)
 @click.option("-n", "--dry-run", is_flag=True, help="List what would change; change nothing.")
-@click.option("--delete", is_flag=True, help="Also delete what the other side no longer has (asks first).")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Also delete what the other side no longer has (asks first; deletes exactly the list shown).",
+)
 @click.option("--yes", is_flag=True, help="With --delete: do not ask.")
 @click.option("--watch", is_flag=True, help="push: push again on every change, until Ctrl-C.")
 @click.pass_obj
