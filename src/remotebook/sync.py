@@ -670,7 +670,9 @@ def _rsync(
     """rsync to completion; `show` lets its progress line reach the terminal (stdout not captured)."""
     # LC_ALL=C: rsync then escapes every non-ASCII byte of a name (\#ooo), whatever the user's locale,
     # so its output is ASCII, exact through any decoding, and unescape() reads it back byte for byte.
+    # RSYNC_OLD_ARGS would hand the remote path to the remote shell unprotected again.
     env = {**(env or os.environ), "LC_ALL": "C"}
+    env.pop("RSYNC_OLD_ARGS", None)
     result = proc.run(rsync_argv(sess, *args), timeout=TRANSFER_TIMEOUT, capture=not show, env=env)
     if result.returncode not in ok:
         raise _translate(result, sess.profile.host)

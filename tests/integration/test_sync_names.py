@@ -102,6 +102,7 @@ def test_a_path_argument_with_glob_characters_means_that_file_only(rb: Runner) -
 def test_a_remote_dir_with_spaces_and_glob_characters(rb: Runner) -> None:
     """The remote path is an argument, not a list entry: rsync 3.2.4+ protects it from the remote shell."""
     rb.write_config('[profiles.odd]\nhost = "rbremote"\nremote_dir = "~/odd dir [1]*"\n')
+    rb.env["RSYNC_OLD_ARGS"] = "1"  # a user's setting that would unprotect it again
     write(rb.project / "analysis.ipynb", "v1\n", mtime=time.time() - 60)
     assert rb.run("sync", "push", "odd").returncode == 0
     there = rb.host.home("rbtest") / "odd dir [1]*"
