@@ -128,3 +128,26 @@ def test_a_deletion_confirmed_for_a_file_that_changed_meanwhile_is_undone(rb: Ru
     assert code == 0, err
     assert (here / "gone.txt").read_text() == "edited after the prompt listed it\n"
     assert "0 deletion(s)" not in err and not (synced / ".rsync-backup").exists()
+
+
+def test_pull_delete_removes_a_confirmed_folder_only_if_nothing_new_is_in_it(rb: Runner, synced: Path) -> None:
+    r, here = remote_dir(rb) / "results", synced / "results"
+    (r / "old" / "one.txt").unlink()
+    (r / "old").rmdir()
+    (r / "gone.txt").unlink()
+    (here / "deep" / "er").mkdir(parents=True)  # an empty folder tree only here: deleted too
+    code, err = answer_after(rb, lambda: None, "sync", "pull", "s", "--delete")
+    assert code == 0, err
+    assert not (here / "old").exists() and not (here / "gone.txt").exists() and not (here / "deep").exists()
+
+    write(r / "keep" / "f.txt", "x\n")
+    as_remote_user(r / "keep" / "f.txt")
+    assert rb.run("sync", "pull", "s").returncode == 0
+    (r / "keep" / "f.txt").unlink()
+    (r / "keep").rmdir()
+    code, err = answer_after(
+        rb, lambda: write(here / "keep" / "new.txt", "made after the prompt\n"), "sync", "pull", "s", "--delete"
+    )
+    assert code == 0, err
+    assert not (here / "keep" / "f.txt").exists()
+    assert (here / "keep" / "new.txt").read_text() == "made after the prompt\n"
