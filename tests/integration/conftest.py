@@ -169,8 +169,9 @@ class Runner:
         ]
 
     def state_files(self) -> list[Path]:
-        folder = self.state / "targets"
-        return sorted(folder.glob("*.json")) if folder.is_dir() else []  # not the lock files
+        """Every JSON file of local state (per project: state, health, sync manifest); not the locks."""
+        folder = self.state / "projects"
+        return sorted(folder.glob("*/*.json")) if folder.is_dir() else []
 
     def supervisors(self) -> list[int]:
         """Pids of `remotebook _supervise` processes running with our state dir."""

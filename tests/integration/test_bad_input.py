@@ -113,7 +113,7 @@ def test_forwarding_refused_by_the_server(rb: Runner) -> None:
     ],
 )
 def test_bad_config(rb: Runner, text: str, needle: str) -> None:
-    rb.write_config(text)
+    rb.write_config(text, trusted=False)  # nothing in it needs approval, and `trust` itself would refuse it
     out = rb.run("up", "p", "--detach", "--no-browser")
     first = assert_clean_failure(rb, out, 3, needle)
     assert str(rb.project / "remotebook.toml") in first
