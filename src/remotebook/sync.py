@@ -217,7 +217,7 @@ def unescape(name: str) -> str:
 def parse_itemized(output: str) -> Plan:
     """rsync `--itemize-changes --out-format=%i|%l|%n` lines -> files to update (with sizes) and to delete."""
     plan = Plan()
-    for line in output.splitlines():
+    for line in output.split("\n"):  # not splitlines(): a name may hold U+2028 or \x1c, a line ends at \n only
         parts = line.split("|", 2)
         if len(parts) != 3 or len(parts[0]) < 11:
             continue
@@ -246,7 +246,7 @@ _LISTED = re.compile(r"^(\S{10})\s+(\d+) (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) (.*)$"
 def parse_listing(output: str) -> dict[str, tuple[int, int]]:
     """`rsync --list-only --no-human-readable` run with TZ=UTC -> {path: (size, mtime)} for regular files."""
     files = {}
-    for line in output.splitlines():
+    for line in output.split("\n"):
         found = _LISTED.match(line)
         if found is None or not found[1].startswith("-"):
             continue

@@ -156,3 +156,9 @@ def test_a_remote_rsync_too_old_for_our_options_is_named() -> None:
         "the rsync on gpu-box is too old (it does not know an option sync uses): sync needs 3.1.0 or newer there"
     )
     assert error.hint == "upgrade rsync on gpu-box"
+
+
+def test_a_line_ends_at_a_newline_only() -> None:
+    """str.splitlines() would also cut at U+2028 or \\x1c; rsync promises only that a newline in a name is escaped."""
+    assert sync.parse_itemized(">f+++++++++|3|a\u2028b\x1cc.txt\n").updates == ["a\u2028b\x1cc.txt"]
+    assert list(sync.parse_listing("-rw-r--r--   3 2026/11/26 12:25:10 a\u2028b.txt\n")) == ["a\u2028b.txt"]
