@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import os
+import shlex
+import subprocess
 import time
 from pathlib import Path
 
@@ -162,3 +165,36 @@ def test_a_line_ends_at_a_newline_only() -> None:
     """str.splitlines() would also cut at U+2028 or \\x1c; rsync promises only that a newline in a name is escaped."""
     assert sync.parse_itemized(">f+++++++++|3|a\u2028b\x1cc.txt\n").updates == ["a\u2028b\x1cc.txt"]
     assert list(sync.parse_listing("-rw-r--r--   3 2026/11/26 12:25:10 a\u2028b.txt\n")) == ["a\u2028b.txt"]
+
+
+def test_chunks_bound_every_ssh_call() -> None:
+    assert list(sync._chunks([], 10)) == [[]]
+    assert list(sync._chunks(["aaaa", "bbbb", "cccc"], 10)) == [["aaaa", "bbbb"], ["cccc"]]
+    assert list(sync._chunks(["x" * 50], 10)) == [["x" * 50]]  # one line too long still goes, alone
+
+
+def test_the_servers_restore_script_in_a_real_sh(tmp_path: Path) -> None:
+    """After a push: an unchanged backup goes, a changed one is put back (beside a same-minute copy), a deletion is undone."""
+    b = tmp_path / ".rsync-backup" / "r1"
+    for name, text in [
+        ("sub/x y.csv", "pushed"), ("sub/x y.local-S.csv", "kept earlier"), (".rsync-backup/r1/sub/x y.csv", "server edit"),
+        ("same.txt", "pushed"), (".rsync-backup/r1/same.txt", "as planned"), (".rsync-backup/r1/-gone", "edited"),
+    ]:  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    os.utime(b / "same.txt", (1000, 1000))
+    head = sync._RESTORE_SCRIPT.format(root=shlex.quote(str(tmp_path)), backup=".rsync-backup/r1")
+    calls = [
+        ["keep", "sub/x y.csv", "11 2", "0", "sub/x y.local-S", ".csv"],
+        ["keep", "same.txt", "10 1000", "1", "same.local-S", ".txt"],
+        ["keep", "-gone", "-", "2", "-gone.local-S", ""],
+        ["keep", "never-backed-up", "1 1", "3", "never.local-S", ""],
+    ]
+    script = head + "".join(shlex.join(c) + "\n" for c in calls) + sync._RESTORE_END + "exit 0\n"
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    assert out.stdout.split("\n") == ["kept 0 2", "back 2 0", ""]
+    assert (tmp_path / "sub" / "x y.csv").read_text() == "server edit"
+    assert (tmp_path / "sub" / "x y.local-S-2.csv").read_text() == "pushed"
+    assert (tmp_path / "sub" / "x y.local-S.csv").read_text() == "kept earlier"
+    assert (tmp_path / "same.txt").read_text() == "pushed" and (tmp_path / "-gone").read_text() == "edited"
+    assert not (tmp_path / ".rsync-backup").exists()
