@@ -141,7 +141,11 @@ def connect(session: Session, previous: dict[str, Any], progress: Progress, *, b
         had_master = ssh.master_alive(target)
         progress(f"connecting to {session.profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
         if not had_master:
-            ssh.ensure_master(target, batch=batch)
+            try:
+                ssh.ensure_master(target, batch=batch)
+            except BaseException:
+                _restore(session, previous)
+                raise
     return had_master
 
 

@@ -75,7 +75,13 @@ def test_down_server_leaves_no_jupyter_and_no_ssh(rb: Runner) -> None:
     assert rb.ssh_processes() == []
     # local state keeps only the port to reuse; the remote keeps no socket, pid or token
     assert [json.loads(f.read_text()) for f in rb.state_files()] == [
-        {"target": "rbremote", "host": "rbremote", "local_port": report["local_port"]}
+        {
+            "target": "rbremote",
+            "host": "rbremote",
+            "project_dir": str(rb.project),
+            "ssh_config": str(rb.host.ssh_config),
+            "local_port": report["local_port"],
+        }
     ]
     assert list((rb.host.home("rbtest") / ".remotebook").rglob("*.sock")) == []
     assert list((rb.host.home("rbtest") / ".remotebook").rglob("token")) == []
