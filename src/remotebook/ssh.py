@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from remotebook import proc
-from remotebook.deadline import poll
 from remotebook.errors import CommandError, ConfigError, SSHError, TunnelError, last_line
+from remotebook.state import locked_file
 
 log = logging.getLogger(__name__)
 
@@ -136,24 +134,15 @@ def host_lock(target: Target, timeout: float = MASTER_TIMEOUT + 30) -> Iterator[
     Without it, two supervisors rebuilding after a drop could each make a master, and the
     second's stale-socket clean-up could unlink the first's live socket.
     """
-    fd = os.open(target.control_path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
 
-    def taken() -> bool | None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None
-        return True
+    def busy() -> SSHError:
+        return SSHError(
+            f"another remotebook has been connecting to {target.destination} for {timeout:.0f}s",
+            hint="answer its password prompt, or stop it",
+        )
 
-    try:
-        if not poll(taken, timeout=timeout, interval=0.05):
-            raise SSHError(
-                f"another remotebook has been connecting to {target.destination} for {timeout:.0f}s",
-                hint="answer its password prompt, or stop it",
-            )
+    with locked_file(Path(target.control_path + ".lock"), timeout, busy):
         yield
-    finally:
-        os.close(fd)
 
 
 def ensure_master(target: Target, *, batch: bool = False) -> bool:

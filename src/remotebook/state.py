@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,16 +85,10 @@ class Store:
     def remove(self, what: str = STATE) -> None:
         self.path(what).unlink(missing_ok=True)
 
-    @contextlib.contextmanager
-    def locked(self, what: str = UP_LOCK, timeout: float = 300.0) -> Iterator[None]:
+    def locked(self, what: str = UP_LOCK, timeout: float = 300.0) -> contextlib.AbstractContextManager[None]:
         """Hold an exclusive lock (flock: the kernel releases it when the holder dies)."""
-        fd = self._lock_fd(what)
-        try:
-            if poll(lambda: True if _try_flock(fd) else None, timeout=timeout, interval=0.05) is None:
-                raise TimeoutError(f"another remotebook holds {self.path(what)}")
-            yield
-        finally:
-            os.close(fd)
+        private_dir(self.dir)
+        return locked_file(self.path(what), timeout)
 
     def try_lock(self, what: str) -> int | None:
         """A held lock's fd (close it to release), or None when another process holds it."""
@@ -111,6 +105,21 @@ class Store:
     def _lock_fd(self, what: str) -> int:
         private_dir(self.dir)
         return os.open(self.path(what), os.O_RDWR | os.O_CREAT, 0o600)
+
+
+@contextlib.contextmanager
+def locked_file(path: Path, timeout: float, busy: Callable[[], Exception] | None = None) -> Iterator[None]:
+    """Hold an flock on `path` (created 0600), waiting at most `timeout` s.
+
+    After that, raise `busy()` (default: TimeoutError); only the wait is translated, not the body.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if poll(lambda: True if _try_flock(fd) else None, timeout=timeout, interval=0.05) is None:
+            raise busy() if busy else TimeoutError(f"another remotebook holds {path}")
+        yield
+    finally:
+        os.close(fd)
 
 
 def projects_dir(paths: Paths) -> Path:

@@ -18,21 +18,20 @@ the file with one they own (refused) or with other content (another hash: asks a
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remotebook.deadline import poll
 from remotebook.errors import UntrustedError
 from remotebook.paths import Paths, private_dir
+from remotebook.state import locked_file
 
 log = logging.getLogger(__name__)
 
@@ -170,24 +169,9 @@ def _write(paths: Paths, files: dict[str, dict[str, str]]) -> None:
         raise
 
 
-@contextlib.contextmanager
-def _locked(paths: Paths) -> Iterator[None]:
+def _locked(paths: Paths) -> contextlib.AbstractContextManager[None]:
     """Two `trust` at once must not lose an approval: read-modify-write under a flock."""
-    fd = os.open(private_dir(paths.state_dir) / f"{STORE_NAME}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if poll(lambda: True if _try_flock(fd) else None, timeout=10, interval=0.05) is None:
-            raise TimeoutError(f"another remotebook holds {store_file(paths)}.lock")
-        yield
-    finally:
-        os.close(fd)
-
-
-def _try_flock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
+    return locked_file(private_dir(paths.state_dir) / f"{STORE_NAME}.lock", timeout=10)
 
 
 def _user_name(uid: int) -> str:

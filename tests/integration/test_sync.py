@@ -162,8 +162,11 @@ def test_delete_refuses_without_confirmation(rb: Runner, project: Path) -> None:
     assert not (remote_dir(rb) / "analysis.py").exists()
 
 
-def answer_prompt(rb: Runner, answer: str, *args: str) -> tuple[int, str]:
-    """Run with a terminal on stdin (a pty), wait for the confirmation prompt, type the answer."""
+def answer_prompt(rb: Runner, answer: str, *args: str, meanwhile: Callable[[], None] = lambda: None) -> tuple[int, str]:
+    """Run with a terminal on stdin (a pty), wait for the confirmation prompt, call `meanwhile`, type the answer.
+
+    At the prompt the sync has made its plan and not yet transferred: `meanwhile` can change a side in that gap.
+    """
     import pty
 
     master, slave = pty.openpty()
@@ -188,6 +191,7 @@ def answer_prompt(rb: Runner, answer: str, *args: str) -> tuple[int, str]:
                     break
                 seen += chunk
         assert "delete these?" in seen, seen
+        meanwhile()
         os.write(master, (answer + "\n").encode())
         _, rest = proc.communicate(timeout=60)
         return proc.returncode, seen + rest

@@ -3,9 +3,6 @@ between its plan and its transfer, and the test edits the destination in that ga
 
 from __future__ import annotations
 
-import os
-import select
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,39 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Runner
-from tests.integration.test_sync import as_remote_user, remote_dir, write
+from tests.integration.test_sync import answer_prompt, as_remote_user, remote_dir, write
 
 
 def answer_after(rb: Runner, meanwhile: Callable[[], None], *args: str) -> tuple[int, str]:
     """Run on a pty, wait for the --delete prompt (the plan is made), call `meanwhile`, type y."""
-    import pty
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        rb.argv(*args), cwd=rb.project, env=rb.env, stdin=slave, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    os.close(slave)
-    try:
-        seen, deadline = "", time.monotonic() + 30
-        assert proc.stderr is not None
-        while "delete these?" not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stderr], [], [], 1)
-            if ready:
-                chunk = os.read(proc.stderr.fileno(), 4096).decode()
-                if not chunk:
-                    break
-                seen += chunk
-        assert "delete these?" in seen, seen
-        meanwhile()
-        os.write(master, b"y\n")
-        _, rest = proc.communicate(timeout=60)
-        return proc.returncode, seen + rest
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return answer_prompt(rb, "y", *args, meanwhile=meanwhile)
 
 
 @pytest.fixture
