@@ -132,6 +132,13 @@ def _status_text(r: dict[str, Any]) -> str:
     if s["running"]:
         how = "unix socket" if s["transport"] == "unix" else "TCP on the remote's 127.0.0.1 (no --sock support)"
         lines.append(f"  server: running, Jupyter {s['version']}, pid {s['pid']}, {how} {s['endpoint']}")
+        if s.get("kernel_transport"):
+            where = (
+                "unix sockets in the private runtime dir"
+                if s["kernel_transport"] == "ipc"
+                else "the remote's 127.0.0.1"
+            )
+            lines.append(f"  kernel: transport {s['kernel_transport']} ({where})")
         lines.append(f"  root:   {s['root_dir']}")
         if "kernels" in s:
             lines.append("  usage:  " + _activity_text(s))
