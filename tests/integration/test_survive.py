@@ -147,6 +147,7 @@ def test_status_shows_kernels_uptime_and_idle_time(rb: Runner) -> None:
     assert status["server"]["uptime_s"] >= 0 and status["server"]["idle_s"] >= 0
     text = rb.run("status", "rbremote").stdout
     assert "1 kernel(s)" in text and "server up" in text and "supervisor watching" in text
+    assert "kernel: transport ipc" in text  # the harness's JupyterLab has libzmq with ipc
     listing = rb.run("list").stdout
     assert "rbremote" in listing and "up" in listing and "[watching]" in listing
 
