@@ -844,6 +844,7 @@ def cleanup(host: RemoteHost | None, bench: Bench | None, work: Path, runtime: P
         rb_root = bench.rb_server_marker()
         jupyter_ports = {f"--port={p} " for p in bench.hand_ports}
         with contextlib.suppress(Exception):
+            bench.rb("down", ALIAS, timeout=60)  # stops the supervisor that the status block's `up --detach` left
             bench.close_tunnels()
             bench.close_masters()
     if host is not None:
