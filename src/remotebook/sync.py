@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import dataclasses
 import functools
 import hashlib
 import logging
 import os
-import re
 import shlex
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from remotebook import proc, ssh
 from remotebook.config import Profile
 from remotebook.errors import EXIT_SYNC, RemotebookError, UsageError
+from remotebook.rsync_text import (
+    ITEM_FORMAT,
+    LOG_FORMAT,
+    LOG_PREFIX,
+    Plan,
+    Stamp,
+    literal,
+    parse_itemized,
+    parse_listing,
+    parse_protocol,
+    parse_version,
+)
 from remotebook.session import Session
 
 log = logging.getLogger(__name__)
@@ -41,33 +51,11 @@ LOCAL_RSYNC_NEEDED = (3, 2, 4)
 REMOTE_PROTOCOL_NEEDED = 31  # rsync 3.1.0: --delete-missing-args, --info
 VANISHED = 24  # rsync: a source file went away after the plan; the rest was transferred
 
-Stamp = tuple[int, ...]  # what a destination file looked like: (size, mtime[, ...])
-
 
 class SyncError(RemotebookError):
     """rsync failed, or was asked to do something unsafe."""
 
     exit_code = EXIT_SYNC
-
-
-@dataclass
-class Plan:
-    """What one sync will do: rsync's own dry-run list, split into safe updates and conflicts."""
-
-    updates: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    deletions: list[str] = field(default_factory=list)
-    sizes: dict[str, int] = field(default_factory=dict)  # bytes of each file to send
-    created: set[str] = field(default_factory=set)  # updates that do not exist at the destination yet
-    changes: int = 0  # every item rsync would touch (files, dirs, links, attributes)
-    items: list[str] = field(default_factory=list)  # every path the transfer sends (files, dirs, links)
-    deleted_dirs: set[str] = field(default_factory=set)  # deletions that are directories
-    seen: dict[str, Stamp] = field(default_factory=dict)  # the destination's files as the plan saw them
-    protocol: int = 0  # the remote rsync's protocol, from the dry run
-
-    @property
-    def bytes(self) -> int:
-        return sum(self.sizes.get(name, 0) for name in self.updates)
 
 
 @dataclass
@@ -112,12 +100,6 @@ def _local_version(exe: str) -> tuple[int, ...] | None:
     return parse_version(proc.run([exe, "--version"], timeout=30).stdout)
 
 
-def parse_version(output: str) -> tuple[int, ...] | None:
-    """`rsync --version` -> (3, 2, 7); None for something else answering to the name (openrsync)."""
-    found = re.match(r"rsync\s+version\s+v?(\d+)\.(\d+)\.(\d+)", output)
-    return tuple(int(n) for n in found.groups()) if found else None
-
-
 def require_local_rsync(version: tuple[int, ...] | None) -> None:
     if version is None or version < LOCAL_RSYNC_NEEDED:
         found = ".".join(map(str, version)) if version else "not samba rsync"
@@ -127,12 +109,6 @@ def require_local_rsync(version: tuple[int, ...] | None) -> None:
             hint=f"older ones let the remote shell split or expand file names; install rsync {needed}+"
             " (brew install rsync / apt install rsync)",
         )
-
-
-def parse_protocol(output: str) -> int | None:
-    """The remote's protocol from `--debug=proto`: `(Client) Protocol versions: remote=32, negotiated=32`."""
-    found = re.search(r"^\(Client\) Protocol versions: remote=(\d+)", output, re.M)
-    return int(found[1]) if found else None
 
 
 def remote_root(sess: Session) -> str:
@@ -147,17 +123,6 @@ def _remote_path(sess: Session) -> str:
     if path.startswith("~/"):
         path = path[2:]
     return path.rstrip("/") or "/"
-
-
-def literal(path: str, tail: str = "") -> str:
-    """`path` + `tail` as an rsync pattern that matches that path only.
-
-    rsync reads a backslash as an escape only in a pattern that has a wildcard, so a
-    name is escaped exactly when the pattern (with its tail) will have one.
-    """
-    if tail or any(c in path for c in "*?["):
-        return re.sub(r"([*?[\]\\])", r"\\\1", path) + tail
-    return path
 
 
 def filters(profile: Profile, direction: str, paths: list[str]) -> list[str]:
@@ -193,66 +158,6 @@ def check_paths(project: Path, paths: list[str]) -> list[str]:
         except ValueError:
             raise UsageError(f"{raw} is outside the project {project}", hint="sync only paths inside it") from None
     return out
-
-
-ITEM = "%i|%l|%n"  # what parse_itemized reads, from the dry run's stdout or the transfer's log file
-ITEM_FORMAT = f"--out-format={ITEM}"
-LOG_FORMAT = f"--log-file-format={ITEM}"
-_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\d+\] ", re.M)  # rsync's --log-file lines
-_ESCAPED = re.compile(rb"\\#([0-3][0-7][0-7])")  # rsync prints a byte it will not show as \#ooo (octal)
-
-
-def unescape(name: str) -> str:
-    """A name as rsync printed it -> the name on disk, whatever the locale.
-
-    rsync escapes control characters, and bytes that are not printable in its locale
-    (all non-ASCII under C/POSIX), as `\\#ooo`; a real backslash followed by `#ddd` is
-    escaped too, so the reading is unambiguous. sync runs rsync under LC_ALL=C, so what
-    it prints is ASCII and exact through any decoding; surrogates carry non-UTF-8 names.
-    """
-    raw = name.encode("utf-8", "surrogateescape")
-    return os.fsdecode(_ESCAPED.sub(lambda m: bytes([int(m[1], 8)]), raw))
-
-
-def parse_itemized(output: str) -> Plan:
-    """rsync `--itemize-changes --out-format=%i|%l|%n` lines -> files to update (with sizes) and to delete."""
-    plan = Plan()
-    for line in output.split("\n"):  # not splitlines(): a name may hold U+2028 or \x1c, a line ends at \n only
-        parts = line.split("|", 2)
-        if len(parts) != 3 or len(parts[0]) < 11:
-            continue
-        flags, size, shown = parts
-        name = unescape(shown).rstrip("/")
-        if shown != "./" or not flags.startswith("."):
-            plan.changes += 1
-        if flags.startswith("*deleting"):
-            plan.deletions.append(name)
-            if shown.endswith("/"):
-                plan.deleted_dirs.add(name)
-            continue
-        if shown != "./":
-            plan.items.append(name)
-        if flags[:1] in (">", "<") and flags[1:2] == "f":
-            plan.updates.append(name)
-            plan.sizes[name] = int(size) if size.isdigit() else 0
-            if flags.endswith("+++++++++"):
-                plan.created.add(name)
-    return plan
-
-
-_LISTED = re.compile(r"^(\S{10})\s+(\d+) (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) (.*)$")
-
-
-def parse_listing(output: str) -> dict[str, tuple[int, int]]:
-    """`rsync --list-only --no-human-readable` run with TZ=UTC -> {path: (size, mtime)} for regular files."""
-    files = {}
-    for line in output.split("\n"):
-        found = _LISTED.match(line)
-        if found is None or not found[1].startswith("-"):
-            continue
-        stamp = calendar.timegm(time.strptime(found[3], "%Y/%m/%d %H:%M:%S"))
-        files[unescape(found[4])] = (int(found[2]), stamp)
-    return files
 
 
 def local_stamps(root: Path, names: list[str]) -> dict[str, Stamp]:
@@ -459,7 +364,7 @@ def _read_log(log_file: Path) -> str:
     Unlike stdout, the log keeps bytes >= 0xa0 raw even under LC_ALL=C (and escapes 0x80-0x9f).
     """
     raw = log_file.read_bytes() if log_file.exists() else b""
-    return _LOG_PREFIX.sub("", raw.decode("utf-8", "surrogateescape"))
+    return LOG_PREFIX.sub("", raw.decode("utf-8", "surrogateescape"))
 
 
 def _first_push(sess: Session, rules: list[str], *, progress: bool, start: float) -> Outcome:

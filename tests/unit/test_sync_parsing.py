@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import sync
+from remotebook import rsync_text, sync
 
 ITEMIZED = """\
 cd+++++++++|4096|./
@@ -32,23 +32,23 @@ lrwxrwxrwx           5 2026/11/26 12:25:10 link
 
 
 def test_parse_itemized() -> None:
-    plan = sync.parse_itemized(ITEMIZED)
+    plan = rsync_text.parse_itemized(ITEMIZED)
     assert plan.updates == ["a.txt", "data dir/naïve.csv"]
     assert plan.deletions == ["old.txt"]
     assert plan.bytes == 1228806
     assert plan.created == {"a.txt"}  # the other update already exists at the destination
     assert plan.changes == 7
-    assert sync.parse_itemized(".d..t......|4096|./\n").changes == 0  # only the root's time: nothing to do
+    assert rsync_text.parse_itemized(".d..t......|4096|./\n").changes == 0  # only the root's time: nothing to do
 
 
 def test_parse_listing_keeps_regular_files_with_spaces() -> None:
-    files = sync.parse_listing(LISTING)
+    files = rsync_text.parse_listing(LISTING)
     stamp = calendar.timegm(time.strptime("2026/11/26 12:25:11", "%Y/%m/%d %H:%M:%S"))  # listed under TZ=UTC
     assert files == {"a.txt": (6, stamp - 1), "with space/big file": (1228800, stamp)}
 
 
 def test_conflicts_only_when_the_destination_changed_since_the_last_sync() -> None:
-    plan = sync.Plan(updates=["same", "changed", "new", "never-synced"])
+    plan = rsync_text.Plan(updates=["same", "changed", "new", "never-synced"])
     dest_now = {"same": (1, 10), "changed": (2, 20), "never-synced": (3, 30)}
     manifest = {"same": [1, 10], "changed": [1, 10]}
     out = sync.conflicts(plan, dest_now, manifest)
@@ -64,12 +64,12 @@ def test_side_name() -> None:
 
 
 def test_outcome_summary() -> None:
-    outcome = sync.Outcome("pull", sync.Plan(["a"], ["b"], []), {"b": "b.remote-x"}, 1.26, 2048, False)
+    outcome = sync.Outcome("pull", rsync_text.Plan(["a"], ["b"], []), {"b": "b.remote-x"}, 1.26, 2048, False)
     assert outcome.summary() == "pull: transferred 1 file(s), 2,048 bytes in 1.3s; 1 conflict(s), both versions kept"
 
 
 def test_a_touched_but_unchanged_destination_is_not_a_conflict() -> None:
-    plan = sync.Plan(updates=["touched", "edited", "unhashed"])
+    plan = rsync_text.Plan(updates=["touched", "edited", "unhashed"])
     dest_now = {"touched": (5, 99), "edited": (5, 99), "unhashed": (5, 99)}
     manifest = {"touched": [5, 10, "aaa"], "edited": [5, 10, "aaa"], "unhashed": [5, 10]}
     hashes = {"touched": "aaa", "edited": "bbb", "unhashed": "aaa"}
@@ -94,41 +94,41 @@ RECORDED = [
 
 
 def test_unescape_reads_rsyncs_octal_escapes_back_to_the_bytes_on_disk() -> None:
-    assert sync.unescape("M\\#303\\#244rz.ipynb") == "März.ipynb"
-    assert sync.unescape("new\\#012line.txt") == "new\nline.txt"
-    assert sync.unescape("lit\\#134#012.txt") == "lit\\#012.txt"  # a real backslash before #ddd is escaped
-    assert sync.unescape("back\\slash.txt") == "back\\slash.txt"  # any other backslash is itself
-    assert sync.unescape("latin\\#351.txt") == "latin\udce9.txt"  # not UTF-8: the surrogate os.fsencode reverses
+    assert rsync_text.unescape("M\\#303\\#244rz.ipynb") == "März.ipynb"
+    assert rsync_text.unescape("new\\#012line.txt") == "new\nline.txt"
+    assert rsync_text.unescape("lit\\#134#012.txt") == "lit\\#012.txt"  # a real backslash before #ddd is escaped
+    assert rsync_text.unescape("back\\slash.txt") == "back\\slash.txt"  # any other backslash is itself
+    assert rsync_text.unescape("latin\\#351.txt") == "latin\udce9.txt"  # not UTF-8: the surrogate os.fsencode reverses
 
 
 def test_parse_itemized_of_a_recorded_dry_run_with_nasty_names() -> None:
-    plan = sync.parse_itemized((DATA / "itemized-dry-run.txt").read_text())
+    plan = rsync_text.parse_itemized((DATA / "itemized-dry-run.txt").read_text())
     assert sorted(plan.updates) == sorted(RECORDED)
     assert plan.deletions == ["olddir/x", "olddir", "old.txt"] and plan.deleted_dirs == {"olddir"}
     assert plan.created == set(RECORDED) - {"fig[1].ipynb"}  # the only one already at the destination
     assert set(plan.items) == {*RECORDED, "link", "sub"}  # what the transfer's --files-from list holds
     assert plan.sizes["new\nline.txt"] == 14
-    assert sync.parse_protocol((DATA / "itemized-dry-run.txt").read_text()) == 32
+    assert rsync_text.parse_protocol((DATA / "itemized-dry-run.txt").read_text()) == 32
 
 
 def test_parse_itemized_of_a_recorded_log_file() -> None:
     """rsync's --log-file leaves bytes >= 0xa0 raw even under LC_ALL=C, and escapes 0x80-0x9f."""
-    text = sync._LOG_PREFIX.sub("", (DATA / "transfer.log").read_bytes().decode("utf-8", "surrogateescape"))
-    plan = sync.parse_itemized(text)
+    text = rsync_text.LOG_PREFIX.sub("", (DATA / "transfer.log").read_bytes().decode("utf-8", "surrogateescape"))
+    plan = rsync_text.parse_itemized(text)
     assert sorted(plan.updates) == sorted(RECORDED)
     assert plan.created == set(RECORDED) - {"fig[1].ipynb"}
 
 
 def test_parse_listing_of_a_recorded_listing_with_nasty_names() -> None:
-    files = sync.parse_listing((DATA / "listing-utc.txt").read_text())
+    files = rsync_text.parse_listing((DATA / "listing-utc.txt").read_text())
     assert sorted(files) == sorted(RECORDED)  # regular files only: not ".", "sub" or "link"
     assert files["new\nline.txt"] == (14, 1764600000)  # printed under TZ=UTC, read back exactly
     assert files[" lead space.txt"] == (17, 1764600000)  # a leading space is part of the name
 
 
 def test_version_checks() -> None:
-    assert sync.parse_version((DATA / "version-3.5.0.txt").read_text()) == (3, 5, 0)
-    assert sync.parse_version("openrsync: protocol version 29\n") is None
+    assert rsync_text.parse_version((DATA / "version-3.5.0.txt").read_text()) == (3, 5, 0)
+    assert rsync_text.parse_version("openrsync: protocol version 29\n") is None
     sync.require_local_rsync((3, 2, 4))
     with pytest.raises(sync.SyncError) as too_old:
         sync.require_local_rsync((3, 1, 3))
@@ -136,14 +136,14 @@ def test_version_checks() -> None:
     assert "brew install rsync" in too_old.value.hint
     with pytest.raises(sync.SyncError):
         sync.require_local_rsync(None)
-    assert sync.parse_protocol("(Server) Protocol versions: remote=30, negotiated=30\n") is None
+    assert rsync_text.parse_protocol("(Server) Protocol versions: remote=30, negotiated=30\n") is None
 
 
 def test_literal_patterns_match_only_the_name() -> None:
-    assert sync.literal("/fig[1].ipynb") == "/fig\\[1\\].ipynb"
-    assert sync.literal("/back\\slash.txt") == "/back\\slash.txt"  # no wildcard: rsync reads \ as itself
-    assert sync.literal("/back\\slash.txt", "/***") == "/back\\\\slash.txt/***"
-    assert sync.literal("/plain") == "/plain"
+    assert rsync_text.literal("/fig[1].ipynb") == "/fig\\[1\\].ipynb"
+    assert rsync_text.literal("/back\\slash.txt") == "/back\\slash.txt"  # no wildcard: rsync reads \ as itself
+    assert rsync_text.literal("/back\\slash.txt", "/***") == "/back\\\\slash.txt/***"
+    assert rsync_text.literal("/plain") == "/plain"
 
 
 def test_a_remote_rsync_too_old_for_our_options_is_named() -> None:
@@ -163,8 +163,8 @@ def test_a_remote_rsync_too_old_for_our_options_is_named() -> None:
 
 def test_a_line_ends_at_a_newline_only() -> None:
     """str.splitlines() would also cut at U+2028 or \\x1c; rsync promises only that a newline in a name is escaped."""
-    assert sync.parse_itemized(">f+++++++++|3|a\u2028b\x1cc.txt\n").updates == ["a\u2028b\x1cc.txt"]
-    assert list(sync.parse_listing("-rw-r--r--   3 2026/11/26 12:25:10 a\u2028b.txt\n")) == ["a\u2028b.txt"]
+    assert rsync_text.parse_itemized(">f+++++++++|3|a\u2028b\x1cc.txt\n").updates == ["a\u2028b\x1cc.txt"]
+    assert list(rsync_text.parse_listing("-rw-r--r--   3 2026/11/26 12:25:10 a\u2028b.txt\n")) == ["a\u2028b.txt"]
 
 
 def test_chunks_bound_every_ssh_call() -> None:
