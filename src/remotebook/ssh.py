@@ -158,15 +158,9 @@ def ensure_master(target: Target, *, batch: bool = False) -> bool:
     extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"] if batch else []
     extra += ["-o", "ControlMaster=yes", *master_options(target)[2:]]
     argv = target.argv(*extra, "-E", str(target.log_path), "-f", "-N", "-T", "--", target.destination)
-    offset = target.log_size()
-    try:
-        result = proc.run(argv, timeout=MASTER_TIMEOUT)
-    except CommandError as e:
-        raise SSHError(
-            f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`"
-        ) from e
-    if not result.ok:
-        raise classify_failure(target.destination, result.stderr + target.log_since(offset))
+    result = _connecting(target, argv, timeout=MASTER_TIMEOUT)
+    if not result.ok:  # with -N, ssh's exit status is its own: anything but 0 is a failed connection
+        raise classify_failure(target.destination, result.stderr)
     return True
 
 
@@ -216,9 +210,17 @@ def run_script(
         # backgrounds itself; -E keeps them, and this run's connection errors too.
         extra += ["-E", str(target.log_path)]
     argv = target.argv(*extra, "-T", "--", target.destination, LOGIN_SH)
+    return _connecting(target, argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
+
+
+def _connecting(target: Target, argv: list[str], *, timeout: float, input: str | None = None) -> proc.Result:
+    """Run an ssh that may connect; its own failure (exit 255, or no end in time) becomes one SSHError.
+
+    The reason is in ssh's stderr or, for a master writing with -E, in its log since this call.
+    """
     offset = target.log_size()
     try:
-        result = proc.run(argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
+        result = proc.run(argv, timeout=timeout, input=input)
     except CommandError as e:
         raise SSHError(
             f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`"
