@@ -95,7 +95,8 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
     previous = session.store.load() or {}
     if port is not None:  # the user insisted on this port: fail before touching the remote
         tunnel.choose_port(port, strict=True)
-    had_master = connect(session, previous, progress, batch=batch)
+    reused = connect(session, previous, progress, batch=batch)  # the pid of a master that ran already
+    had_master = reused is not None
     added = ""
     try:
         # A server started again (after a crash) keeps the token, so open tabs still work.
@@ -105,7 +106,7 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
         if server.warning:
             session.notes.append(server.warning)
             progress("warning: " + server.warning)
-        local_port, spec, new_forward = _forward(session, server, previous, had_master, port, progress)
+        local_port, spec, new_forward = _forward(session, server, previous, reused, port, progress)
         added = spec if new_forward else ""
         _check_auth(session, server, local_port, previous)
     except BaseException:
@@ -129,8 +130,8 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
     return UpResult(server, local_port, spec, not had_master, bool(added), report)
 
 
-def connect(session: Session, previous: dict[str, Any], progress: Progress, *, batch: bool) -> bool:
-    """Make sure the destination's shared master runs; True if it already did.
+def connect(session: Session, previous: dict[str, Any], progress: Progress, *, batch: bool) -> int | None:
+    """Make sure the destination's shared master runs; the pid of the one that already did, else None.
 
     This project is recorded as a user of that master before the lock is let go, so a
     `down` of another project never closes the connection under an `up` in progress.
@@ -138,15 +139,15 @@ def connect(session: Session, previous: dict[str, Any], progress: Progress, *, b
     target = session.target
     with ssh.host_lock(target):
         session.store.save({**previous, **session.store.identity.as_json(), "control_path": target.control_path})
-        had_master = ssh.master_alive(target)
-        progress(f"connecting to {session.profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
-        if not had_master:
+        pid = ssh.master_pid(target)
+        progress(f"connecting to {session.profile.host}" + (" (reusing the ssh connection)" if pid else ""))
+        if pid is None:
             try:
                 ssh.ensure_master(target, batch=batch)
             except BaseException:
                 _restore(session, previous)
                 raise
-    return had_master
+    return pid
 
 
 def _restore(session: Session, previous: dict[str, Any]) -> None:
@@ -169,7 +170,7 @@ def master_users(session: Session) -> list[str]:
         if key == session.store.identity.key or data.get("control_path") != session.target.control_path:
             continue
         port = data.get("local_port")
-        held = bool(pid and data.get("forward") and port and tunnel.listened_by(pid, port) is not False)
+        held = bool(pid and data.get("forward") and port and tunnel.held_by_master(pid, port))
         if held or state.is_locked(state.projects_dir(session.paths) / key / state.UP_LOCK):
             users.append(str(data.get("project_dir") or data.get("target")))
     return users
@@ -203,7 +204,7 @@ def _forward(
     session: Session,
     server: jupyter.Server,
     previous: dict[str, Any],
-    had_master: bool,
+    master: int | None,
     port: int | None,
     progress: Progress,
 ) -> tuple[int, str, bool]:
@@ -212,14 +213,15 @@ def _forward(
     The local port of the last `up` is preferred, so an open browser tab works again.
     """
     target, profile = session.target, session.profile
-    old_spec = previous.get("forward", "") if had_master else ""  # forwards die with their master
+    old_spec = previous.get("forward", "") if master else ""  # forwards die with their master
     old_port: int | None = previous.get("local_port")
     if (
         old_port
         and old_spec
         and old_spec == tunnel.forward_spec(old_port, server.endpoint)
         and port in (None, old_port)
-        and tunnel.forward_is_ours(target.control_path, old_port)
+        and master
+        and tunnel.held_by_master(master, old_port)  # our master's port, not a squatter's
         and tunnel.api_status(old_port, server.token) == 200
     ):
         progress(f"reusing the forward on 127.0.0.1:{old_port}")
@@ -293,7 +295,8 @@ def describe(
 def status(session: Session) -> dict[str, Any]:
     """Health of one project: master, server (asked on the remote), forward (asked over HTTP)."""
     previous = session.store.load() or {}
-    master = ssh.master_alive(session.target)
+    pid = ssh.master_pid(session.target)
+    master = pid is not None
     server: jupyter.Server | None = None
     try:
         server = jupyter.query(session.target, session.profile, through_master=master)
@@ -301,11 +304,7 @@ def status(session: Session) -> dict[str, Any]:
         session.notes.append(f"could not ask the remote: {e}")
     port = previous.get("local_port")
     tunnel_up = bool(
-        master
-        and server
-        and port
-        and tunnel.forward_is_ours(session.target.control_path, port)
-        and tunnel.api_status(port, server.token) == 200
+        pid and server and port and tunnel.held_by_master(pid, port) and tunnel.api_status(port, server.token) == 200
     )
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=master)
     if server and not tunnel_up:

@@ -72,7 +72,7 @@ class Supervisor:
         pid = ssh.master_pid(self.sess.target)
         if pid is None:
             return "the ssh connection was lost" + (" (the computer slept)" if slept else "")
-        if port and tunnel.listened_by(pid, port) is False:
+        if port and not tunnel.held_by_master(pid, port):
             return "the forward was gone"  # never send the token to whatever holds the port now
         if port and token and tunnel.api_status(port, token, timeout=PROBE_TIMEOUT) == 200:
             self.failed_probes = 0

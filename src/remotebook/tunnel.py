@@ -169,10 +169,15 @@ def _listened_by_lsof(pid: int, port: int) -> bool | None:
     return str(pid) in proc.run(argv, timeout=10).stdout.split()
 
 
+def held_by_master(pid: int, port: int) -> bool:
+    """The port is a listener of the master `pid`, or this system cannot tell (then the master's word is taken)."""
+    return listened_by(pid, port) is not False
+
+
 def forward_is_ours(control_path: str, port: int) -> bool:
     """The saved port is held by the live master of that control socket (where it can be told)."""
     pid = ssh.mux_pid(control_path)
-    return pid is not None and listened_by(pid, port) is not False
+    return pid is not None and held_by_master(pid, port)
 
 
 def parse_status_line(head: bytes) -> int:

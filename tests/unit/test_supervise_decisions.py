@@ -28,7 +28,7 @@ def sess(tmp_path: Path) -> Session:
 
 def stub(monkeypatch: pytest.MonkeyPatch, *, master: bool, http: int, ours: bool = True) -> None:
     monkeypatch.setattr(ssh, "master_pid", lambda _t: 4242 if master else None)
-    monkeypatch.setattr(tunnel, "listened_by", lambda _pid, _port: ours)
+    monkeypatch.setattr(tunnel, "held_by_master", lambda _pid, _port: ours)
     monkeypatch.setattr(tunnel, "api_status", lambda *_a, **_k: http)
 
 
