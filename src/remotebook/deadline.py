@@ -23,3 +23,17 @@ def poll(check: Callable[[], T | None], *, timeout: float, interval: float) -> T
         if left <= 0:
             return None
         time.sleep(min(interval, left))
+
+
+class Deadline:
+    """A point in monotonic time that a loop must not wait past."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.left() <= 0

@@ -68,6 +68,12 @@ class DiffersError(RemotebookError):
     exit_code = EXIT_DIFFERS
 
 
+class SyncError(RemotebookError):
+    """rsync failed, or was asked to do something unsafe."""
+
+    exit_code = EXIT_SYNC
+
+
 class InstallError(RemotebookError):
     exit_code = EXIT_INSTALL
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 import time
@@ -11,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from remotebook import jupyter, proc, remote, ssh, state, tunnel
+from remotebook import launch, reports, ssh, state, tunnel
 from remotebook.config import Profile
-from remotebook.errors import InsecureServerError, NotRunningError, RemotebookError, SSHError, TunnelError
+from remotebook.deadline import Deadline
+from remotebook.errors import InsecureServerError, NotRunningError, RemotebookError, TunnelError
 from remotebook.paths import Paths, private_dir
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class Session:
     profile: Profile
     target: ssh.Target
     store: state.Store
+    launcher: launch.Launcher  # where and how this project's server runs
     notes: list[str] = field(default_factory=list)  # things the user should be told
 
     @classmethod
@@ -40,12 +43,12 @@ class Session:
         private_dir(paths.runtime_dir)
         state.drop_old_layout(paths)
         target = ssh.resolve(profile.host, profile.ssh_config, paths.runtime_dir)
-        return cls(paths, profile, target, state.Store(paths, identity(profile)))
+        return cls(paths, profile, target, state.Store(paths, identity(profile)), launch.launcher_for(target, profile))
 
     def app_path(self) -> str:
         return "/tree" if self.profile.app == "notebook" else "/lab"
 
-    def url(self, port: int, server: jupyter.Server, with_token: bool = True) -> str:
+    def url(self, port: int, server: launch.Server, with_token: bool = True) -> str:
         base = server.base_url.rstrip("/")
         query = f"?token={server.token}" if with_token else ""
         return f"http://{tunnel.LOOPBACK}:{port}{base}{self.app_path()}{query}"
@@ -62,12 +65,12 @@ def identity(profile: Profile) -> state.Identity:
 
 @dataclass
 class UpResult:
-    server: jupyter.Server
+    server: launch.Server
     local_port: int
     spec: str
     created_master: bool
     added_forward: bool
-    report: dict[str, Any]
+    report: reports.ProjectReport
 
 
 def up(
@@ -101,7 +104,14 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
     try:
         # A server started again (after a crash) keeps the token, so open tabs still work.
         token = previous.get("token") or new_token()
-        server = jupyter.ensure(target, profile, token, batch=batch, restart_shut_down=restart_shut_down)
+        server = launch.wait_for_server(
+            session.launcher,
+            token,
+            batch=batch,
+            restart_shut_down=restart_shut_down,
+            deadline=Deadline(profile.start_timeout + 15),
+            show=lambda waiting: progress(waiting.line()),
+        )
         progress(_server_line(server))
         if server.warning:
             session.notes.append(server.warning)
@@ -120,7 +130,7 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
     report = describe(session, server, local_port, tunnel_up=True, master=True)
     session.store.save(
         {
-            **report,
+            **report.as_json(),
             **session.store.identity.as_json(),
             "control_path": target.control_path,
             "forward": spec,
@@ -190,7 +200,7 @@ def new_token() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
-def _server_line(server: jupyter.Server) -> str:
+def _server_line(server: launch.Server) -> str:
     verb = "started" if server.action == "started" else "found running"
     where = (
         f"unix socket {server.endpoint}"
@@ -202,7 +212,7 @@ def _server_line(server: jupyter.Server) -> str:
 
 def _forward(
     session: Session,
-    server: jupyter.Server,
+    server: launch.Server,
     previous: dict[str, Any],
     master: int | None,
     port: int | None,
@@ -245,7 +255,7 @@ def _forward(
     return choice.port, spec, True
 
 
-def _check_auth(session: Session, server: jupyter.Server, port: int, previous: dict[str, Any]) -> None:
+def _check_auth(session: Session, server: launch.Server, port: int, previous: dict[str, Any]) -> None:
     """A request without the token must be refused; once per server (pid), not on every warm `up`.
 
     A Jupyter config that sets the token to "" wins over the token remotebook hands over,
@@ -257,7 +267,7 @@ def _check_auth(session: Session, server: jupyter.Server, port: int, previous: d
     if tunnel.refuses_anonymous(port):
         return
     try:
-        jupyter.stop(session.target, session.profile)
+        session.launcher.stop()
     except RemotebookError as e:
         log.warning("could not stop the server without auth: %s", e)
     raise InsecureServerError(
@@ -268,38 +278,31 @@ def _check_auth(session: Session, server: jupyter.Server, port: int, previous: d
 
 
 def describe(
-    session: Session, server: jupyter.Server | None, local_port: int | None, *, tunnel_up: bool, master: bool
-) -> dict[str, Any]:
-    """The object that `up --json` and `status --json` print."""
-    ok = server is not None and local_port is not None
-    return {
-        "target": session.profile.name,
-        "host": session.profile.host,
-        "project_dir": session.store.identity.project_dir,
-        "url": session.url(local_port, server) if ok else None,  # type: ignore[arg-type]
-        "local_port": local_port,
-        "token": server.token if server else None,
-        "app": session.profile.app,
-        "remote_dir": session.profile.remote_dir,
-        "server": server.as_json() if server else {"running": False},
-        "tunnel": {
-            "up": tunnel_up,
-            "local_port": local_port if tunnel_up else None,
-            "master": master,
-            "control_path": session.target.control_path,
-        },
-        "notes": list(session.notes),
-    }
+    session: Session, server: launch.Server | None, local_port: int | None, *, tunnel_up: bool, master: bool
+) -> reports.ProjectReport:
+    """The report that `up --json` prints and `status` builds on."""
+    ok = server is not None and local_port is not None and tunnel_up
+    return reports.ProjectReport(
+        target=session.profile.name,
+        host=session.profile.host,
+        project_dir=session.store.identity.project_dir,
+        app=session.profile.app,
+        remote_dir=session.profile.remote_dir,
+        server=server,
+        tunnel=reports.Tunnel(tunnel_up, local_port if tunnel_up else None, master, session.target.control_path),
+        url=session.url(local_port, server) if ok and server and local_port else None,
+        notes=tuple(session.notes),
+    )
 
 
-def status(session: Session) -> dict[str, Any]:
+def status(session: Session) -> reports.ProjectReport:
     """Health of one project: master, server (asked on the remote), forward (asked over HTTP)."""
     previous = session.store.load() or {}
     pid = ssh.master_pid(session.target)
     master = pid is not None
-    server: jupyter.Server | None = None
+    server: launch.Server | None = None
     try:
-        server = jupyter.query(session.target, session.profile, through_master=master)
+        server = session.launcher.query(through_master=master)
     except RemotebookError as e:
         session.notes.append(f"could not ask the remote: {e}")
     port = previous.get("local_port")
@@ -307,34 +310,29 @@ def status(session: Session) -> dict[str, Any]:
         pid and server and port and tunnel.held_by_master(pid, port) and tunnel.api_status(port, server.token) == 200
     )
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=master)
-    if server and not tunnel_up:
-        report["url"] = None
-    report["supervisor"] = session.store.load(state.HEALTH)
-    if tunnel_up and server and port:
-        report["server"].update(activity(port, server.token))
-    return report
+    used = activity(port, server.token) if tunnel_up and server and port else None
+    return dataclasses.replace(report, activity=used, supervisor=session.store.load(state.HEALTH), asked_status=True)
 
 
-def activity(port: int, token: str) -> dict[str, Any]:
+def activity(port: int, token: str) -> reports.Activity:
     """Uptime, idle time and kernels, as Jupyter's own API reports them."""
     status, info = tunnel.api_get(port, token, "/api/status")
     _, kernels = tunnel.api_get(port, token, "/api/kernels")
     now = time.time()
-    out: dict[str, Any] = {"kernels": []}
-    if status == 200 and isinstance(info, dict):
-        out["uptime_s"] = _age(info.get("started"), now)
-        out["idle_s"] = _age(info.get("last_activity"), now)
-    for k in kernels if isinstance(kernels, list) else []:
-        out["kernels"].append(
-            {
-                "id": k.get("id"),
-                "name": k.get("name"),
-                "state": k.get("execution_state"),
-                "connections": k.get("connections"),
-                "idle_s": _age(k.get("last_activity"), now),
-            }
+    found = [
+        reports.Kernel(
+            id=str(k.get("id", "")),
+            name=str(k.get("name", "")),
+            state=str(k.get("execution_state", "")),
+            connections=int(k.get("connections") or 0),
+            idle_s=_age(k.get("last_activity"), now),
         )
-    return out
+        for k in (kernels if isinstance(kernels, list) else [])
+        if isinstance(k, dict)
+    ]
+    if status == 200 and isinstance(info, dict):
+        return reports.Activity(_age(info.get("started"), now), _age(info.get("last_activity"), now), tuple(found))
+    return reports.Activity(kernels=tuple(found))
 
 
 def _age(stamp: object, now: float) -> int | None:
@@ -348,7 +346,7 @@ def _age(stamp: object, now: float) -> int | None:
     return max(0, int(now - when.timestamp()))
 
 
-def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) -> dict[str, Any]:
+def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) -> reports.DownReport:
     """Remove this project's forward; close the master only when no other project uses it.
 
     With stop_server, stop Jupyter too.
@@ -356,23 +354,21 @@ def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) ->
     target = session.target
     previous = session.store.load() or {}
     master = ssh.master_alive(target)
-    result: dict[str, Any] = {
-        "target": session.profile.name,
-        "project_dir": session.store.identity.project_dir,
-        "forward_removed": False,
-        "master_closed": False,
-        "master_kept_for": [],
-    }
-    if master and previous.get("forward"):
-        result["forward_removed"] = ssh.cancel(target, previous["forward"])
+    removed = bool(master and previous.get("forward") and ssh.cancel(target, previous["forward"]))
+    stopped = None
     if stop_server:
         progress(f"stopping the Jupyter server on {session.profile.host}")
-        result["server"] = jupyter.stop(target, session.profile)
+        stopped = session.launcher.stop()
     _forget(session, previous)  # before the count of users: this project is no longer one
-    if master:
-        others = release_master(session)
-        result["master_closed"], result["master_kept_for"] = not others, others
-    return result
+    others = release_master(session) if master else []
+    return reports.DownReport(
+        target=session.profile.name,
+        project_dir=session.store.identity.project_dir,
+        forward_removed=removed,
+        master_closed=master and not others,
+        master_kept_for=tuple(others),
+        server=stopped,
+    )
 
 
 def _forget(session: Session, previous: dict[str, Any]) -> None:
@@ -391,14 +387,14 @@ def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) ->
     target = session.target
     if stop_server:
         try:
-            jupyter.stop(target, session.profile)
+            session.launcher.stop()
         except RemotebookError as e:
             log.warning("could not stop the server: %s", e)
     if not (result.created_master or result.added_forward or stop_server):
         return  # an earlier `up --detach` owns the forward we reused: leave it
     if ssh.master_alive(target):
         ssh.cancel(target, result.spec)
-    _forget(session, result.report)
+    _forget(session, result.report.as_json())
     release_master(session)
 
 
@@ -422,21 +418,4 @@ def saved_url(session: Session) -> str:
 
 def logs(session: Session, *, follow: bool, lines: int, write: Callable[[str], None]) -> None:
     """Hand the remote server's log to `write`, line by line (follow: until Ctrl-C)."""
-    script = jupyter.logs_script(session.profile, follow=follow, lines=lines)
-    master = ssh.master_alive(session.target)
-    extra = ["-o", "ControlMaster=no"] if master else []
-    argv = session.target.argv(*extra, "-T", "--", session.target.destination, ssh.LOGIN_SH)
-    answer: list[str] = []  # the bootstrap answers only on failure, after its marker
-
-    def on_line(line: str) -> None:
-        if answer or line.rstrip("\n") == script.mark:  # the nonce: no log line can pass for it
-            answer.append(line)
-        else:
-            write(line)
-
-    # follow runs until the user stops it; the bound is only a backstop
-    code = proc.stream(argv, input=script.text, on_line=on_line, timeout=7 * 86400 if follow else 60)
-    if answer:
-        raise jupyter.translate(remote.parse("".join(answer), script.nonce), session.profile.host)
-    if code == 255:
-        raise SSHError(f"ssh to {session.profile.host} failed while reading the log", hint="run with -v")
+    session.launcher.logs(follow=follow, lines=lines, write=write)

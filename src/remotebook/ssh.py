@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,19 +198,42 @@ def master_options(target: Target, persist: str = "yes") -> list[str]:
     return opts
 
 
+def rsh(target: Target, persist: str) -> list[str]:
+    """The ssh that rsync runs (`-e`): our control socket, and a master lingering `persist` if none runs."""
+    return target.argv(*master_options(target, persist))
+
+
 def run_script(
-    target: Target, script: str, *, timeout: float, may_create_master: bool = True, batch: bool = False
+    target: Target,
+    script: str,
+    *,
+    timeout: float,
+    may_create_master: bool = True,
+    batch: bool = False,
+    persist: str = "yes",
 ) -> proc.Result:
-    """Send `script` on stdin to a login sh on the remote; raise SSHError if ssh itself failed."""
+    """Send `script` on stdin to a login sh on the remote; raise SSHError if ssh itself failed.
+
+    Only remote.door calls this: it renders the script and reads the answer.
+    """
     # For -o, OpenSSH keeps the first value it is given: batch settings go first.
     extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"] if batch else []
-    extra += master_options(target) if may_create_master else ["-o", "ControlMaster=no"]
+    extra += master_options(target, persist) if may_create_master else ["-o", "ControlMaster=no"]
     if may_create_master:
         # The master's messages (a refused channel, say) would go to /dev/null once it
         # backgrounds itself; -E keeps them, and this run's connection errors too.
         extra += ["-E", str(target.log_path)]
     argv = target.argv(*extra, "-T", "--", target.destination, LOGIN_SH)
     return _connecting(target, argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
+
+
+def stream_script(target: Target, script: str, *, on_line: Callable[[str], None], timeout: float) -> int:
+    """Like run_script, but each line of stdout goes to on_line as it comes (follow mode); ssh's exit code.
+
+    It rides a master when one runs and never makes one (a follow outlives no `up`).
+    """
+    argv = target.argv("-o", "ControlMaster=no", "-T", "--", target.destination, LOGIN_SH)
+    return proc.stream(argv, input=script, on_line=on_line, timeout=timeout)
 
 
 def _connecting(target: Target, argv: list[str], *, timeout: float, input: str | None = None) -> proc.Result:

@@ -131,7 +131,7 @@ class Supervisor:
         parts = [f"reconnected on 127.0.0.1:{result.local_port}"]
         if lost:
             parts.append("the Jupyter server had stopped and was started again: kernel state was lost")
-        parts += result.report.get("notes", [])
+        parts += result.report.notes
         self.health.state, self.health.message = "watching", "; ".join(parts)
         self.health.reconnects += 1
         self.health.last_reconnect = time.time()

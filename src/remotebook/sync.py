@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import logging
 import os
@@ -17,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remotebook import proc, ssh
+from remotebook import proc, rsync
 from remotebook.config import Profile
-from remotebook.errors import EXIT_SYNC, RemotebookError, UsageError
+from remotebook.errors import RemotebookError, SyncError, UsageError
+from remotebook.remote.door import Request, call
+from remotebook.rsync import PARTIAL_DIR, SHORT_PERSIST
 from remotebook.rsync_text import (
     ITEM_FORMAT,
     LOG_FORMAT,
@@ -30,32 +31,20 @@ from remotebook.rsync_text import (
     parse_itemized,
     parse_listing,
     parse_protocol,
-    parse_version,
 )
 from remotebook.session import Session
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "sync.json"  # per project: size and mtime of every file as of the last sync
-PARTIAL_DIR = ".rsync-partial"  # an interrupted transfer waits here, never in place
 BACKUP_DIR = ".rsync-backup"  # what a transfer replaced or deleted waits here until checked against the plan
 ALWAYS_SKIPPED = [
     ".git/", "__pycache__/", ".ipynb_checkpoints/", ".venv/", "venv/", ".mypy_cache/", ".pytest_cache/",
     ".ruff_cache/", ".tox/", "node_modules/", f"{PARTIAL_DIR}/", f"{BACKUP_DIR}/", ".DS_Store",
 ]  # fmt: skip
-# Ride the target's master; if none runs, make a short-lived one that ends 30 s after the sync.
-SHORT_PERSIST = "30"  # a master that sync makes itself (no `up` running) lingers this long for the next sync
 TRANSFER_TIMEOUT = 24 * 3600.0  # a backstop only: big results take as long as they take
-# 3.2.4 quotes the remote path for the remote shell by itself (older ones let it split or glob it).
-LOCAL_RSYNC_NEEDED = (3, 2, 4)
 REMOTE_PROTOCOL_NEEDED = 31  # rsync 3.1.0: --delete-missing-args, --info
 VANISHED = 24  # rsync: a source file went away after the plan; the rest was transferred
-
-
-class SyncError(RemotebookError):
-    """rsync failed, or was asked to do something unsafe."""
-
-    exit_code = EXIT_SYNC
 
 
 @dataclass
@@ -75,40 +64,6 @@ class Outcome:
         if self.plan.deletions:
             line += f"; {len(self.plan.deletions)} deletion(s)"
         return line
-
-
-def rsync_argv(sess: Session, *extra: str) -> list[str]:
-    """rsync with -e set to our ssh (same -F, same control socket; a master is made if none runs)."""
-    local_rsync()
-    rsh = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST))
-    return ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "-e", shlex.join(rsh), *extra]
-
-
-def local_rsync() -> str:
-    """The rsync on PATH, once it is known to be new enough (asked once per process)."""
-    exe = shutil.which("rsync")
-    if exe is None:
-        raise SyncError(
-            "rsync is not installed on this computer", hint="install it (apt install rsync / brew install rsync)"
-        )
-    require_local_rsync(_local_version(exe))
-    return exe
-
-
-@functools.cache
-def _local_version(exe: str) -> tuple[int, ...] | None:
-    return parse_version(proc.run([exe, "--version"], timeout=30).stdout)
-
-
-def require_local_rsync(version: tuple[int, ...] | None) -> None:
-    if version is None or version < LOCAL_RSYNC_NEEDED:
-        found = ".".join(map(str, version)) if version else "not samba rsync"
-        needed = ".".join(map(str, LOCAL_RSYNC_NEEDED))
-        raise SyncError(
-            f"the rsync on this computer is too old ({found}): sync needs {needed} or newer",
-            hint=f"older ones let the remote shell split or expand file names; install rsync {needed}+"
-            " (brew install rsync / apt install rsync)",
-        )
 
 
 def remote_root(sess: Session) -> str:
@@ -245,7 +200,7 @@ def run(
     planned list is then deleted, with no second plan in between.
     """
     start = time.monotonic()
-    local_rsync()  # before anything touches the server
+    rsync.local_rsync()  # before anything touches the server
     project = sess.profile.project_dir
     rules = filters(sess.profile, direction, check_paths(project, paths or []))
     manifest = sess.store.load(MANIFEST) or {}
@@ -478,65 +433,28 @@ def _prune(root: Path) -> None:
 # Runs on the server after a push: `keep NAME 'SIZE MTIME' INDEX BESIDE-STEM EXT` per file the
 # transfer may have replaced or deleted. A backup unlike the plan's view is put back, and the
 # incoming version moved to BESIDE-STEM[-N]EXT (never over a file). GNU stat first, BSD stat second.
-_RESTORE_SCRIPT = """\
-cd -- {root} || exit 3
-b={backup}
-keep() {{
-  s=$(stat -c '%s %Y' -- "$b/$1" 2>/dev/null || stat -f '%z %m' -- "$b/$1" 2>/dev/null) || return 0
-  if [ "$s" = "$2" ]; then rm -f -- "$b/$1"; return 0; fi
-  if [ -e "$1" ] || [ -h "$1" ]; then
-    t="$4$5" n=1
-    while {{ [ -e "$t" ] || [ -h "$t" ]; }} && [ "$n" -lt 1000 ]; do n=$((n + 1)); t="$4-$n$5"; done
-    mv -f -- "$1" "$t" && mv -f -- "$b/$1" "$1" && echo "kept $3 $n"
-  else mkdir -p -- "$(dirname -- "$1")" && mv -f -- "$b/$1" "$1" && echo "back $3 0"; fi
-}}
-"""
-_RESTORE_END = """\
-find "$b" -depth -type d -exec rmdir -- {} + 2>/dev/null
-rmdir -- .rsync-backup 2>/dev/null
-"""
-SCRIPT_CHUNK = 60_000  # characters per ssh call: one argument may not exceed 128 KiB on Linux
-
-
 def _restore_remote(
     sess: Session, backup: str, names: list[str], seen: dict[str, Stamp], stamp: str, dirs: list[str]
 ) -> dict[str, str | None]:
-    """_restore_local's check, on the server: one ssh call (a few for thousands of files), only after a push that replaced something."""
+    """_restore_local's check, on the server: one remote call, only after a push that replaced something."""
     if not names and not dirs:
         return {}
-    head = _RESTORE_SCRIPT.format(root=shlex.quote(_remote_path(sess)), backup=shlex.quote(backup))
-    lines = []
+    words = []
     for i, name in enumerate(names):
         was, ext = seen.get(name), Path(name).suffix
         stem = side_name(name, "local", stamp).removesuffix(ext)
-        lines.append(shlex.join(["keep", name, f"{was[0]} {was[1]}" if was else "-", str(i), stem, ext]))
-    end = _RESTORE_END + (shlex.join(["rmdir", "--", *dirs]) + " 2>/dev/null\n" if dirs else "") + "exit 0\n"
+        words += [name, f"{was[0]} {was[1]}" if was else "-", str(i), stem, ext]
+    values = {"ROOT": sess.profile.remote_dir, "BACKUP": backup, "KEEP": shlex.join(words), "DIRS": shlex.join(dirs)}
+    answer = call(sess.target, Request("sync", "restore", values), timeout=120, persist=SHORT_PERSIST)
     back: dict[str, str | None] = {}
-    chunks = list(_chunks(lines, SCRIPT_CHUNK))
-    for i, chunk in enumerate(chunks):
-        script = head + "".join(line + "\n" for line in chunk) + (end if i == len(chunks) - 1 else "")
-        result = _remote_sh(sess, "sh -c " + shlex.quote(script))
-        if result.returncode != 0:
-            raise SyncError(f"cannot check the replaced files on {sess.profile.host}: {result.stderr.strip()}")
-        for word, index, n in (line.split(" ") for line in result.stdout.splitlines() if line.count(" ") == 2):
-            if word in ("kept", "back") and index.isdigit() and int(index) < len(names) and n.isdigit():
-                name = names[int(index)]
-                log.warning("%s changed on the server during the sync: it is put back", name)
-                back[name] = side_name(name, "local", stamp if n == "1" else f"{stamp}-{n}") if word == "kept" else None
+    for word, index, n in (
+        item.split(".") for item in str(answer.data.get("done", "")).split() if item.count(".") == 2
+    ):
+        if word in ("kept", "back") and index.isdigit() and int(index) < len(names) and n.isdigit():
+            name = names[int(index)]
+            log.warning("%s changed on the server during the sync: it is put back", name)
+            back[name] = side_name(name, "local", stamp if n == "1" else f"{stamp}-{n}") if word == "kept" else None
     return back
-
-
-def _chunks(lines: list[str], limit: int) -> Iterator[list[str]]:
-    """Consecutive groups of lines of at most `limit` characters (at least one line each); one empty group for none."""
-    group: list[str] = []
-    size = 0
-    for line in lines:
-        if group and size + len(line) > limit:
-            yield group
-            group, size = [], 0
-        group.append(line)
-        size += len(line) + 1
-    yield group
 
 
 RETRY_DELAYS = (1, 2, 4, 8, 15)  # seconds between tries of a failed --watch push, the last repeated
@@ -578,28 +496,17 @@ def _rsync(
     # RSYNC_OLD_ARGS would hand the remote path to the remote shell unprotected again.
     env = {**(env or os.environ), "LC_ALL": "C"}
     env.pop("RSYNC_OLD_ARGS", None)
-    result = proc.run(rsync_argv(sess, *args), timeout=TRANSFER_TIMEOUT, capture=not show, env=env)
+    result = proc.run(rsync.argv(sess.target, *args), timeout=TRANSFER_TIMEOUT, capture=not show, env=env)
     if result.returncode not in ok:
         raise _translate(result, sess.profile.host)
     return result
 
 
-def _remote_sh(sess: Session, command: str, timeout: float = 120) -> proc.Result:
-    """One shell command on the server, over the master; ssh's own failures are translated."""
-    argv = sess.target.argv(*ssh.master_options(sess.target, SHORT_PERSIST), "-T", "--")
-    result = proc.run([*argv, sess.target.destination, command], timeout=timeout)
-    if result.returncode == 255:
-        raise ssh.classify_failure(sess.target.destination, result.stderr)
-    return result
-
-
 def _mkdir_remote(sess: Session) -> bool:
     """Make the remote dir if needed; True when it did not exist (then nothing there can conflict)."""
-    path = shlex.quote(_remote_path(sess))
-    result = _remote_sh(sess, f"test -d {path} && exit 0; mkdir -p -- {path} && echo created", timeout=60)
-    if result.returncode != 0:
-        raise SyncError(f"cannot create {path} on {sess.profile.host}: {result.stderr.strip()}")
-    return result.stdout.strip().endswith("created")
+    request = Request("sync", "mkdir", {"ROOT": sess.profile.remote_dir})
+    answer = call(sess.target, request, timeout=60, persist=SHORT_PERSIST)
+    return bool(answer.data.get("created"))
 
 
 def _remote_meta(sess: Session, rules: list[str]) -> dict[str, tuple[int, int]]:

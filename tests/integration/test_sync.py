@@ -350,7 +350,7 @@ def test_remote_dir_without_permission(rb: Runner, project: Path) -> None:
     rb.write_config('[profiles.p]\nhost = "rbremote"\nremote_dir = "/root/not-yours"\n')
     out = sync(rb, "push", "p")
     assert out.returncode == 9
-    assert "cannot create /root/not-yours on rbremote" in out.stderr
+    assert "rbremote: cannot create remote_dir /root/not-yours" in out.stderr  # the words `up` uses
 
 
 def test_foreground_up_keys_push_and_pull(rb: Runner, project: Path) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import remote
+from remotebook import remote, remote_env, wheels
 from remotebook.config import Profile, kernel_name
-from remotebook.deps import remote_env, wheels
 from remotebook.deps.installer import failed_requirement
 from remotebook.errors import EXIT_INSTALL, EXIT_REMOTE, InstallError, RemoteEnvError, UsageError
+from remotebook.remote import failures
 
 DATA = Path(__file__).parent / "data" / "env"
 
@@ -155,18 +155,18 @@ def test_install_failure_becomes_exit_11_naming_the_requirement() -> None:
         + "noise\n" * 60
         + tail
     )
-    err = remote_env.translate(remote.parse(stdout, "n1"), "gpu")
+    err = failures.translate(remote.parse(stdout, "n1"), "gpu")
     assert isinstance(err, InstallError) and err.exit_code == EXIT_INSTALL
     assert err.message == "gpu: pip could not install rbmissing==1.0; the previous env is unchanged and still works"
     assert "/h/e/install.log" in err.hint
-    assert len(err.detail.splitlines()) == remote_env.SHOWN_LINES
+    assert len(err.detail.splitlines()) == failures.SHOWN_LINES
 
 
 def test_no_network_hint_offers_wheels() -> None:
     stdout = f"{remote.answer_mark('n1')}\n" + json.dumps(
         {"ok": False, "error": "no_network", "message": "the server cannot reach https://pypi.org/simple/ (timed out)"}
     )
-    err = remote_env.translate(remote.parse(stdout, "n1"), "gpu")
+    err = failures.translate(remote.parse(stdout, "n1"), "gpu")
     assert isinstance(err, RemoteEnvError)
     assert "remotebook env --wheels" in err.hint
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import jupyter, state, tunnel
+from remotebook import launch, state, tunnel
 from remotebook.errors import TunnelError
+from remotebook.launch import host
 from remotebook.paths import Paths
 
 DATA = Path(__file__).parent / "data"
@@ -130,12 +131,12 @@ def test_forward_spec_is_loopback_only() -> None:
 
 def test_server_from_recorded_runtime_info() -> None:
     info = json.loads((DATA / "jpserver.json").read_text())
-    server = jupyter.Server.from_answer({"pid": 5815, "info": info, "log": "/l", "host": "vm", "action": "running"})
+    server = launch.Server.from_answer({"pid": 5815, "info": info, "log": "/l", "host": "vm", "action": "running"})
     assert server.transport == "unix"
     assert server.endpoint == info["sock"]
     assert server.token == "recorded-token"
     assert server.as_json()["running"] is True and server.as_json()["started"] is False
-    tcp = jupyter.Server.from_answer({"pid": 1, "info": {**info, "sock": "", "port": 8890}})
+    tcp = launch.Server.from_answer({"pid": 1, "info": {**info, "sock": "", "port": 8890}})
     assert (tcp.transport, tcp.endpoint) == ("tcp", "127.0.0.1:8890")
 
 
@@ -161,13 +162,13 @@ def test_parse_status_line(head: bytes, status: int) -> None:
 
 
 def test_idle_args_use_jupyters_own_culling() -> None:
-    assert jupyter.idle_args(0) == ()
-    assert jupyter.idle_args(7200) == (
+    assert host.idle_args(0) == ()
+    assert host.idle_args(7200) == (
         "--MappingKernelManager.cull_idle_timeout=7200",
         "--MappingKernelManager.cull_interval=60",
         "--ServerApp.shutdown_no_activity_timeout=7200",
     )
-    assert "--MappingKernelManager.cull_interval=1" in jupyter.idle_args(3)
+    assert "--MappingKernelManager.cull_interval=1" in host.idle_args(3)
 
 
 LISTEN_TABLE = """\

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import jupyter, remote
+from remotebook import remote
 from remotebook.config import Profile
-from remotebook.errors import InsecureServerError
+from remotebook.errors import InsecureServerError, NotRunningError
+from remotebook.launch import host
+from remotebook.remote import failures
 
 NASTY = ["it's", 'a "quoted"', "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "two  spaces", "back\\slash", "*"]
 MARK = remote.answer_mark("0123abcd")
@@ -118,7 +120,7 @@ def test_parse_rejects_missing_or_broken_answers(stdout: str) -> None:
 @pytest.mark.parametrize(("seconds", "sent"), [(0.5, "1"), (1, "1"), (1.01, "2"), (60.0, "60")])
 def test_start_timeout_is_rounded_up_to_whole_seconds(tmp_path: Path, seconds: float, sent: str) -> None:
     profile = Profile(name="p", host="h", remote_dir="~/proj", project_dir=tmp_path, start_timeout=seconds)
-    assert jupyter._values(profile)["TIMEOUT"] == sent
+    assert host.bootstrap_values(profile)["TIMEOUT"] == sent
 
 
 @pytest.mark.parametrize("value", ["/home/u/proj", *NASTY, "tab\there", "new\nline", "ünïcode ✓"])
@@ -213,7 +215,7 @@ def test_ensure_without_a_token_is_refused_before_anything_starts(tmp_path: Path
     assert (answer.ok, answer.error) == (False, "auth_off")
     assert "never starts Jupyter without" in answer.message
     assert list(tmp_path.rglob("server.pid")) == [] and list(tmp_path.rglob("token")) == []
-    err = jupyter.translate(answer, "gpu")
+    err = failures.translate(answer, "gpu")
     assert isinstance(err, InsecureServerError) and err.exit_code == 12
 
 
@@ -252,3 +254,26 @@ def test_a_zombie_is_not_alive(tmp_path: Path) -> None:
     probe = _function("rb_alive", remote.BOOTSTRAP) + 'rb_alive "$1"'
     assert subprocess.run(["sh", "-c", probe, "sh", str(child.pid)], timeout=10).returncode == 1
     child.wait(timeout=10)
+
+
+def test_follow_output_drops_login_noise_and_turns_a_late_answer_into_an_error() -> None:
+    from remotebook.remote.door import FollowReader
+
+    shown: list[str] = []
+    reader = FollowReader("n1", shown.append)
+    recorded = [
+        "Welcome to gpu-box!\n",
+        remote.log_mark("other") + "\n",  # another call's mark is noise too
+        remote.log_mark("n1") + "\n",
+        "[I 10:00 ServerApp] Jupyter Server 2.14 is running\n",
+        remote.answer_mark("other") + "\n",  # not this call's: a log line like any other
+        "\n",
+    ]
+    for line in recorded:
+        reader.feed(line)
+    assert shown == [recorded[3], recorded[4], "\n"]
+    assert reader.answer == []
+    for line in [remote.answer_mark("n1") + "\n", '{"ok":false,"error":"no_log","message":"gone"}\n']:
+        reader.feed(line)
+    answer = remote.parse("".join(reader.answer), "n1")
+    assert isinstance(failures.translate(answer, "gpu"), NotRunningError)

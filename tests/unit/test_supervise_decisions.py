@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import config, ssh, state, supervise, tunnel
+from remotebook import config, launch, ssh, state, supervise, tunnel
 from remotebook.paths import Paths
 from remotebook.session import Session
 
@@ -21,7 +21,8 @@ def sess(tmp_path: Path) -> Session:
     paths = Paths(tmp_path / "c", tmp_path / "s", tmp_path / "r")
     profile = config.resolve(config.load(tmp_path, tmp_path / "none"), "gpu")
     target = ssh.Target("gpu", "", str(tmp_path / "cm"), "gpu", "me", 22, {})
-    sess = Session(paths, profile, target, state.Store(paths, state.Identity("gpu", str(tmp_path), "gpu")))
+    store = state.Store(paths, state.Identity("gpu", str(tmp_path), "gpu"))
+    sess = Session(paths, profile, target, store, launch.launcher_for(target, profile))
     sess.store.save({"target": "gpu", "local_port": 1, "token": "t"})
     return sess
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import rsync_text, sync
+from remotebook import remote, rsync, rsync_text, sync
 
 ITEMIZED = """\
 cd+++++++++|4096|./
@@ -129,13 +129,13 @@ def test_parse_listing_of_a_recorded_listing_with_nasty_names() -> None:
 def test_version_checks() -> None:
     assert rsync_text.parse_version((DATA / "version-3.5.0.txt").read_text()) == (3, 5, 0)
     assert rsync_text.parse_version("openrsync: protocol version 29\n") is None
-    sync.require_local_rsync((3, 2, 4))
-    with pytest.raises(sync.SyncError) as too_old:
-        sync.require_local_rsync((3, 1, 3))
+    rsync.require_local_rsync((3, 2, 4))
+    with pytest.raises(rsync.SyncError) as too_old:
+        rsync.require_local_rsync((3, 1, 3))
     assert too_old.value.exit_code == 9 and "3.1.3" in str(too_old.value) and "3.2.4" in str(too_old.value)
     assert "brew install rsync" in too_old.value.hint
-    with pytest.raises(sync.SyncError):
-        sync.require_local_rsync(None)
+    with pytest.raises(rsync.SyncError):
+        rsync.require_local_rsync(None)
     assert rsync_text.parse_protocol("(Server) Protocol versions: remote=30, negotiated=30\n") is None
 
 
@@ -167,12 +167,6 @@ def test_a_line_ends_at_a_newline_only() -> None:
     assert list(rsync_text.parse_listing("-rw-r--r--   3 2026/11/26 12:25:10 a\u2028b.txt\n")) == ["a\u2028b.txt"]
 
 
-def test_chunks_bound_every_ssh_call() -> None:
-    assert list(sync._chunks([], 10)) == [[]]
-    assert list(sync._chunks(["aaaa", "bbbb", "cccc"], 10)) == [["aaaa", "bbbb"], ["cccc"]]
-    assert list(sync._chunks(["x" * 50], 10)) == [["x" * 50]]  # one line too long still goes, alone
-
-
 def test_the_servers_restore_script_in_a_real_sh(tmp_path: Path) -> None:
     """After a push: an unchanged backup goes, a changed one is put back (beside a same-minute copy), a deletion is undone."""
     b = tmp_path / ".rsync-backup" / "r1"
@@ -183,16 +177,16 @@ def test_the_servers_restore_script_in_a_real_sh(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     os.utime(b / "same.txt", (1000, 1000))
-    head = sync._RESTORE_SCRIPT.format(root=shlex.quote(str(tmp_path)), backup=".rsync-backup/r1")
     calls = [
-        ["keep", "sub/x y.csv", "11 2", "0", "sub/x y.local-S", ".csv"],
-        ["keep", "same.txt", "10 1000", "1", "same.local-S", ".txt"],
-        ["keep", "-gone", "-", "2", "-gone.local-S", ""],
-        ["keep", "never-backed-up", "1 1", "3", "never.local-S", ""],
+        ["sub/x y.csv", "11 2", "0", "sub/x y.local-S", ".csv"],
+        ["same.txt", "10 1000", "1", "same.local-S", ".txt"],
+        ["-gone", "-", "2", "-gone.local-S", ""],
+        ["never-backed-up", "1 1", "3", "never.local-S", ""],
     ]
-    script = head + "".join(shlex.join(c) + "\n" for c in calls) + sync._RESTORE_END + "exit 0\n"
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True)
-    assert out.stdout.split("\n") == ["kept 0 2", "back 2 0", ""]
+    values = {"ROOT": str(tmp_path), "BACKUP": ".rsync-backup/r1", "KEEP": shlex.join(sum(calls, [])), "DIRS": ""}
+    script = remote.render("restore", values, script="sync")
+    out = subprocess.run(["sh", "-s"], input=script.text, capture_output=True, text=True, timeout=30, check=True)
+    assert remote.parse(out.stdout, script.nonce).data["done"] == "kept.0.2 back.2.0"
     assert (tmp_path / "sub" / "x y.csv").read_text() == "server edit"
     assert (tmp_path / "sub" / "x y.local-S-2.csv").read_text() == "pushed"
     assert (tmp_path / "sub" / "x y.local-S.csv").read_text() == "kept earlier"

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from remotebook.commands import Env, progress
+from remotebook.commands.context import AppContext, progress
 
 if TYPE_CHECKING:
-    from remotebook.deps.remote_env import Outcome
+    from remotebook.remote_env import Outcome
 
 
 @click.command(name="env")
@@ -32,16 +32,22 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def env_command(
-    env: Env, target: str | None, requirements: Path | None, jupyter_lab: bool, wheels: bool, force: bool, as_json: bool
+    app: AppContext,
+    target: str | None,
+    requirements: Path | None,
+    jupyter_lab: bool,
+    wheels: bool,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Create or update this project's Python env on TARGET, with a Jupyter kernel named after the project.
 
     It lives in ~/.remotebook/envs/ on the server; `remotebook up` makes its kernel the
     default. A second run with the same requirements changes nothing.
     """
-    from remotebook.deps import remote_env
+    from remotebook import remote_env
 
-    sess = env.session(target)
+    sess = app.session(target)
     outcome = remote_env.run(
         sess,
         requirements=requirements,

@@ -49,10 +49,10 @@ def reqs(
     (the active env, PATH/.venv, or python3), then by a table of well-known names
     (sklearn -> scikit-learn); the ones neither knows are listed, never guessed.
     """
-    from remotebook.deps import reqs as core
+    from remotebook.deps import reqs as requirements
 
     root = _root(path)
-    report = core.build(root, pin=pin, python=python, exclude=exclude)
+    report = requirements.build(root, pin=pin, python=python, exclude=exclude)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for name, where in report.unresolved:
@@ -64,7 +64,7 @@ def reqs(
     if target is None:
         click.echo(report.text, nl=False)
         return
-    core.write(target, report.text, force=force)
+    requirements.write(target, report.text, force=force)
     click.echo(f"wrote {_shown(target)}: {_counts(report)}", err=True)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from remotebook.commands import Env, progress, report_sync
+from remotebook.commands.context import AppContext, progress
 from remotebook.errors import UsageError
+
+if TYPE_CHECKING:
+    from remotebook.sync import Outcome
 
 
 @click.command()
@@ -24,19 +27,21 @@ from remotebook.errors import UsageError
 @click.option("--yes", is_flag=True, help="With --delete: do not ask.")
 @click.option("--watch", is_flag=True, help="push: push again on every change, until Ctrl-C.")
 @click.pass_obj
-def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete: bool, yes: bool, watch: bool) -> None:
+def sync(
+    app: AppContext, direction: str, args: tuple[str, ...], dry_run: bool, delete: bool, yes: bool, watch: bool
+) -> None:
     """Push the project to TARGET's remote_dir, or pull results and notebooks back: sync push|pull [TARGET] [PATH...].
 
     A file changed on both sides since the last sync is never overwritten: the other
     side's version is kept beside it (name.remote-DATE.ext on pull, name.local-DATE.ext on push).
     """
-    from remotebook import sync as core
+    from remotebook import sync as syncing
 
-    target, paths = _split_target(env, list(args))
-    sess = env.session(target)
+    target, paths = _split_target(list(args))
+    sess = app.session(target)
 
-    def go(dry: bool, confirm: Callable[[list[str]], None] | None = None) -> Any:
-        return core.run(
+    def go(dry: bool, confirm: Callable[[list[str]], None] | None = None) -> Outcome:
+        return syncing.run(
             sess,
             direction,
             paths=paths,
@@ -51,7 +56,7 @@ def sync(env: Env, direction: str, args: tuple[str, ...], dry_run: bool, delete:
             raise UsageError("--watch goes with a plain `sync push`", hint="drop --delete/--dry-run, or use push")
         report_sync(go(False))
         try:
-            core.watch(sess.profile.project_dir, lambda: report_sync(go(False)), say=progress(False))
+            syncing.watch(sess.profile.project_dir, lambda: report_sync(go(False)), say=progress(False))
         except KeyboardInterrupt:
             click.echo("» stopped watching", err=True)
         return
@@ -66,10 +71,19 @@ def _ask(doomed: list[str]) -> None:
         raise UsageError("nothing was deleted or transferred", hint="add --yes to delete without asking")
 
 
-def _split_target(env: Env, args: list[str]) -> tuple[str | None, list[str]]:
+def _split_target(args: list[str]) -> tuple[str | None, list[str]]:
     """The first argument is TARGET unless it names something in the current folder."""
     import os
 
     if args and not os.path.exists(args[0]):
         return args[0], args[1:]
     return None, args
+
+
+def report_sync(outcome: Outcome) -> None:
+    for name in outcome.plan.updates if outcome.dry_run else []:
+        click.echo(f"  {name}")
+    for name in outcome.plan.conflicts:
+        where = outcome.kept.get(name, "(would be kept beside it)")
+        click.echo(f"conflict: {name} changed on both sides; the other version is kept as {where}", err=True)
+    click.echo(outcome.summary())

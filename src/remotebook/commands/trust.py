@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from remotebook.commands import Env
+from remotebook.commands.context import AppContext
 from remotebook.errors import RemotebookError, UsageError
 
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -21,7 +21,7 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--revoke", is_flag=True, help="Forget FILE's approval (the same as `remotebook untrust`).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask (without a terminal trust never asks).")
 @click.pass_obj
-def trust(env: Env, file: Path | None, list_: bool, revoke: bool, yes: bool) -> None:
+def trust(app: AppContext, file: Path | None, list_: bool, revoke: bool, yes: bool) -> None:
     """Approve FILE (default: the remotebook.toml found from here upward) after showing what it runs.
 
     A project file's ssh_config, setup, jupyter, venv, conda_env and jupyter_args make
@@ -32,19 +32,19 @@ def trust(env: Env, file: Path | None, list_: bool, revoke: bool, yes: bool) -> 
     if list_:
         if file or revoke:
             raise UsageError("--list takes no FILE and no --revoke")
-        _list(env)
+        _list(app)
     elif revoke:
-        _revoke(env, file)
+        _revoke(app, file)
     else:
-        _approve(env, _project_file(file), ask=sys.stdin.isatty() and not yes)
+        _approve(app, _project_file(file), ask=sys.stdin.isatty() and not yes)
 
 
 @click.command()
 @click.argument("file", required=False, type=FILE)
 @click.pass_obj
-def untrust(env: Env, file: Path | None) -> None:
+def untrust(app: AppContext, file: Path | None) -> None:
     """Forget the approval of FILE (default: the remotebook.toml found from here upward)."""
-    _revoke(env, file)
+    _revoke(app, file)
 
 
 def _project_file(file: Path | None) -> Path:
@@ -58,39 +58,39 @@ def _project_file(file: Path | None) -> Path:
     return found
 
 
-def _approve(env: Env, path: Path, *, ask: bool) -> None:
+def _approve(app: AppContext, path: Path, *, ask: bool) -> None:
     from remotebook import config
-    from remotebook import trust as core
+    from remotebook import trust as approvals
 
     checked, _, tables = config.read(path)  # refuses a file of another user, or writable by others
-    runs = core.commands_of(tables)
+    runs = approvals.commands_of(tables)
     if runs:
         click.echo(f"{checked.real} makes remotebook run:")
         for name, key, value in runs:
             click.echo(f"  profiles.{name}.{key} = {json.dumps(value)}")
-            click.echo(f"      {core.COMMAND_KEYS[key]}")
+            click.echo(f"      {approvals.COMMAND_KEYS[key]}")
     else:
         click.echo(f"{checked.real} sets nothing that runs commands (it needs no approval)")
     if runs and ask and not click.confirm("approve this file as it is now?", err=True):
         raise UsageError("not approved; nothing was recorded", hint="add --yes to approve without asking")
-    core.record(env.paths, checked)
+    approvals.record(app.paths, checked)
     click.echo(f"approved {checked.real} (sha256 {checked.sha256[:16]}…); an edit asks again")
 
 
-def _revoke(env: Env, file: Path | None) -> None:
-    from remotebook import trust as core
+def _revoke(app: AppContext, file: Path | None) -> None:
+    from remotebook import trust as approvals
 
     real = Path(os.path.realpath(_project_file(file) if file is None else file))
-    if core.revoke(env.paths, real):
+    if approvals.revoke(app.paths, real):
         click.echo(f"revoked the approval of {real}")
     else:
         click.echo(f"{real} was not approved")
 
 
-def _list(env: Env) -> None:
-    from remotebook import trust as core
+def _list(app: AppContext) -> None:
+    from remotebook import trust as approvals
 
-    found = core.entries(env.paths)
+    found = approvals.entries(app.paths)
     if not found:
         click.echo("no approved files (approve one with `remotebook trust`)")
     for path, entry in sorted(found.items()):
@@ -99,10 +99,10 @@ def _list(env: Env) -> None:
 
 def _state(path: str, sha256: str) -> str:
     """approved / changed (asks again) / missing / refused (now another user's, or writable by others)."""
-    from remotebook import trust as core
+    from remotebook import trust as approvals
 
     try:
-        checked = core.read_owned(Path(path))
+        checked = approvals.read_owned(Path(path))
     except FileNotFoundError:
         return "missing"
     except (OSError, RemotebookError):

@@ -6,12 +6,20 @@ import contextlib
 import json
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from remotebook.commands import Env, open_browser, progress, report_sync
+from remotebook.commands.context import AppContext, open_browser, progress
+from remotebook.commands.sync import report_sync
 from remotebook.errors import RemotebookError
+
+if TYPE_CHECKING:
+    import threading
+
+    from remotebook.session import Session
+    from remotebook.supervise import Supervisor
 
 
 @click.command()
@@ -27,7 +35,7 @@ from remotebook.errors import RemotebookError
 )
 @click.pass_obj
 def up(
-    env: Env,
+    app: AppContext,
     target: str | None,
     port: int | None,
     detach: bool,
@@ -38,27 +46,26 @@ def up(
     env_first: bool,
 ) -> None:
     """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
-    from remotebook import session as core
-    from remotebook import supervise
+    from remotebook import session, supervise
 
-    sess = env.session(target)
+    sess = app.session(target)
     if not detach:  # a closed terminal (SIGHUP) or a plain kill ends a foreground `up` like Ctrl-C
         _interrupt_on(signal.SIGHUP, signal.SIGTERM)
     if sync_first:
         _push_first(sess, quiet=as_json)
     if env_first:
         _env_first(sess, quiet=as_json)
-    result = core.up(sess, port=port, progress=progress(as_json))
+    result = session.up(sess, port=port, progress=progress(as_json))
     supervisor = supervise.Supervisor(sess, batch=False, say=progress(as_json))
     try:
         if as_json:
-            click.echo(json.dumps(result.report))
+            click.echo(json.dumps(result.report.as_json()))
         else:
-            click.echo(f"Jupyter is up: {result.report['url']}")
-        if not no_browser:
-            open_browser(env, sess.profile.name, result.report["url"], quiet=as_json)
+            click.echo(f"Jupyter is up: {result.report.url}")
+        if not no_browser and result.report.url:
+            open_browser(app, sess.profile.name, result.report.url, quiet=as_json)
         if detach:
-            _spawn_supervisor(env, sess)
+            _spawn_supervisor(app, sess)
         else:
             _supervise_here(sess, supervisor, stop_server=stop_server, quiet=as_json)
     except KeyboardInterrupt:  # the way to end a foreground `up`: not an error
@@ -67,7 +74,7 @@ def up(
                 click.echo("\n» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
     finally:
         if not detach:  # after a reconnect, what to take down is what the supervisor made
-            core.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
+            session.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
 
 
 def _interrupt_on(*signals: signal.Signals) -> None:
@@ -81,35 +88,33 @@ def _interrupt_on(*signals: signal.Signals) -> None:
         signal.signal(sig, interrupt)
 
 
-def _push_first(sess: Any, *, quiet: bool) -> None:
+def _push_first(sess: Session, *, quiet: bool) -> None:
     """`up --sync`: the code is on the server before Jupyter starts there."""
-    from remotebook import session as core
-    from remotebook import ssh
-    from remotebook import sync as sync_core
+    from remotebook import session, ssh, sync
 
     had_master = ssh.master_alive(sess.target)
     try:
-        outcome = sync_core.run(sess, "push")
+        outcome = sync.run(sess, "push")
     finally:
         if not had_master:  # sync's own short-lived master; `up` opens the one that stays
-            core.release_master(sess)
+            session.release_master(sess)
     if not quiet:
         report_sync(outcome)
 
 
-def _env_first(sess: Any, *, quiet: bool) -> None:
+def _env_first(sess: Session, *, quiet: bool) -> None:
     """`up --env`: requirements.txt brought up to date (unless written by hand), then the env."""
+    from remotebook import remote_env
     from remotebook.commands.env import describe
-    from remotebook.deps import remote_env
-    from remotebook.deps import reqs as reqs_core
+    from remotebook.deps import reqs
 
     say = progress(quiet)
     path = sess.profile.project_dir / "requirements.txt"
-    if path.is_file() and not reqs_core.ours(path):
+    if path.is_file() and not reqs.ours(path):
         say(f"using {path.name} as written by hand (`remotebook reqs --check` compares it with the imports)")
     else:
-        report = reqs_core.build(sess.profile.project_dir)
-        reqs_core.write(path, report.text)
+        report = reqs.build(sess.profile.project_dir)
+        reqs.write(path, report.text)
         say(f"wrote {path.name}: {len(report.requirements)} requirements from {report.files} files")
         for name, where in report.unresolved:
             say(f"unresolved: import {name} ({where}): add its distribution to {path.name} by hand")
@@ -117,7 +122,7 @@ def _env_first(sess: Any, *, quiet: bool) -> None:
     say(describe(outcome).splitlines()[0])
 
 
-def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: bool) -> None:
+def _supervise_here(sess: Session, supervisor: Supervisor, *, stop_server: bool, quiet: bool) -> None:
     """Stay until Ctrl-C, reconnecting after a drop or a sleep (prompts, if any, come here)."""
     import os
     import threading
@@ -143,7 +148,7 @@ def _supervise_here(sess: Any, supervisor: Any, *, stop_server: bool, quiet: boo
             os.close(fd)
 
 
-def _sync_keys(sess: Any, done: Any) -> Any:
+def _sync_keys(sess: Session, done: threading.Event) -> Callable[[], None]:
     """On a terminal, `p` pushes and `l` pulls while `up` runs (Ctrl-C still quits)."""
     import os
     import select
@@ -183,31 +188,20 @@ def _sync_keys(sess: Any, done: Any) -> Any:
     return restore
 
 
-def _sync_now(sess: Any, direction: str) -> None:
-    from remotebook import sync as sync_core
+def _sync_now(sess: Session, direction: str) -> None:
+    from remotebook import sync
 
     try:
-        report_sync(sync_core.run(sess, direction))
+        report_sync(sync.run(sess, direction))
     except RemotebookError as e:
         click.echo(f"» {direction} failed: {e}", err=True)
 
 
-def _spawn_supervisor(env: Env, sess: Any) -> None:
+def _spawn_supervisor(app: AppContext, sess: Session) -> None:
     """`up --detach` leaves a small background process that reconnects after a drop or a sleep."""
     from remotebook import supervise
 
     argv = [sys.executable, "-m", "remotebook"]
-    if env.ssh_config:
-        argv += ["--ssh-config", env.ssh_config]
+    if app.ssh_config:
+        argv += ["--ssh-config", app.ssh_config]
     supervise.spawn(sess, [*argv, "_supervise", sess.profile.name])
-
-
-@click.command(name="_supervise", hidden=True)
-@click.argument("target")
-@click.option("--lock-fd", type=int, required=True)
-@click.pass_obj
-def supervise_(env: Env, target: str, lock_fd: int) -> None:
-    """Keep TARGET's tunnel alive until `down` (started by `up --detach`)."""
-    from remotebook import supervise
-
-    sys.exit(supervise.run_detached(env.session(target), lock_fd))

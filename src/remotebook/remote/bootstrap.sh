@@ -248,6 +248,35 @@ rb_logout_guard() { # where logind kills a user's processes at logout: a scope, 
     fi
 }
 
+rb_server_env() { # the server's environment: this project's kernels, the user's locale, the private runtime dir
+    # The env's kernelspec is found through JUPYTER_PATH, so only this project's servers see
+    # it (another project's folder may have the same name), also when `env` runs later.
+    JUPYTER_PATH="$rb_env/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+    # The token reaches it through a 0600 file named in the environment, never argv.
+    JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token"
+    export JUPYTER_PATH JUPYTER_RUNTIME_DIR JUPYTER_TOKEN_FILE
+    rb_user_locale # notebooks and kernels get the user's locale and umask, not the script's
+}
+
+rb_run() { # SERVER-ARGV...: how the server runs; sets rb_pid
+    if [ "${RB_RUN:-detached}" = foreground ]; then
+        # Inside a batch job the server is the job's step: this shell becomes it.
+        rb_put "$rb_dir/server.pid" "$$"
+        cd -- "$rb_root" || exit 1
+        rb_server_env
+        exec "$@" </dev/null >>"$rb_dir/server.log" 2>&1
+    fi
+    # Its own session, no tty, stdin from /dev/null: it outlives this ssh session.
+    command -v setsid >/dev/null 2>&1 && set -- setsid "$@"
+    [ "$rb_scope" = yes ] && set -- systemd-run --user --scope --quiet --collect -- "$@"
+    (
+        cd -- "$rb_root" || exit 1
+        rb_server_env
+        exec nohup "$@" </dev/null >>"$rb_dir/server.log" 2>&1
+    ) &
+    rb_pid=$!
+}
+
 rb_start() {
     # Never a server without a token: none given, or a token file that did not get written (disk full)
     [ -n "$RB_TOKEN" ] || rb_fail auth_off "remotebook sent no token, and it never starts Jupyter without one"
@@ -281,20 +310,7 @@ rb_start() {
     # This project's env (`remotebook env`) is the default kernel; the profile's args come later and win.
     [ -f "$rb_env/kernel" ] && set -- "--MappingKernelManager.default_kernel_name=$RB_KERNEL" "$@"
     set -- "$rb_jup" "$RB_APP" --no-browser "--ServerApp.root_dir=$rb_root" "$@"
-    # Its own session, no tty, stdin from /dev/null: it outlives this ssh session.
-    # The token reaches it through a 0600 file named in the environment, never argv.
-    command -v setsid >/dev/null 2>&1 && set -- setsid "$@"
-    [ "$rb_scope" = yes ] && set -- systemd-run --user --scope --quiet --collect -- "$@"
-    (
-        cd -- "$rb_root" || exit 1
-        # The env's kernelspec is found through JUPYTER_PATH, so only this project's servers see
-        # it (another project's folder may have the same name), also when `env` runs later.
-        JUPYTER_PATH="$rb_env/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
-        export JUPYTER_PATH
-        rb_user_locale # notebooks and kernels get the user's locale and umask, not the script's
-        JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token" exec nohup "$@" </dev/null >>"$rb_dir/server.log" 2>&1
-    ) &
-    rb_pid=$!
+    rb_run "$@"
     rb_put "$rb_dir/server.pid" "$rb_pid"
     rb_wait_ready "$rb_pid"
     rb_check_auth "$rb_pid"
@@ -386,6 +402,7 @@ case $RB_ACTION in
         ;;
     logs)
         [ -d "$rb_root" ] && rb_dirs && [ -f "$rb_dir/server.log" ] || rb_fail no_log "no server log for $rb_root on this host"
+        rb_log_mark # what the login shell printed before this line is not the server's log
         if [ "$RB_FOLLOW" = yes ]; then exec tail -n "$RB_LINES" -f -- "$rb_dir/server.log"; fi
         exec tail -n "$RB_LINES" -- "$rb_dir/server.log"
         ;;

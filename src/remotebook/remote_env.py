@@ -12,12 +12,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remotebook import jupyter, remote, ssh
+from remotebook import ssh, wheels
 from remotebook.config import Profile, kernel_name, project_name
-from remotebook.deps import wheels
-from remotebook.deps.installer import failed_requirement
 from remotebook.deps.reqs import significant_lines
-from remotebook.errors import InstallError, RemoteEnvError, UsageError
+from remotebook.errors import RemoteEnvError, UsageError
+from remotebook.remote.door import Request, call
 from remotebook.session import release_master
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ MIN_PYTHON = (3, 8)
 PROBE_TIMEOUT = 60.0
 INSTALL_TIMEOUT = 4 * 3600.0  # a backstop only: CUDA wheels over a slow link take as long as they take
 NESTED = ("-r", "--requirement", "-c", "--constraint")
-SHOWN_LINES = 25  # of the installer's output; more comes back, to find the failing requirement in
 
 
 @dataclass(frozen=True)
@@ -190,12 +188,8 @@ def _values(profile: Profile, **extra: str) -> dict[str, str]:
 
 
 def probe(sess: Session, *, tags: bool) -> Probe:
-    script = remote.render("probe", _values(sess.profile, TAGS="yes" if tags else "no"), script="env")
-    result = ssh.run_script(sess.target, script.text, timeout=PROBE_TIMEOUT)
-    answer = jupyter.read_answer(script, result.stdout, result.stderr)
-    if not answer.ok:
-        raise translate(answer, sess.profile.host)
-    return Probe.from_answer(answer.data)
+    request = Request("env", "probe", _values(sess.profile, TAGS="yes" if tags else "no"))
+    return Probe.from_answer(call(sess.target, request, timeout=PROBE_TIMEOUT).data)
 
 
 def install(sess: Session, reqs: Requirements, digest: str, *, jupyter_lab: bool, offline: bool) -> dict[str, Any]:
@@ -206,41 +200,7 @@ def install(sess: Session, reqs: Requirements, digest: str, *, jupyter_lab: bool
         LAB="yes" if jupyter_lab else "no",
         WHEELS="yes" if offline else "no",
     )
-    script = remote.render("install", values, script="env")
-    result = ssh.run_script(sess.target, script.text, timeout=INSTALL_TIMEOUT)
-    answer = jupyter.read_answer(script, result.stdout, result.stderr)
-    if not answer.ok:
-        raise translate(answer, sess.profile.host)
-    return answer.data
-
-
-_HINTS = {
-    "no_python": "install Python 3.8 or newer there, or put one on PATH with the profile's `setup` or `conda_env`",
-    "no_network": "run `remotebook env --wheels` to download the wheels here and install them offline there",
-    "venv_failed": "on Debian/Ubuntu the server needs `apt install python3-venv`; or install uv there",
-    "busy": "wait for the other `remotebook env` to finish",
-}
-
-
-def translate(answer: remote.Answer, destination: str) -> Exception:
-    if answer.error == "install_failed":
-        return install_error(answer, destination)
-    if answer.error in _HINTS:
-        return RemoteEnvError(f"{destination}: {answer.message}", hint=_HINTS[answer.error], detail=answer.log_tail)
-    return jupyter.translate(answer, destination)
-
-
-def install_error(answer: remote.Answer, destination: str) -> InstallError:
-    """Name the requirement the installer blames; say what became of the env."""
-    data = answer.data
-    name = failed_requirement(answer.log_tail)
-    what = f"could not install {name}" if name else answer.message
-    kept = "the new env was removed" if data.get("fresh") else "the previous env is unchanged and still works"
-    hint = f"fix or remove {name} in the requirements, then run `remotebook env` again" if name else ""
-    if data.get("log"):
-        hint = (hint + "; " if hint else "") + f"the whole log is {data['log']} on the server"
-    tail = "\n".join(answer.log_tail.splitlines()[-SHOWN_LINES:])
-    return InstallError(f"{destination}: {data.get('installer', 'pip')} {what}; {kept}", hint=hint, detail=tail)
+    return call(sess.target, Request("env", "install", values), timeout=INSTALL_TIMEOUT).data
 
 
 def run(

@@ -89,11 +89,11 @@ def download(
 
 def push(sess: Session, folder: Path, remote_dir: str) -> None:
     """rsync the wheels to remote_dir over the target's master (rsync makes the dir first)."""
-    from remotebook import sync
+    from remotebook import rsync
 
     make = f"umask 077 && mkdir -p -- {shlex.quote(remote_dir)} && rsync"  # private, as all of ~/.remotebook
-    argv = sync.rsync_argv(
-        sess, "--delete", f"--rsync-path={make}", f"{folder}/", f"{sess.target.destination}:{remote_dir}/"
+    argv = rsync.argv(
+        sess.target, "--delete", f"--rsync-path={make}", f"{folder}/", f"{sess.target.destination}:{remote_dir}/"
     )
     result = proc.run(argv, timeout=PUSH_TIMEOUT)
     if not result.ok:

@@ -1,0 +1,87 @@
+"""`remotebook status`: is this project's server running, does its tunnel answer, what is it doing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+
+import click
+
+from remotebook.commands.context import AppContext
+from remotebook.commands.list import list_projects, shown_path
+from remotebook.errors import EXIT_NOT_RUNNING
+from remotebook.reports import Activity, ProjectReport
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(app: AppContext, target: str | None, as_json: bool) -> None:
+    """Show whether TARGET's server and tunnel are up (no TARGET: list all known targets)."""
+    from remotebook import session
+
+    if target is None and not app.in_project():
+        list_projects(app, as_json)
+        return
+    report = session.status(app.session(target, existing=True))
+    click.echo(json.dumps(report.as_json()) if as_json else status_text(report))
+    if not report.is_up:
+        sys.exit(EXIT_NOT_RUNNING)
+
+
+def status_text(r: ProjectReport) -> str:
+    s, t = r.server, r.tunnel
+    lines = [f"{r.target} ({r.host}) for {shown_path(r.project_dir)}"]
+    if s is not None:
+        how = "unix socket" if s.transport == "unix" else "TCP on the remote's 127.0.0.1 (no --sock support)"
+        lines.append(f"  server: running, Jupyter {s.version}, pid {s.pid}, {how} {s.endpoint}")
+        where = "unix sockets in the private runtime dir" if s.kernel_transport == "ipc" else "the remote's 127.0.0.1"
+        lines.append(f"  kernel: transport {s.kernel_transport} ({where})")
+        lines.append(f"  root:   {s.root_dir}")
+        if r.activity is not None:
+            lines.append("  usage:  " + activity_text(r.activity))
+    else:
+        lines.append("  server: not running")
+    lines.append(
+        f"  tunnel: {'up on 127.0.0.1:' + str(t.local_port) if t.up else 'down'}"
+        f" (ssh master {'alive' if t.master else 'not running'})"
+    )
+    if r.url:
+        lines.append(f"  url:    {r.url}")
+    lines += [f"  note:   {n}" for n in r.notes]
+    if r.supervisor:
+        lines.append("  watch:  " + supervisor_text(r.supervisor))
+    return "\n".join(lines)
+
+
+def ago(seconds: int | None) -> str:
+    if seconds is None:
+        return "?"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def activity_text(a: Activity) -> str:
+    text = f"{len(a.kernels)} kernel(s)" + (f" ({a.busy} busy)" if a.busy else "")
+    return text + f", idle {ago(a.idle_s)}, server up {ago(a.uptime_s)}"
+
+
+def supervisor_text(h: Mapping[str, object]) -> str:
+    text = {
+        "watching": "supervisor watching",
+        "reconnecting": "supervisor reconnecting",
+        "gave_up": "supervisor gave up",
+        "stopped": "no supervisor",
+    }.get(str(h.get("state", "")), "?")
+    if h.get("reconnects"):
+        last = h.get("last_reconnect")
+        when = time.strftime("%H:%M:%S", time.localtime(last)) if isinstance(last, (int, float)) else "?"
+        text += f"; {h['reconnects']} reconnect(s), last at {when} ({h.get('last_reason', '')})"
+    if h.get("message"):
+        text += f"; {h['message']}"
+    return text

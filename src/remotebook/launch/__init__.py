@@ -1,0 +1,166 @@
+"""Where and how the Jupyter server runs: the launcher seam that up, status, down and the supervisor use.
+
+A launcher ensures, queries and stops the server of one project and reads its log. What
+it returns describes the server with an endpoint that is reachable *from the ssh target*
+(a unix socket or 127.0.0.1:PORT there today; a node's socket through the login node
+later) and where it runs. A server that is not there yet (a batch job in the queue) is a
+`Waiting`, which the caller shows and polls: `ensure` never blocks for longer than one
+remote call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from remotebook.deadline import Deadline
+from remotebook.errors import ServerError
+
+if TYPE_CHECKING:
+    from remotebook import ssh
+    from remotebook.config import Profile
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the server runs: "host" (the ssh target itself) or, later, "job" (a batch job on a node)."""
+
+    kind: str = "host"
+    node: str = ""  # the machine's own name for itself (`hostname` there)
+    job: str = ""  # the scheduler's job id, for kind "job"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running remote server, as Jupyter itself describes it (jpserver-<pid>.json)."""
+
+    pid: int
+    transport: str  # "unix" or "tcp"
+    endpoint: str  # socket path, or 127.0.0.1:PORT, as seen from the ssh target
+    token: str
+    version: str
+    root_dir: str
+    base_url: str
+    log: str
+    host: str
+    action: str  # "started" or "running" (found)
+    warning: str = ""  # e.g. the host kills processes at logout
+    kernel_transport: str = "tcp"  # "ipc": kernels talk ZMQ over unix sockets in the private runtime dir
+    location: Location = field(default_factory=Location)
+
+    @classmethod
+    def from_answer(cls, data: dict[str, Any], location: Location | None = None) -> Server:
+        info = data["info"]
+        sock = info.get("sock") or ""
+        host = str(data.get("host", ""))
+        return cls(
+            pid=int(data["pid"]),
+            transport="unix" if sock else "tcp",
+            endpoint=sock or f"127.0.0.1:{info['port']}",
+            token=str(info.get("token", "")),
+            version=str(info.get("version", "")),
+            root_dir=str(info.get("root_dir", data.get("root_dir", ""))),
+            base_url=str(info.get("base_url", "/")),
+            log=str(data.get("log", "")),
+            host=host,
+            action=str(data.get("action", "")),
+            warning=str(data.get("warning", "")),
+            kernel_transport=str(data.get("kernel_transport") or "tcp"),
+            location=location or Location("host", host),
+        )
+
+    @property
+    def started(self) -> bool:
+        return self.action == "started"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "running": True,
+            "pid": self.pid,
+            "transport": self.transport,
+            "kernel_transport": self.kernel_transport,
+            "endpoint": self.endpoint,
+            "version": self.version,
+            "root_dir": self.root_dir,
+            "log": self.log,
+            "host": self.host,
+            "started": self.started,
+            "location": {"kind": self.location.kind, "node": self.location.node, "job": self.location.job},
+        }
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The server is not there yet: what the user should see, and when to ask again."""
+
+    state: str  # e.g. "PENDING"
+    reason: str = ""  # e.g. "Priority", "Resources"
+    since: float = field(default_factory=time.time)
+    retry_after: float = 5.0  # seconds until the next ensure is worth its round trip
+    estimate: str = ""  # an expected start time, when the launcher knows one
+
+    def line(self, now: float | None = None) -> str:
+        waited = int((time.time() if now is None else now) - self.since)
+        text = f"waiting for the server: {self.state}"
+        text += f" ({self.reason})" if self.reason else ""
+        text += f", {waited}s so far"
+        return text + (f", expected to start {self.estimate}" if self.estimate else "")
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What a stop did: "stopped" (how: api, term or kill) or "not_running"."""
+
+    action: str
+    pid: int | None = None
+    how: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"action": self.action, "pid": self.pid, "how": self.how}
+
+
+class Launcher(Protocol):
+    """Ensure / query / stop one project's server, and read its log."""
+
+    kind: str
+
+    def ensure(self, token: str, *, batch: bool, restart_shut_down: bool) -> Server | Waiting: ...
+
+    def query(self, *, through_master: bool) -> Server | None: ...
+
+    def stop(self) -> Stopped: ...
+
+    def logs(self, *, follow: bool, lines: int, write: Callable[[str], None]) -> None: ...
+
+
+def launcher_for(target: ssh.Target, profile: Profile) -> Launcher:
+    """The launcher a profile asks for; today every server runs on the ssh target itself."""
+    from remotebook.launch.host import HostLauncher
+
+    return HostLauncher(target, profile)
+
+
+def wait_for_server(
+    launcher: Launcher,
+    token: str,
+    *,
+    batch: bool,
+    restart_shut_down: bool,
+    deadline: Deadline,
+    show: Callable[[Waiting], None],
+    pause: Callable[[float], object] = time.sleep,
+) -> Server:
+    """ensure until it returns a Server, showing each Waiting; the deadline bounds the whole wait."""
+    while True:
+        found = launcher.ensure(token, batch=batch, restart_shut_down=restart_shut_down)
+        if isinstance(found, Server):
+            return found
+        show(found)
+        if deadline.expired():
+            raise ServerError(
+                f"the server did not start in {deadline.seconds:.0f}s ({found.state})",
+                hint="see `remotebook status` and `remotebook logs`",
+            )
+        pause(min(found.retry_after, max(0.0, deadline.left())))

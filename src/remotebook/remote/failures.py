@@ -1,0 +1,75 @@
+"""What a remote script's error kinds mean for the user: one exception, one line and a hint, per kind."""
+
+from __future__ import annotations
+
+from remotebook.errors import (
+    InsecureServerError,
+    InstallError,
+    NotRunningError,
+    RemotebookError,
+    RemoteEnvError,
+    ServerError,
+    SyncError,
+)
+from remotebook.remote import Answer
+
+SHOWN_LINES = 25  # of an installer's output; more comes back, to find the failing requirement in
+
+_HINT_JUPYTER = (
+    "run `remotebook env --jupyter` to install JupyterLab in this project's env there, or install it on the "
+    "server (`python3 -m pip install --user jupyterlab`), or point the profile at one: "
+    'jupyter = "/path/bin/jupyter", venv = "~/venv" or conda_env = "NAME"'
+)
+# The remote lacks something the user (or their admin) can provide: exit 5.
+_ENV_HINTS = {
+    "no_python": "install Python 3 (3.8+ for `remotebook env`) on the server, or put one on PATH with the profile's "
+    "`setup`, `venv` or `conda_env`",
+    "no_jupyter": _HINT_JUPYTER,
+    "no_jupyter_server": _HINT_JUPYTER,
+    "no_app": "install it beside Jupyter (`pip install jupyterlab` or `pip install notebook`), or set app",
+    "venv_missing": "create it, or fix `venv` in the profile",
+    "conda_missing": "make conda available in a login shell, or add its setup to the profile's `setup`",
+    "conda_env_missing": "check `conda env list` on the server",
+    "root_not_writable": "choose a remote_dir you can write to",
+    "state_dir": "check the permissions of ~/.remotebook on the server",
+    "setup_failed": "fix the profile's `setup` commands",
+    "no_ps": "install ps there (procps), or run on a host with /proc: remotebook must tell its server from a recycled pid",
+    "no_network": "run `remotebook env --wheels` to download the wheels here and install them offline there",
+    "venv_failed": "on Debian/Ubuntu the server needs `apt install python3-venv`; or install uv there",
+    "busy": "wait for the other `remotebook env` to finish",
+}
+
+
+def translate(answer: Answer, destination: str) -> RemotebookError:
+    """The project's error for a remote script's `{"ok": false, "error": KIND, ...}`."""
+    where = f"{destination}: {answer.message}"
+    if answer.error in _ENV_HINTS:
+        return RemoteEnvError(where, hint=_ENV_HINTS[answer.error], detail=answer.log_tail)
+    if answer.error == "sync_failed":  # exit 9, like rsync's own failures
+        return SyncError(where, hint="choose a remote_dir you can write to, or check its permissions on the server")
+    if answer.error == "install_failed":
+        return install_error(answer, destination)
+    if answer.error == "auth_off":
+        return InsecureServerError(
+            where, hint="remove the token setting from that Jupyter config: remotebook hands Jupyter a token of its own"
+        )
+    if answer.error == "shut_down":
+        return NotRunningError(where, hint="start it again with `remotebook up`")
+    if answer.error == "no_log":
+        return NotRunningError(where, hint=f"start it with `remotebook up {destination}`")
+    return ServerError(where, hint="see the server log above, or `remotebook logs`", detail=answer.log_tail)
+
+
+def install_error(answer: Answer, destination: str) -> InstallError:
+    """Name the requirement the installer blames; say what became of the env."""
+    from remotebook.deps.installer import failed_requirement
+
+    data = answer.data
+    name = failed_requirement(answer.log_tail)
+    what = f"could not install {name}" if name else answer.message
+    kept = "the new env was removed" if data.get("fresh") else "the previous env is unchanged and still works"
+    hint = f"fix or remove {name} in the requirements, then run `remotebook env` again" if name else ""
+    if data.get("log"):
+        hint = (hint + "; " if hint else "") + f"the whole log is {data['log']} on the server"
+    tail = "\n".join(answer.log_tail.splitlines()[-SHOWN_LINES:])
+    return InstallError(f"{destination}: {data.get('installer', 'pip')} {what}; {kept}", hint=hint, detail=tail)
