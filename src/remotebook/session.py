@@ -102,6 +102,11 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
     had_master = reused is not None
     added = ""
     try:
+        resumed = _resume(session, previous, reused, port)
+        if resumed is not None:
+            server, local_port, spec, added = resumed
+            progress(f"Jupyter {server.version} answers on 127.0.0.1:{local_port} (pid {server.pid}, as last time)")
+            return _record(session, server, local_port, spec, bool(added), had_master)
         # A server started again (after a crash) keeps the token, so open tabs still work.
         token = previous.get("token") or new_token()
         server = launch.wait_for_server(
@@ -127,6 +132,13 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
         if not had_master:
             release_master(session)
         raise
+    return _record(session, server, local_port, spec, bool(added), had_master)
+
+
+def _record(
+    session: Session, server: launch.Server, local_port: int, spec: str, added: bool, had_master: bool
+) -> UpResult:
+    target = session.target
     report = describe(session, server, local_port, tunnel_up=True, master=True)
     session.store.save(
         {
@@ -137,7 +149,55 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
             "auth_checked_pid": server.pid,
         }
     )
-    return UpResult(server, local_port, spec, not had_master, bool(added), report)
+    return UpResult(server, local_port, spec, not had_master, added, report)
+
+
+def _resume(
+    session: Session, previous: dict[str, Any], master: int | None, port: int | None
+) -> tuple[launch.Server, int, str, str] | None:
+    """The warm path, as a person does it by hand: forward the last endpoint, one GET with the token.
+
+    Only this project's server knows its token, so a 200 proves the server is alive and
+    ours, without a remote shell. Taken only for a unix socket (it lives in our private
+    dir there: nobody else can listen on it; a TCP port on the remote could be squatted,
+    and would receive the token) and for a server whose auth was already checked.
+    Returns (server, port, spec, the spec if this call added the forward), or None: then
+    the bootstrap runs as on a cold start.
+    """
+    token, old_port = previous.get("token"), previous.get("local_port")
+    saved = previous.get("server") if isinstance(previous.get("server"), dict) else None
+    server = launch.Server.from_saved(saved, str(token)) if saved and token else None
+    if (
+        server is None
+        or not isinstance(old_port, int)
+        or server.transport != "unix"
+        or previous.get("auth_checked_pid") != server.pid
+        or port not in (None, old_port)
+    ):
+        return None
+    target, spec = session.target, tunnel.forward_spec(old_port, server.endpoint)
+    pid = master or ssh.master_pid(target)
+    if pid is None:
+        return None
+    added = ""
+    if not (master and previous.get("forward") == spec and tunnel.held_by_master(pid, old_port)):
+        if not tunnel.port_is_free(old_port):
+            return None
+        try:
+            ssh.forward(target, spec)
+        except TunnelError:
+            return None
+        added = spec
+    try:
+        if tunnel.held_by_master(pid, old_port) and tunnel.api_status(old_port, server.token, timeout=5.0) == 200:
+            return server, old_port, spec, added
+    except BaseException:
+        if added:
+            ssh.cancel(target, added)
+        raise
+    if added:
+        ssh.cancel(target, added)
+    return None
 
 
 def connect(session: Session, previous: dict[str, Any], progress: Progress, *, batch: bool) -> int | None:
@@ -296,28 +356,48 @@ def describe(
 
 
 def status(session: Session) -> reports.ProjectReport:
-    """Health of one project: master, server (asked on the remote), forward (asked over HTTP)."""
+    """Health of one project: master, server, forward.
+
+    With a live master holding our forward, the server's own API answers through it (one
+    request each for status and kernels, in parallel); the remote is asked (a shell
+    session) only when that does not work.
+    """
     previous = session.store.load() or {}
     pid = ssh.master_pid(session.target)
-    master = pid is not None
-    server: launch.Server | None = None
-    try:
-        server = session.launcher.query(through_master=master)
-    except RemotebookError as e:
-        session.notes.append(f"could not ask the remote: {e}")
-    port = previous.get("local_port")
-    tunnel_up = bool(
+    port, token = previous.get("local_port"), str(previous.get("token") or "")
+    saved = previous.get("server") if isinstance(previous.get("server"), dict) else None
+    server = launch.Server.from_saved(saved, token) if saved and token else None
+    used = None
+    if pid and server and isinstance(port, int) and previous.get("forward") and tunnel.held_by_master(pid, port):
+        used = activity(port, token)
+    if used is None:
+        server = None
+        try:
+            server = session.launcher.query(through_master=pid is not None)
+        except RemotebookError as e:
+            session.notes.append(f"could not ask the remote: {e}")
+    tunnel_up = used is not None or bool(
         pid and server and port and tunnel.held_by_master(pid, port) and tunnel.api_status(port, server.token) == 200
     )
-    report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=master)
-    used = activity(port, server.token) if tunnel_up and server and port else None
+    if tunnel_up and used is None and server and port:
+        used = activity(port, server.token)
+    report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=pid is not None)
     return dataclasses.replace(report, activity=used, supervisor=session.store.load(state.HEALTH), asked_status=True)
 
 
-def activity(port: int, token: str) -> reports.Activity:
-    """Uptime, idle time and kernels, as Jupyter's own API reports them."""
-    status, info = tunnel.api_get(port, token, "/api/status")
-    _, kernels = tunnel.api_get(port, token, "/api/kernels")
+def activity(port: int, token: str) -> reports.Activity | None:
+    """Uptime, idle time and kernels, as Jupyter's own API reports them; None unless it answered 200.
+
+    The two requests go out together: on a slow link they cost one wait, not two.
+    """
+    from concurrent.futures import ThreadPoolExecutor  # status only: not on up's warm path
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        asked = pool.submit(tunnel.api_get, port, token, "/api/status")
+        _, kernels = tunnel.api_get(port, token, "/api/kernels")
+        status, info = asked.result()
+    if status != 200 or not isinstance(info, dict):
+        return None
     now = time.time()
     found = [
         reports.Kernel(
@@ -330,9 +410,7 @@ def activity(port: int, token: str) -> reports.Activity:
         for k in (kernels if isinstance(kernels, list) else [])
         if isinstance(k, dict)
     ]
-    if status == 200 and isinstance(info, dict):
-        return reports.Activity(_age(info.get("started"), now), _age(info.get("last_activity"), now), tuple(found))
-    return reports.Activity(kernels=tuple(found))
+    return reports.Activity(_age(info.get("started"), now), _age(info.get("last_activity"), now), tuple(found))
 
 
 def _age(stamp: object, now: float) -> int | None:

@@ -153,3 +153,34 @@ def test_notebook_app_url_and_open(rb: Runner) -> None:
     page = next((rb.state / "open").glob("*.html"))
     assert stat.S_IMODE(page.stat().st_mode) == 0o600  # the token lives in a private file, not argv
     assert report["token"] in page.read_text()
+
+
+def test_a_warm_up_is_one_connection_and_one_request_no_remote_shell(rb: Runner) -> None:
+    """The server runs, the ssh connection is gone (the laptop rebooted): `up` forwards the last socket and asks once."""
+    first = rb.json("up", "rbremote", "--detach", "--no-browser")
+    rb.stop_supervisors()
+    rb.close_masters()
+    out = rb.run("-v", "up", "rbremote", "--detach", "--no-browser", "--json")
+    assert out.returncode == 0, out.stderr
+    again = json.loads(out.stdout)
+    assert "remote exchange" not in out.stderr  # no bootstrap: the GET with the token proved it
+    assert (again["server"]["pid"], again["local_port"]) == (first["server"]["pid"], first["local_port"])
+    assert request(again["local_port"], "GET", "/api/status", again["token"])[0] == 200
+    status = rb.run("-v", "status", "rbremote", "--json")
+    assert status.returncode == 0, status.stderr
+    assert "remote exchange" not in status.stderr  # the server's own API, through the forward
+    assert json.loads(status.stdout)["server"]["kernels"] == []
+
+
+def test_a_warm_up_whose_server_died_falls_back_to_the_bootstrap(rb: Runner) -> None:
+    first = rb.json("up", "rbremote", "--detach", "--no-browser")
+    rb.stop_supervisors()
+    rb.close_masters()
+    rb.host.run_as("rbtest", ["kill", "-9", str(first["server"]["pid"])], timeout=10)
+    out = rb.run("-v", "up", "rbremote", "--detach", "--no-browser", "--json")
+    assert out.returncode == 0, out.stderr
+    again = json.loads(out.stdout)
+    assert "remote exchange: bootstrap ensure" in out.stderr
+    assert again["server"]["started"] is True and again["server"]["pid"] != first["server"]["pid"]
+    assert again["local_port"] == first["local_port"] and again["token"] == first["token"]
+    assert request(again["local_port"], "GET", "/api/status", again["token"])[0] == 200

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from remotebook.commands.context import AppContext, progress
-from remotebook.reports import DownReport
+
+if TYPE_CHECKING:
+    from remotebook.reports import DownReport
 
 
 @click.command()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from remotebook.commands.context import AppContext
-from remotebook.reports import ListRow
+
+if TYPE_CHECKING:
+    from remotebook.reports import ListRow
 
 
 @click.command(name="list")
@@ -21,6 +24,7 @@ def list_(app: AppContext, as_json: bool) -> None:
 
 def rows(app: AppContext) -> list[ListRow]:
     from remotebook import state, tunnel
+    from remotebook.reports import ListRow
 
     found = []
     for key, data in state.all_projects(app.paths):

@@ -6,13 +6,16 @@ import json
 import sys
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
 
 from remotebook.commands.context import AppContext
 from remotebook.commands.list import list_projects, shown_path
 from remotebook.errors import EXIT_NOT_RUNNING
-from remotebook.reports import Activity, ProjectReport
+
+if TYPE_CHECKING:
+    from remotebook.reports import Activity, ProjectReport
 
 
 @click.command()

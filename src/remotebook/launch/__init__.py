@@ -71,6 +71,28 @@ class Server:
             location=location or Location("host", host),
         )
 
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any], token: str) -> Server | None:
+        """The server as this project's state recorded it (`as_json`), or None if the record is not whole."""
+        try:
+            loc = saved.get("location") or {}
+            return cls(
+                pid=int(saved["pid"]),
+                transport=str(saved["transport"]),
+                endpoint=str(saved["endpoint"]),
+                token=token,
+                version=str(saved.get("version", "")),
+                root_dir=str(saved.get("root_dir", "")),
+                base_url=str(saved["base_url"]),
+                log=str(saved.get("log", "")),
+                host=str(saved.get("host", "")),
+                action="running",
+                kernel_transport=str(saved.get("kernel_transport") or "tcp"),
+                location=Location(str(loc.get("kind", "host")), str(loc.get("node", "")), str(loc.get("job", ""))),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
     @property
     def started(self) -> bool:
         return self.action == "started"
@@ -82,6 +104,7 @@ class Server:
             "transport": self.transport,
             "kernel_transport": self.kernel_transport,
             "endpoint": self.endpoint,
+            "base_url": self.base_url,
             "version": self.version,
             "root_dir": self.root_dir,
             "log": self.log,
