@@ -175,12 +175,17 @@ def _activity_text(s: dict[str, Any]) -> str:
 def _supervisor_text(h: dict[str, Any]) -> str:
     import time
 
+    from remotebook import outage
+
     text = {
         "watching": "supervisor watching",
         "reconnecting": "supervisor reconnecting",
+        "offline": "supervisor waiting to reconnect",
         "gave_up": "supervisor gave up",
         "stopped": "no supervisor",
     }.get(h.get("state", ""), "?")
+    if h.get("state") in ("offline", "reconnecting") and h.get("offline_since"):
+        return f"{text}; {outage.describe(h, time.time())}"  # "offline since 10:42 (3 min), 7 tries, next in 12 s: ..."
     if h.get("reconnects"):
         when = time.strftime("%H:%M:%S", time.localtime(h["last_reconnect"])) if h.get("last_reconnect") else "?"
         text += f"; {h['reconnects']} reconnect(s), last at {when} ({h.get('last_reason', '')})"
