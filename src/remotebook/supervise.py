@@ -72,8 +72,11 @@ class Supervisor:
             self._watch.poke()
 
     def run(self, stop: threading.Event) -> Health:
+        """Watch until `stop`; SIGUSR1 (from another `up`) then means "try now", in the background and the foreground."""
         self._publish()
         before = outage.clock()
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGUSR1, lambda *_: self.poke()) if main else None
         try:
             while not stop.wait(CHECK_INTERVAL):
                 now = outage.clock()
@@ -84,6 +87,8 @@ class Supervisor:
         finally:
             if self._watch is not None:
                 self._watch.close()
+            if main:
+                signal.signal(signal.SIGUSR1, previous)
         if self.health.state != "gave_up":
             self.health.state = "stopped"
         self._publish()
@@ -143,8 +148,10 @@ class Supervisor:
             sign = self.watch.wait(delay, not_before=started + outage.SIGN_GAP)
             h.state, h.next_try_at = "reconnecting", None
             if sign and not stop.is_set():
-                h.woke, ramp = sign, time.monotonic()
+                h.woke = sign
                 log.info("trying again now: %s", sign)
+            if sign and sign != netwatch.POKED:  # a person asking is no sign that the network is back
+                ramp = time.monotonic()
             self._publish()
         return False
 
@@ -192,7 +199,7 @@ class Supervisor:
             parts.append("the Jupyter server had stopped and was started again: kernel state was lost")
         parts += result.report.get("notes", [])
         h.state, h.message = "watching", "; ".join(parts)
-        h.offline_since, h.next_try_at, h.last_error = None, None, ""
+        h.offline_since, h.next_try_at, h.last_error, h.tries = None, None, "", 0
         h.reconnects += 1
         h.last_reconnect = time.time()
         self.failed_probes = 0
@@ -232,7 +239,6 @@ def run_detached(sess: core.Session, lock_fd: int) -> int:
 
     signal.signal(signal.SIGTERM, stop_now)
     signal.signal(signal.SIGHUP, stop_now)
-    signal.signal(signal.SIGUSR1, lambda *_: sup.poke())  # `up` while we wait between tries: try now
     try:
         sup.run(stop)
     finally:
