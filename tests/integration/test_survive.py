@@ -311,7 +311,9 @@ def test_a_host_key_changed_during_the_outage_gives_up_and_says_so(rb: Runner) -
         rb.host.set_link(True)
         gave_up = wait_health(rb, lambda h: h.get("state") == "gave_up", 60, "gave up")
         assert gave_up["gave_up_reason"] == "host_key_changed"
-        name = f"[{rb.host.address}]:{rb.host.port}"
+        name = (
+            rb.host.address if rb.host.port == 22 else f"[{rb.host.address}]:{rb.host.port}"
+        )  # as known_hosts spells it
         assert str(gave_up["command"]).startswith(f"ssh-keygen -R '{name}' -f {known} "), gave_up
         text = rb.run("status", "rbremote").stdout
         assert "supervisor gave up" in text and "does not match your known_hosts" in text, text
