@@ -46,6 +46,7 @@ class ConfigError(RemotebookError):
 
 class SSHError(RemotebookError):
     exit_code = EXIT_SSH
+    kind = ""  # what went wrong, when ssh said it plainly (ssh.classify_failure): "auth", "timeout"...
 
 
 class RemoteEnvError(RemotebookError):

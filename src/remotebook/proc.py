@@ -14,6 +14,7 @@ from remotebook.errors import CommandError
 
 log = logging.getLogger(__name__)
 
+PIPE_GRACE = 2.0  # after a timed-out child is stopped, how long its last output may take to arrive
 _SECRET_MARK = "token="  # noqa: S105 - the marker we mask, not a secret
 
 
@@ -75,7 +76,15 @@ def run(
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
         stop(proc)
-        out, err = proc.communicate()
+        try:
+            out, err = proc.communicate(timeout=PIPE_GRACE)
+        except subprocess.TimeoutExpired:
+            # Someone else holds our pipes open: an ssh mux client hands its stdio to the
+            # master, which keeps them while its dead link hangs. Stop reading.
+            err = ""
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         raise CommandError(argv, None, err or "") from None
     except BaseException:  # Ctrl-C: never leave the child behind
         stop(proc)

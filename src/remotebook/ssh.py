@@ -245,9 +245,11 @@ def _connecting(target: Target, argv: list[str], *, timeout: float, input: str |
     try:
         result = proc.run(argv, timeout=timeout, input=input)
     except CommandError as e:
-        raise SSHError(
+        err = SSHError(
             f"ssh to {target.destination} timed out", hint="is the host reachable? try `ssh " + target.destination + "`"
-        ) from e
+        )
+        err.kind = "timeout"
+        raise err from e
     if result.returncode == 255:
         raise classify_failure(target.destination, result.stderr + target.log_since(offset))
     return result
@@ -274,44 +276,53 @@ def exit_master(target: Target) -> bool:
     return result.ok
 
 
+# (what ssh says, the kind of failure, our message, the hint). The kind is what a supervisor
+# decides on: retry (the network may come back) or give up (retrying cannot fix it).
 _FAILURES = [
     (
         "REMOTE HOST IDENTIFICATION HAS CHANGED",
+        "host_key_changed",
         "the host key of {d} does not match your known_hosts: refusing to connect",
         "if the server really was reinstalled, remove the old key with `ssh-keygen -R HOST`; otherwise someone may be intercepting the connection",
     ),
     (
         "Host key verification failed",
+        "host_key_unknown",
         "host key verification failed for {d}: its key is not in your known_hosts or does not match",
         "connect once with plain `ssh {d}` to check and accept the key",
     ),
     (
         "Could not resolve hostname",
+        "unresolved",
         "cannot resolve the host name of {d}",
         "check the spelling, your ssh config, or your network/VPN",
     ),
     (
         "Connection refused",
+        "refused",
         "connection to {d} refused: no ssh server answers on that port",
         "check the host and port (ssh -G {d})",
     ),
-    ("Permission denied", "authentication to {d} failed", "check your key/agent with `ssh {d}`"),
+    ("Permission denied", "auth", "authentication to {d} failed", "check your key/agent with `ssh {d}`"),
     (
         "Too many authentication failures",
+        "auth",
         "authentication to {d} failed (too many keys offered)",
         "set IdentitiesOnly/IdentityFile for this host",
     ),
-    ("timed out", "connection to {d} timed out", "is the host up and reachable (VPN, firewall)?"),
-    ("No route to host", "no route to {d}", "check your network/VPN"),
-    ("Network is unreachable", "network unreachable while connecting to {d}", "check your network/VPN"),
+    ("timed out", "timeout", "connection to {d} timed out", "is the host up and reachable (VPN, firewall)?"),
+    ("No route to host", "no_route", "no route to {d}", "check your network/VPN"),
+    ("Network is unreachable", "no_route", "network unreachable while connecting to {d}", "check your network/VPN"),
 ]
 
 
 def classify_failure(destination: str, stderr: str) -> SSHError:
     """Translate ssh's exit 255 into one line with a hint (ssh tells the reason only in prose)."""
-    for needle, message, hint in _FAILURES:
+    for needle, kind, message, hint in _FAILURES:
         if needle in stderr:
-            return SSHError(message.format(d=destination), hint=hint.format(d=destination), detail=last_line(stderr))
+            err = SSHError(message.format(d=destination), hint=hint.format(d=destination), detail=last_line(stderr))
+            err.kind = kind
+            return err
     return SSHError(
         f"ssh to {destination} failed: {last_line(stderr) or 'exit 255'}",
         hint=f"try `ssh {destination}` by hand",

@@ -10,10 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from remotebook import proc, ssh, state, tunnel
-from remotebook import session as core
+from remotebook import netwatch, outage, proc, session, ssh, state, tunnel
 from remotebook.deadline import poll
-from remotebook.errors import NotRunningError, RemotebookError
+from remotebook.errors import RemotebookError, SSHError
 
 log = logging.getLogger(__name__)
 
@@ -23,43 +22,72 @@ LOCK = state.SUPERVISOR_LOCK
 CHECK_INTERVAL = 1.5  # seconds between checks: two cheap local calls, no busy polling
 PROBE_TIMEOUT = 2.0  # an HTTP probe through a stalled link hangs; this bounds it
 STALLED_AFTER = 2  # failed probes with a live master before the link counts as dead
-BACKOFF = (0.5, 1.0, 2.0, 3.0)  # then 3 s: short enough to be back soon after the link is
-MAX_TRIES = 60  # about 3 minutes of failed reconnects, then give up and say why
 LINK_TIMEOUT = 5.0  # a command through a live master on a working link returns well within this
-SLEEP_JUMP = 5.0  # wall clock ahead of the monotonic clock by more: the laptop slept
+SLEEP_JUMP = outage.SLEEP_JUMP
+TRY_NOW_TIMEOUT = 120.0  # `up` waits this long for the try it asked for (a Jupyter restart included)
 
 
 @dataclass
 class Health:
     pid: int = field(default_factory=os.getpid)
-    state: str = "watching"  # watching | reconnecting | gave_up | stopped
+    state: str = "watching"  # watching | reconnecting (a try runs) | offline (waiting for the next) | gave_up | stopped
     since: float = field(default_factory=time.time)
     reconnects: int = 0
     last_reconnect: float | None = None
     last_reason: str = ""
     message: str = ""
+    offline_since: float | None = None  # the outage in progress: when it began,
+    tries: int = 0  # how many tries failed,
+    next_try_at: float | None = None  # when the next one starts (wall clock),
+    last_error: str = ""  # and why the last one failed
+    woke: str = ""  # the last sign of the network that cut a wait short
+    gave_up_reason: str = ""  # a kind retrying cannot fix (outage.gives_up)
+    command: str = ""  # what the user runs then
 
 
 class Supervisor:
     """One loop per target; `say` gets a line for each event worth telling the user."""
 
-    def __init__(self, sess: core.Session, *, batch: bool, say: Callable[[str], None]) -> None:
+    def __init__(self, sess: session.Session, *, batch: bool, say: Callable[[str], None]) -> None:
         self.sess = sess
         self.batch = batch
         self.say = say
         self.health = Health()
         self.failed_probes = 0
-        self.last_result: core.UpResult | None = None
+        self.last_result: session.UpResult | None = None
+        self.backoff = outage.backoff_from(os.environ)
+        self._watch: netwatch.Watch | None = None
+
+    @property
+    def watch(self) -> netwatch.Watch:
+        """Opened at the first outage (a netlink socket and a pipe): a foreground `up` may never need it."""
+        if self._watch is None:
+            self._watch = netwatch.Watch(outage.probe_target(self.sess.target.options))
+        return self._watch
+
+    def poke(self) -> None:
+        """End a wait between tries now (from a signal handler: SIGUSR1 from `up`, or SIGTERM)."""
+        if self._watch is not None:
+            self._watch.poke()
 
     def run(self, stop: threading.Event) -> Health:
+        """Watch until `stop`; SIGUSR1 (from another `up`) then means "try now", in the background and the foreground."""
         self._publish()
-        wall, mono = time.time(), time.monotonic()
-        while not stop.wait(CHECK_INTERVAL):
-            slept = (time.time() - wall) - (time.monotonic() - mono) > SLEEP_JUMP
-            wall, mono = time.time(), time.monotonic()
-            reason = self._problem(slept)
-            if reason and not self._reconnect(reason, stop):
-                break
+        before = outage.clock()
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGUSR1, lambda *_: self.poke()) if main else None
+        try:
+            while not stop.wait(CHECK_INTERVAL):
+                now = outage.clock()
+                slept, before = outage.slept(before, now, SLEEP_JUMP), now
+                reason = self._problem(slept)
+                if reason and not self._reconnect(reason, stop):
+                    break
+        finally:
+            if self._watch is not None:
+                self._watch.close()
+            if main:
+                signal.signal(signal.SIGUSR1, previous)
         if self.health.state != "gave_up":
             self.health.state = "stopped"
         self._publish()
@@ -83,34 +111,68 @@ class Supervisor:
         return ""
 
     def _reconnect(self, reason: str, stop: threading.Event) -> bool:
-        """Rebuild master, server (if it died) and forward, on the same port; False if we gave up."""
+        """Rebuild master, server (if it died) and forward, on the same port, until it works or `down`.
+
+        False if we stopped (`down`) or gave up (a reason retrying cannot fix).
+        """
         self.say(f"{reason}: reconnecting")
-        self.health.state, self.health.last_reason = "reconnecting", reason
+        h = self.health
+        h.state, h.last_reason, h.offline_since, h.tries, h.last_error, h.woke = (
+            "reconnecting",
+            reason,
+            time.time(),
+            0,
+            "",
+            "",
+        )
         self._publish()
-        for attempt in range(MAX_TRIES):
-            if stop.is_set():
+        ramp = time.monotonic()  # the wait grows from here; a sign of the network starts it again
+        while not stop.is_set():
+            self.watch.drain()  # a poke that came before this try is answered by it
+            started = time.monotonic()
+            error = self._try_once()
+            if error is None:
+                return True
+            kind = outage.kind_of(error)
+            if outage.gives_up(kind, batch=self.batch):
+                self._give_up(error, kind)
                 return False
+            delay = self.backoff.delay(time.monotonic() - ramp)
+            h.tries, h.last_error = h.tries + 1, str(error)
+            h.state, h.next_try_at = "offline", time.time() + delay
+            self._publish()
+            log.info("reconnect try %d failed: %s", h.tries, error)
+            self.say(outage.describe(asdict(h), time.time()))
+            self.watch.tried(reached=kind not in outage.NETWORK_KINDS)
+            sign = self.watch.wait(delay, not_before=started + outage.SIGN_GAP)
+            h.state, h.next_try_at = "reconnecting", None
+            if sign and not stop.is_set():
+                h.woke = sign
+                log.info("trying again now: %s", sign)
+            if sign and sign != netwatch.POKED:  # a person asking is no sign that the network is back
+                ramp = time.monotonic()
+            self._publish()
+        return False
+
+    def _try_once(self) -> RemotebookError | None:
+        try:
             self._drop_dead_master()
             self.sess.notes.clear()
-            try:
-                result = core.up(self.sess, batch=self.batch, restart_shut_down=False)
-            except NotRunningError as e:  # shut down on purpose (menu, idle_timeout): leave it so
-                self.health.state, self.health.message = "gave_up", f"{e}; run `remotebook up` to start it again"
-                self.say(self.health.message)
-                core.release_master(self.sess)
-                return False
-            except RemotebookError as e:
-                self.health.message = f"try {attempt + 1} failed: {e}"
-                self._publish()
-                log.info("reconnect try %d failed: %s", attempt + 1, e)
-                stop.wait(BACKOFF[min(attempt, len(BACKOFF) - 1)])
-                continue
-            self._recovered(result)
-            return True
-        self.health.state = "gave_up"
-        self.health.message = f"gave up after {MAX_TRIES} tries: {self.health.message}"
-        self.say(self.health.message)
-        return False
+            result = session.up(self.sess, batch=self.batch, restart_shut_down=False)
+        except RemotebookError as e:
+            return e
+        self._recovered(result)
+        return None
+
+    def _give_up(self, error: RemotebookError, kind: str) -> None:
+        h = self.health
+        h.state, h.gave_up_reason, h.last_error, h.next_try_at = "gave_up", kind, str(error), None
+        h.command = outage.command_for(kind, self.sess.profile.name, self.sess.target.options)
+        h.message = f"{error}; retrying cannot fix this: run {h.command}"
+        self._publish()
+        self.say(h.message)
+        if kind == "shut_down":  # the master is up and nothing of ours rides it any more
+            session.release_master(self.sess)
 
     def _drop_dead_master(self) -> None:
         """Exit the shared master only when its link is dead: then no project's forward works.
@@ -125,25 +187,29 @@ class Supervisor:
                     log.info("the master's link is dead: closing it")
                     ssh.exit_master(target)
 
-    def _recovered(self, result: core.UpResult) -> None:
+    def _recovered(self, result: session.UpResult) -> None:
         self.last_result = result
+        h = self.health
         lost = result.server.action == "started"
         parts = [f"reconnected on 127.0.0.1:{result.local_port}"]
+        if h.offline_since is not None and h.tries:
+            parts[0] += f" after {outage.span(time.time() - h.offline_since)} offline ({h.tries + 1} tries)"
         if lost:
             parts.append("the Jupyter server had stopped and was started again: kernel state was lost")
         parts += result.report.notes
-        self.health.state, self.health.message = "watching", "; ".join(parts)
-        self.health.reconnects += 1
-        self.health.last_reconnect = time.time()
+        h.state, h.message = "watching", "; ".join(parts)
+        h.offline_since, h.next_try_at, h.last_error, h.tries = None, None, "", 0
+        h.reconnects += 1
+        h.last_reconnect = time.time()
         self.failed_probes = 0
         self._publish()
-        self.say(self.health.message)
+        self.say(h.message)
 
     def _publish(self) -> None:
         self.sess.store.save(asdict(self.health), HEALTH)
 
 
-def spawn(sess: core.Session, argv: list[str]) -> int | None:
+def spawn(sess: session.Session, argv: list[str]) -> int | None:
     """Start a background supervisor unless one runs; its pid, or None.
 
     The lock is taken here and handed to the child as an inherited fd, so there is no
@@ -160,20 +226,69 @@ def spawn(sess: core.Session, argv: list[str]) -> int | None:
     return pid
 
 
-def run_detached(sess: core.Session, lock_fd: int) -> int:
+def run_detached(sess: session.Session, lock_fd: int) -> int:
     """The body of `remotebook _supervise`, holding the lock its parent took."""
     fd = lock_fd
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: stop.set())
+    sup = Supervisor(sess, batch=True, say=lambda line: log.warning("%s", line))
+
+    def stop_now(*_: object) -> None:
+        stop.set()
+        sup.poke()
+
+    signal.signal(signal.SIGTERM, stop_now)
+    signal.signal(signal.SIGHUP, stop_now)
     try:
-        Supervisor(sess, batch=True, say=lambda line: log.warning("%s", line)).run(stop)
+        sup.run(stop)
     finally:
         os.close(fd)
     return 0
 
 
-def stop_detached(sess: core.Session, timeout: float = 5.0) -> bool:
+def try_now(sess: session.Session, say: Callable[[str], None], timeout: float = TRY_NOW_TIMEOUT) -> bool:
+    """`up` while this project's background supervisor waits between tries: make it try now, wait for that try.
+
+    True: it reconnected (the `up` that follows is a warm one). False: no supervisor was
+    waiting, or it gave up (then the user's own `up` shows why, and may prompt). A try that
+    failed again raises SSHError: a second reconnect of our own would only race it.
+    """
+    health = sess.store.load(HEALTH) or {}
+    pid = health.get("pid")
+    if health.get("state") != "offline" or not isinstance(pid, int) or pid <= 0 or not sess.store.is_locked(LOCK):
+        return False  # "offline" is written only by a supervisor that handles SIGUSR1
+    tries, reconnects = int(health.get("tries") or 0), int(health.get("reconnects") or 0)
+    say(
+        f"the background supervisor is waiting to reconnect ({outage.describe(health, time.time())}): asking it to try now"
+    )
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except ProcessLookupError:
+        return False
+
+    def outcome() -> str | None:
+        h = sess.store.load(HEALTH) or {}
+        if h.get("state") == "gave_up" or not sess.store.is_locked(LOCK):
+            return "gave_up"
+        if int(h.get("reconnects") or 0) > reconnects:
+            return "back"
+        if int(h.get("tries") or 0) > tries and h.get("state") == "offline":
+            return "failed"
+        return None
+
+    got = poll(outcome, timeout=timeout, interval=0.1)
+    if got == "back":
+        return True
+    if got == "gave_up":
+        return False
+    now = sess.store.load(HEALTH) or {}
+    raise SSHError(
+        f"{sess.profile.host} is still out of reach: {now.get('last_error') or 'no answer in time'}",
+        hint=f"the background supervisor keeps trying ({outage.describe(now, time.time())}); "
+        "`remotebook status` shows it, `remotebook down` stops it",
+    )
+
+
+def stop_detached(sess: session.Session, timeout: float = 5.0) -> bool:
     """Stop a background supervisor of this project (TERM, then KILL) and forget its health.
 
     True if one was running. Its lock tells whether it runs: a pid alone could be recycled.

@@ -347,6 +347,19 @@ class RemoteHost:
             raise HarnessError("set_link needs netns=True")
         _run(["ip", "link", "set", self.host_veth, "up" if up else "down"])
 
+    def set_address(self, present: bool) -> None:
+        """Remove or add back the laptop's address on the test side of the veth (the link stays up):
+        a network change, as when Wi-Fi gives way to Ethernet or a DHCP lease ends."""
+        if self.host_veth is None or self.host_address is None:
+            raise HarnessError("set_address needs netns=True")
+        _run(["ip", "addr", "add" if present else "del", f"{self.host_address}/24", "dev", self.host_veth])
+
+    def has_address(self) -> bool:
+        if self.host_veth is None or self.host_address is None:
+            return False
+        shown = _run(["ip", "-4", "-o", "addr", "show", "dev", self.host_veth], check=False).stdout
+        return f" {self.host_address}/" in shown
+
     def bin_without(self, user: str, tools: Iterable[str]) -> Path:
         """A dir in `user`'s home linking every command of the default PATH but `tools`.
 
@@ -376,6 +389,8 @@ class RemoteHost:
         _write_user_files(self.identities)
         if self.host_veth is not None:
             _run(["ip", "link", "set", self.host_veth, "up"])  # a test may have left it down
+            if not self.has_address():  # ... or its address removed
+                self.set_address(True)
 
     def stop(self) -> None:
         """Stop sshds, kill remote users' processes, delete the namespace.
@@ -407,6 +422,9 @@ class RemoteHost:
         if self.netns is None:
             return
         _delete_namespace(self.netns)
+        if self.host_address is not None:
+            subnet = self.host_address.rsplit(".", 1)[0] + ".0/24"
+            _run(["ip", "route", "del", "unreachable", subnet, "metric", _UNREACHABLE_METRIC], check=False)
         if self.host_veth is not None:
             # The veth pair goes away with the namespace, asynchronously.
             veth = self.host_veth
@@ -627,6 +645,9 @@ def _pick_subnet() -> tuple[int, int]:
     raise HarnessError("no free 10.X.Y.0/24 subnet found")
 
 
+_UNREACHABLE_METRIC = "4000"  # below the kernel's own route for the subnet (metric 0), which wins while it exists
+
+
 def _create_netns(host: RemoteHost, x: int, y: int) -> None:
     ns, a, b = host.netns, host.host_veth, host.ns_veth
     assert ns is not None and a is not None and b is not None
@@ -646,6 +667,10 @@ def _create_netns(host: RemoteHost, x: int, y: int) -> None:
         ["ip", "netns", "exec", ns, "ip", "link", "set", b, "up"],
         # The namespace's own loopback: Jupyter may bind 127.0.0.1 "on the remote".
         ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
+        # With the veth down or the laptop address removed, the subnet's route goes and a
+        # connection would leave by the default route: it fails here at once instead, the
+        # way a laptop with no network says "No route to host".
+        ["ip", "route", "add", "unreachable", f"10.{x}.{y}.0/24", "metric", _UNREACHABLE_METRIC],
     ]
     for argv in steps:
         _run(argv)

@@ -13,6 +13,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.conftest import Runner
@@ -196,3 +197,133 @@ def test_two_laptops_at_once_share_one_server(rb: Runner, tmp_path: Path) -> Non
         other.stop_supervisors()
         other.close_masters()
         shutil.rmtree(other_runtime, ignore_errors=True)
+
+
+# ---- long outages and network changes (issue 16) ----------------------------
+
+
+def health(rb: Runner) -> dict[str, object]:
+    """The supervisor's health as `status --json` reports it (status exits 8 while the tunnel is down)."""
+    out = rb.run("status", "rbremote", "--json")
+    assert out.returncode in (0, 8), out.stderr
+    return json.loads(out.stdout).get("supervisor") or {}
+
+
+def wait_health(rb: Runner, ok: Callable[[dict[str, object]], bool], timeout: float, what: str) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    seen: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        seen = health(rb)
+        if ok(seen):
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout}s; last health: {seen}")
+
+
+def tries(h: dict[str, object]) -> int:
+    value = h.get("tries")
+    return value if isinstance(value, int) else 0
+
+
+def test_an_outage_longer_than_the_old_limit_of_60_tries(rb: Runner) -> None:
+    """The old supervisor stopped after 60 tries (about 6.5 min here). This one never stops.
+
+    To fit in seconds, the wait between tries is capped at 0.2 s (REMOTEBOOK_BACKOFF_CAP, reached
+    0.2 s into the outage: REMOTEBOOK_BACKOFF_HORIZON) instead of 30 s; with the link down each
+    try fails at once ("No route to host"), so 61 tries take about 20 s.
+    """
+    rb.env.update({"REMOTEBOOK_BACKOFF_CAP": "0.2", "REMOTEBOOK_BACKOFF_HORIZON": "0.2"})
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    kernel = start_kernel(port, token)
+    run_in(port, token, kernel, "x = 41")
+    rb.host.set_link(False)
+    try:
+        offline = wait_health(rb, lambda h: tries(h) > 60, 120, "more than 60 failed tries")
+        assert offline["state"] in ("offline", "reconnecting")
+        assert "no route" in str(offline["last_error"]), offline
+        text = rb.run("status", "rbremote").stdout
+        assert "offline since " in text and " tries" in text, text
+        assert len(rb.supervisors()) == 1
+    finally:
+        rb.host.set_link(True)
+    wait_until_answers(port, token)
+    assert run_in(port, token, kernel, "x + 1") == "42"  # the same server and kernel, on the same port
+    back = wait_health(rb, lambda h: h.get("state") == "watching", RECOVERY_DEADLINE, "watching again")
+    assert back["reconnects"] == 1 and "offline (" in str(back["message"]), back
+    assert rb.json("status", "rbremote")["local_port"] == port
+    assert len(rb.masters()) == 1 and len(rb.supervisors()) == 1
+
+
+def test_the_laptop_address_removed_and_added_back(rb: Runner) -> None:
+    """A network change brings the tunnel back at once, though the next try is minutes away.
+
+    The cap is 300 s from the first failure on (REMOTEBOOK_BACKOFF_HORIZON=0.01): only the sign
+    (netlink: an address and its route appeared) can explain a reconnect within seconds. While
+    offline, `up` makes the supervisor try now instead of reconnecting on its own.
+    """
+    rb.env.update({"REMOTEBOOK_BACKOFF_CAP": "300", "REMOTEBOOK_BACKOFF_HORIZON": "0.01"})
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    port, token = report["local_port"], report["token"]
+    kernel = start_kernel(port, token)
+    run_in(port, token, kernel, "y = 'kept'")
+    rb.host.set_address(False)
+    try:
+        offline = wait_health(
+            rb,
+            lambda h: h.get("state") == "offline" and float(str(h.get("next_try_at") or 0)) - time.time() > 200,
+            60,
+            "offline with the next try minutes away",
+        )
+        text = rb.run("status", "rbremote").stdout
+        assert "supervisor waiting to reconnect; offline since " in text and ", next in 2" in text, text
+        again = rb.run("up", "rbremote", "--detach", "--no-browser")  # the user, impatient
+        assert again.returncode == 4, again.stderr
+        assert "asking it to try now" in again.stderr and "still out of reach" in again.stderr, again.stderr
+        assert tries(health(rb)) == tries(offline) + 1  # the supervisor's try, not one of `up`'s own
+        assert len(rb.supervisors()) == 1
+        assert rb.ssh_processes() == []  # nothing left running while offline
+    finally:
+        rb.host.set_address(True)
+    took = wait_until_answers(port, token, timeout=20)
+    assert took < 20  # far sooner than the next try (~300 s)
+    assert run_in(port, token, kernel, "y") == "'kept'"
+    back = wait_health(rb, lambda h: h.get("state") == "watching", RECOVERY_DEADLINE, "watching again")
+    assert back["woke"] == "a network address or route appeared", back
+    assert back["reconnects"] == 1
+
+
+def test_a_host_key_changed_during_the_outage_gives_up_and_says_so(rb: Runner) -> None:
+    """Retrying cannot fix a host key that no longer matches: give up, say why and what to run.
+
+    The server's key "changes" by known_hosts holding another key for it (what the client sees
+    is the same: a mismatch); the cap is 2 s so the try after link-up comes soon in any case.
+    """
+    rb.env.update({"REMOTEBOOK_BACKOFF_CAP": "2", "REMOTEBOOK_BACKOFF_HORIZON": "2"})
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    known = rb.host.known_hosts
+    saved = known.read_text()
+    rb.host.set_link(False)
+    try:
+        wait_health(rb, lambda h: h.get("state") == "offline", 60, "offline")
+        bad = (rb.host.workdir / "known_hosts_badkey").read_text()
+        known.write_text(bad + "".join(line + "\n" for line in saved.splitlines()[1:]))
+        rb.host.set_link(True)
+        gave_up = wait_health(rb, lambda h: h.get("state") == "gave_up", 60, "gave up")
+        assert gave_up["gave_up_reason"] == "host_key_changed"
+        name = (
+            rb.host.address if rb.host.port == 22 else f"[{rb.host.address}]:{rb.host.port}"
+        )  # as known_hosts spells it
+        assert str(gave_up["command"]).startswith(f"ssh-keygen -R '{name}' -f {known} "), gave_up
+        text = rb.run("status", "rbremote").stdout
+        assert "supervisor gave up" in text and "does not match your known_hosts" in text, text
+        assert "retrying cannot fix this: run ssh-keygen -R" in text, text
+        deadline = time.monotonic() + 10
+        while rb.supervisors() and time.monotonic() < deadline:  # it exits after giving up
+            time.sleep(0.1)
+        assert rb.supervisors() == []
+    finally:
+        known.write_text(saved)
+        rb.host.set_link(True)
+    again = rb.json("up", "rbremote", "--detach", "--no-browser")  # the command it named, key restored
+    assert again["local_port"] == report["local_port"]

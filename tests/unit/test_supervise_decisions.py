@@ -7,11 +7,12 @@ a laptop's sleep cannot be staged there, so the clock-jump rule is checked here.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from remotebook import config, launch, ssh, state, supervise, tunnel
+from remotebook import config, launch, outage, ssh, state, supervise, tunnel
 from remotebook.paths import Paths
 from remotebook.session import Session
 
@@ -69,13 +70,13 @@ def test_a_working_tunnel_resets_the_count(sess: Session, monkeypatch: pytest.Mo
     assert sup._problem(slept=False) == ""  # one failure again, not two
 
 
-def test_run_notices_a_wall_clock_jump(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The wall clock runs ahead of the monotonic one across a suspend."""
+def test_run_notices_a_jump_of_the_boot_clock(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The boot clock runs ahead of the monotonic one across a suspend."""
     seen: list[bool] = []
     stop = threading.Event()
-    # start, first check, its reset, then the second check an hour of sleep later
-    clock = iter([1000.0, 1000.0, 1000.0, 5000.0])
-    monkeypatch.setattr(supervise.time, "time", lambda: next(clock, 5000.0))
+    # start, first check, then the second check an hour of sleep later
+    clock = iter([(1000.0, 10.0), (1001.5, 11.5), (5000.0, 13.0)])
+    monkeypatch.setattr(supervise.outage, "clock", lambda: next(clock, (5000.0, 13.0)))
     monkeypatch.setattr(supervise, "CHECK_INTERVAL", 0.0)
 
     def problem(self: supervise.Supervisor, slept: bool) -> str:
@@ -87,3 +88,81 @@ def test_run_notices_a_wall_clock_jump(sess: Session, monkeypatch: pytest.Monkey
     monkeypatch.setattr(supervise.Supervisor, "_problem", problem)
     supervise.Supervisor(sess, batch=True, say=print).run(stop)
     assert seen == [False, True]
+
+
+def failing_up(monkeypatch: pytest.MonkeyPatch, errors: list[Exception]) -> list[int]:
+    """session.up raises these errors in turn, then succeeds; returns the list of calls made."""
+    calls: list[int] = []
+
+    def up(sess: Session, **_: object) -> object:
+        calls.append(1)
+        if errors:
+            raise errors.pop(0)
+        server = type("S", (), {"action": "running"})()
+        return type("R", (), {"server": server, "local_port": 1, "report": type("P", (), {"notes": ()})()})()
+
+    monkeypatch.setattr(supervise.session, "up", up)
+    monkeypatch.setattr(supervise.Supervisor, "_drop_dead_master", lambda self: None)
+    return calls
+
+
+def test_it_never_gives_up_on_a_network_that_stays_away(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than the old limit of 60 tries, with the cap squeezed to a millisecond, then back."""
+    monkeypatch.setenv(outage.CAP_ENV, "0.001")
+    monkeypatch.setenv(outage.HORIZON_ENV, "0.001")
+    calls = failing_up(monkeypatch, [ssh.classify_failure("gpu", "No route to host") for _ in range(150)])
+    lines: list[str] = []
+    sup = supervise.Supervisor(sess, batch=True, say=lines.append)
+    assert sup._reconnect("the ssh connection was lost", threading.Event()) is True
+    assert len(calls) == 151
+    health = sess.store.load(state.HEALTH) or {}
+    assert health["state"] == "watching" and health["reconnects"] == 1
+    assert "(151 tries)" in health["message"] and health["offline_since"] is None
+    assert any(line.startswith("offline since ") and "150 tries" in line for line in lines)
+
+
+def test_a_changed_host_key_gives_up_at_once_and_says_what_to_run(
+    sess: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changed = "@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @\nHost key verification failed.\n"
+    calls = failing_up(
+        monkeypatch, [ssh.classify_failure("gpu", "No route to host"), ssh.classify_failure("gpu", changed)]
+    )
+    monkeypatch.setenv(outage.CAP_ENV, "0.001")
+    sup = supervise.Supervisor(sess, batch=True, say=print)
+    assert sup._reconnect("the ssh connection was lost", threading.Event()) is False
+    assert len(calls) == 2
+    health = sess.store.load(state.HEALTH) or {}
+    assert health["state"] == "gave_up" and health["gave_up_reason"] == "host_key_changed"
+    assert health["command"].startswith("ssh-keygen -R ")
+    assert "does not match your known_hosts" in health["message"]
+
+
+def test_authentication_refused_gives_up_only_in_batch(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(outage.CAP_ENV, "0.001")
+    denied = "me@gpu: Permission denied (publickey).\n"
+    failing_up(monkeypatch, [ssh.classify_failure("gpu", denied)])
+    assert supervise.Supervisor(sess, batch=True, say=print)._reconnect("lost", threading.Event()) is False
+    calls = failing_up(monkeypatch, [ssh.classify_failure("gpu", denied) for _ in range(3)])
+    assert supervise.Supervisor(sess, batch=False, say=print)._reconnect("lost", threading.Event()) is True
+    assert len(calls) == 4  # a foreground `up`: ssh may prompt the person again
+
+
+def test_stop_ends_a_long_wait(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`down` (SIGTERM) during a 30 s wait between tries: the wait ends at the poke, not at the timer."""
+    failing_up(monkeypatch, [ssh.classify_failure("gpu", "Connection timed out") for _ in range(5)])
+    monkeypatch.setenv(outage.HORIZON_ENV, "0.001")  # the cap, 30 s, from the first failure on
+    stop = threading.Event()
+    sup = supervise.Supervisor(sess, batch=True, say=print)
+
+    def down_soon() -> None:
+        deadline = time.monotonic() + 10
+        while (sess.store.load(state.HEALTH) or {}).get("state") != "offline" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        sup.poke()
+
+    threading.Thread(target=down_soon, daemon=True).start()
+    start = time.monotonic()
+    assert sup._reconnect("lost", stop) is False
+    assert time.monotonic() - start < 5

@@ -75,12 +75,17 @@ def activity_text(a: Activity) -> str:
 
 
 def supervisor_text(h: Mapping[str, object]) -> str:
+    from remotebook import outage
+
     text = {
         "watching": "supervisor watching",
         "reconnecting": "supervisor reconnecting",
+        "offline": "supervisor waiting to reconnect",
         "gave_up": "supervisor gave up",
         "stopped": "no supervisor",
     }.get(str(h.get("state", "")), "?")
+    if h.get("state") in ("offline", "reconnecting") and h.get("offline_since"):
+        return f"{text}; {outage.describe(h, time.time())}"  # "offline since 10:42 (3 min), 7 tries, next in 12 s: ..."
     if h.get("reconnects"):
         last = h.get("last_reconnect")
         when = time.strftime("%H:%M:%S", time.localtime(last)) if isinstance(last, (int, float)) else "?"

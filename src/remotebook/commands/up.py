@@ -51,6 +51,7 @@ def up(
     sess = app.session(target)
     if not detach:  # a closed terminal (SIGHUP) or a plain kill ends a foreground `up` like Ctrl-C
         _interrupt_on(signal.SIGHUP, signal.SIGTERM)
+    supervise.try_now(sess, progress(as_json))  # a supervisor waiting between tries tries now, not a second `up`
     if sync_first:
         _push_first(sess, quiet=as_json)
     if env_first:
