@@ -58,6 +58,22 @@ rb_canonical_root() { # rb_root -> its real path, and rb_key (its cksum) names t
     rb_env="$HOME/.remotebook/envs/$RB_KERNEL-$rb_key"
 }
 
+rb_modules() { # `module` for setup: in the login shell it is a shell function, which this sh did not inherit
+    command -v module >/dev/null 2>&1 && return 0 # a sh that imports exported functions (bash as sh) has it
+    # Made again from what the login shell's module system exported, as that system's own sh init does.
+    # shellcheck disable=SC2317,SC1091 # the functions run later, from setup; init/sh is the host's
+    if [ -n "${LMOD_CMD:-}" ] && [ -x "$LMOD_CMD" ]; then # Lmod
+        module() { eval "$("$LMOD_CMD" sh "$@")" && eval "$("${LMOD_SETTARG_CMD:-:}" -s sh)"; }
+        [ -x "${LMOD_DIR:-}/ml_cmd" ] && ml() { eval "$("$LMOD_DIR/ml_cmd" "$@")"; }
+    elif [ -n "${MODULESHOME:-}" ] && [ -f "$MODULESHOME/init/sh" ]; then # Environment Modules 3, 4, 5
+        . "$MODULESHOME/init/sh"
+    else # Environment Modules' command alone (4+ exports MODULES_CMD)
+        rb_modulecmd=${MODULES_CMD:-$(command -v modulecmd 2>/dev/null)}
+        [ -n "$rb_modulecmd" ] && module() { eval "$("$rb_modulecmd" sh "$@")"; }
+    fi
+    return 0
+}
+
 rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, in that order
     if [ -n "$RB_VENV" ]; then
         RB_VENV=$(rb_abs "$RB_VENV")
@@ -71,7 +87,13 @@ rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, i
     fi
     if [ -n "$RB_SETUP" ]; then
         rb_put "$1" "" || rb_fail state_dir "cannot write $1"
-        eval "$RB_SETUP" >/dev/null 2>"$1" || rb_fail setup_failed "the profile's setup commands failed" "$1"
+        rb_modules 2>>"$1"
+        eval "$RB_SETUP" >/dev/null 2>>"$1" || {
+            if ! command -v module >/dev/null 2>&1 && grep -Eqs 'module.*not found|not found.*module' -- "$1"; then
+                rb_fail setup_failed "the profile's setup uses \`module\`, but no module system (Lmod, Environment Modules) is set up in a login shell there" "$1"
+            fi
+            rb_fail setup_failed "the profile's setup commands failed" "$1"
+        }
         if [ "${LC_ALL-}" != C ] || [ "${LC_ALL+yes}" != yes ]; then # setup chose a locale: it wins
             rb_lc_all=${LC_ALL-}
             rb_lc_all_set=${LC_ALL+yes}
