@@ -112,3 +112,38 @@ def test_a_module_function_the_sh_already_has_is_kept(tmp_path: Path) -> None:
     own = "module() { RB_TEST_LOADED=own; }\n"
     out = _activate(tmp_path, "module load jupyter/4", _kinds(tmp_path)["modules_cmd"], prelude=own)
     assert out.stdout.strip() == "loaded=own"
+
+
+# What `conda init bash` writes (conda 23), behind Debian's guard: a login shell that is
+# not interactive returns before it, so `conda` is not on its PATH.
+BASHRC = """case $- in *i*) ;; *) return;; esac
+# >>> conda initialize >>>
+# !! Contents within this block are managed by 'conda init' !!
+__conda_setup="$('{prefix}/bin/conda' 'shell.bash' 'hook' 2> /dev/null)"
+if [ $? -eq 0 ]; then
+    eval "$__conda_setup"
+fi
+unset __conda_setup
+# <<< conda initialize <<<
+"""
+# conda's answers to the two calls rb_activate makes: `shell.posix hook`, then `activate ENV`
+CONDA = """#!/bin/sh
+case $1 in
+    shell.posix) echo 'conda() { [ "$1" = activate ] && [ "$2" = lab ] && RB_TEST_LOADED="conda env $2"; }' ;;
+    *) exit 1 ;;
+esac
+"""
+
+
+def test_conda_env_finds_a_conda_initialised_only_in_bashrc(tmp_path: Path) -> None:
+    prefix = tmp_path / "miniconda3"
+    _stand_in(prefix / "bin", "conda", CONDA)
+    _stand_in(prefix / "condabin", "conda", CONDA)
+    (tmp_path / ".bashrc").write_text(BASHRC.format(prefix=prefix))
+    header = f"RB_NONCE={NONCE}\nRB_VENV=\nRB_CONDA_ENV=lab\nRB_SETUP=\n"
+    body = 'rb_activate "$HOME/setup.log"\necho "$RB_TEST_LOADED|$PATH"\n'
+    environ = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    script = header + remote.COMMON.read_text() + "\n" + body
+    out = subprocess.run(["/bin/sh", "-s"], input=script, capture_output=True, text=True, env=environ, timeout=20)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip() == f"conda env lab|{prefix}/condabin:/usr/bin:/bin"  # condabin: conda alone, not base

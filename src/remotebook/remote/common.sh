@@ -74,6 +74,18 @@ rb_modules() { # `module` for setup: in the login shell it is a shell function, 
     return 0
 }
 
+rb_conda_from_init() { # conda's own dir on PATH, from the block `conda init` wrote in the rc file
+    # Login shells that are not interactive skip most of ~/.bashrc (Debian's returns at once).
+    for rb_rc in "$HOME/.bashrc" "$HOME/.zshrc"; do
+        rb_conda=$(sed -n "s/^__conda_setup=\"\$('\([^']*\/bin\/conda\)' 'shell\..*/\1/p" -- "$rb_rc" 2>/dev/null | head -n 1)
+        [ -x "$rb_conda" ] || continue
+        rb_conda=${rb_conda%/bin/conda}
+        [ -d "$rb_conda/condabin" ] && PATH="$rb_conda/condabin:$PATH" || PATH="$rb_conda/bin:$PATH"
+        return 0
+    done
+    return 1
+}
+
 rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, in that order
     if [ -n "$RB_VENV" ]; then
         RB_VENV=$(rb_abs "$RB_VENV")
@@ -81,7 +93,8 @@ rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, i
         PATH="$RB_VENV/bin:$PATH"
     fi
     if [ -n "$RB_CONDA_ENV" ]; then
-        command -v conda >/dev/null 2>&1 || rb_fail conda_missing "conda_env is set but conda is not on PATH in a login shell"
+        command -v conda >/dev/null 2>&1 || rb_conda_from_init ||
+            rb_fail conda_missing "conda_env is set but conda is not on PATH in a login shell, nor named by \`conda init\` in ~/.bashrc or ~/.zshrc"
         eval "$(conda shell.posix hook 2>/dev/null)" && conda activate "$RB_CONDA_ENV" ||
             rb_fail conda_env_missing "cannot activate conda env $RB_CONDA_ENV"
     fi
