@@ -47,6 +47,8 @@ JUPYTER_VENV = HARNESS_PREFIX / "jupyter-venv"
 SSHD = Path("/usr/sbin/sshd")
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 SETUP_HINT = "run `bash tests/harness/setup.sh` as root"
+# Debian's Lmod (setup.sh installs it): its /etc/profile.d/lmod.sh gives every login shell `module`.
+LMOD_CMD = Path("/usr/share/lmod/lmod/libexec/lmod")
 
 JUPYTER_USER = "rbtest"
 BARE_USER = "rbbare"
@@ -377,6 +379,24 @@ class RemoteHost:
                     link.symlink_to(entry)
         os.lchown(folder, pw.pw_uid, pw.pw_gid)
         return folder
+
+    def add_modulefile(self, user: str, name: str, lua: str) -> Path:
+        """A Lmod modulefile ~/modulefiles/NAME.lua, on the user's MODULEPATH in login shells.
+
+        As users do it (`module use` in their ~/.profile): only a login shell that set up
+        Lmod knows the module. reset() removes both with the rest of the home.
+        """
+        pw = pwd.getpwnam(user)
+        home = Path(pw.pw_dir)
+        path = home / "modulefiles" / f"{name}.lua"
+        for folder in reversed(path.relative_to(home).parents[:-1]):  # modulefiles, then its subdirs
+            (home / folder).mkdir(exist_ok=True)
+            os.chown(home / folder, pw.pw_uid, pw.pw_gid)
+        _write(path, lua, 0o644, pw)
+        profile = (home / ".profile").read_text()
+        if "module use" not in profile:
+            _write(home / ".profile", profile + 'module use "$HOME/modulefiles"\n', 0o644, pw)
+        return path
 
     # ---- state reset -----------------------------------------------------
 

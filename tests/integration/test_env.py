@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.remote_host import HARNESS_PREFIX, SETUP_HINT, RemoteHost
+from tests.harness.remote_host import HARNESS_PREFIX, JUPYTER_VENV, LMOD_CMD, SETUP_HINT, RemoteHost
 from tests.integration.conftest import Runner, _unavailable
 from tests.integration.jupyter_client_lite import request, run_in
 from tests.integration.pkgindex import SimpleIndex, tiny_wheel
@@ -231,3 +231,19 @@ def test_up_env_writes_requirements_from_the_imports_installs_them_and_starts_wi
     assert "using requirements.txt as written by hand" in again.stderr
     assert (rb.project / "requirements.txt").read_text() == "rbtiny==1.0\n"
     assert "updated" in again.stderr  # the pin changed: the env follows
+
+
+@pytest.mark.timeout(240)
+def test_env_uses_the_python_a_module_in_setup_puts_on_path(rb: Runner, index: SimpleIndex) -> None:
+    if not LMOD_CMD.is_file():
+        _unavailable(f"no Lmod at {LMOD_CMD}: {SETUP_HINT}")
+    # rbbare's own python3 is Debian's; the cluster's module brings another one (the harness's venv)
+    rb.host.add_modulefile("rbbare", "python/3", f'prepend_path("PATH", "{JUPYTER_VENV}/bin")\n')
+    use_index(rb, "rbbare", index)
+    rb.write_config('[profiles.mods]\nhost = "rbbare"\nsetup = ["module load python/3"]\n')
+    (rb.project / "requirements.txt").write_text("rbtiny==1.0\n")
+    out = rb.run("env", "mods", "--json", timeout=200)
+    assert out.returncode == 0, out.stderr
+    made = json.loads(out.stdout)
+    assert made["python"] == str(JUPYTER_VENV / "bin" / "python3")
+    assert env_python(rb, "rbbare", "import rbtiny; print(rbtiny.VALUE)") == "42"

@@ -58,6 +58,34 @@ rb_canonical_root() { # rb_root -> its real path, and rb_key (its cksum) names t
     rb_env="$HOME/.remotebook/envs/$RB_KERNEL-$rb_key"
 }
 
+rb_modules() { # `module` for setup: in the login shell it is a shell function, which this sh did not inherit
+    command -v module >/dev/null 2>&1 && return 0 # a sh that imports exported functions (bash as sh) has it
+    # Made again from what the login shell's module system exported, as that system's own sh init does.
+    # shellcheck disable=SC2317,SC1091 # the functions run later, from setup; init/sh is the host's
+    if [ -n "${LMOD_CMD:-}" ] && [ -x "$LMOD_CMD" ]; then # Lmod
+        module() { eval "$("$LMOD_CMD" sh "$@")" && eval "$("${LMOD_SETTARG_CMD:-:}" -s sh)"; }
+        [ -x "${LMOD_DIR:-}/ml_cmd" ] && ml() { eval "$("$LMOD_DIR/ml_cmd" "$@")"; }
+    elif [ -n "${MODULESHOME:-}" ] && [ -f "$MODULESHOME/init/sh" ]; then # Environment Modules 3, 4, 5
+        . "$MODULESHOME/init/sh"
+    else # Environment Modules' command alone (4+ exports MODULES_CMD)
+        rb_modulecmd=${MODULES_CMD:-$(command -v modulecmd 2>/dev/null)}
+        [ -n "$rb_modulecmd" ] && module() { eval "$("$rb_modulecmd" sh "$@")"; }
+    fi
+    return 0
+}
+
+rb_conda_from_init() { # conda's own dir on PATH, from the block `conda init` wrote in the rc file
+    # Login shells that are not interactive skip most of ~/.bashrc (Debian's returns at once).
+    for rb_rc in "$HOME/.bashrc" "$HOME/.zshrc"; do
+        rb_conda=$(sed -n "s/^__conda_setup=\"\$('\([^']*\/bin\/conda\)' 'shell\..*/\1/p" -- "$rb_rc" 2>/dev/null | head -n 1)
+        [ -x "$rb_conda" ] || continue
+        rb_conda=${rb_conda%/bin/conda}
+        [ -d "$rb_conda/condabin" ] && PATH="$rb_conda/condabin:$PATH" || PATH="$rb_conda/bin:$PATH"
+        return 0
+    done
+    return 1
+}
+
 rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, in that order
     if [ -n "$RB_VENV" ]; then
         RB_VENV=$(rb_abs "$RB_VENV")
@@ -65,13 +93,20 @@ rb_activate() { # SETUP-LOG: the profile's venv, conda env and setup commands, i
         PATH="$RB_VENV/bin:$PATH"
     fi
     if [ -n "$RB_CONDA_ENV" ]; then
-        command -v conda >/dev/null 2>&1 || rb_fail conda_missing "conda_env is set but conda is not on PATH in a login shell"
+        command -v conda >/dev/null 2>&1 || rb_conda_from_init ||
+            rb_fail conda_missing "conda_env is set but conda is not on PATH in a login shell, nor named by \`conda init\` in ~/.bashrc or ~/.zshrc"
         eval "$(conda shell.posix hook 2>/dev/null)" && conda activate "$RB_CONDA_ENV" ||
             rb_fail conda_env_missing "cannot activate conda env $RB_CONDA_ENV"
     fi
     if [ -n "$RB_SETUP" ]; then
         rb_put "$1" "" || rb_fail state_dir "cannot write $1"
-        eval "$RB_SETUP" >/dev/null 2>"$1" || rb_fail setup_failed "the profile's setup commands failed" "$1"
+        rb_modules 2>>"$1"
+        eval "$RB_SETUP" >/dev/null 2>>"$1" || {
+            if ! command -v module >/dev/null 2>&1 && grep -Eqs 'module.*not found|not found.*module' -- "$1"; then
+                rb_fail setup_failed "the profile's setup uses \`module\`, but no module system (Lmod, Environment Modules) is set up in a login shell there" "$1"
+            fi
+            rb_fail setup_failed "the profile's setup commands failed" "$1"
+        }
         if [ "${LC_ALL-}" != C ] || [ "${LC_ALL+yes}" != yes ]; then # setup chose a locale: it wins
             rb_lc_all=${LC_ALL-}
             rb_lc_all_set=${LC_ALL+yes}
