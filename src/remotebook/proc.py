@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from remotebook.errors import CommandError
 
@@ -112,13 +113,26 @@ def stop(proc: subprocess.Popen, grace: float = 2.0) -> None:  # type: ignore[ty
             continue
 
 
-def stream(argv: Sequence[str], *, input: str, on_line: Callable[[str], None], timeout: float) -> int:
-    """Run argv, handing each stdout line to `on_line` as it arrives; stopped at `timeout`."""
+def stream(argv: Sequence[str], *, input: str, on_line: Callable[[str], None], timeout: float) -> Result:
+    """Run argv, handing each stdout line to `on_line` as it arrives; stopped at `timeout`.
+
+    stderr is collected (its last 64 KiB), not shown: the caller decides what it means.
+    """
     argv = list(argv)
     log.debug("stream: %s", masked(argv))
+    start = time.monotonic()
     child = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", errors="replace"
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
     )
+    errors: list[str] = []
+    reader = threading.Thread(target=_collect, args=(child.stderr, errors), daemon=True)
+    reader.start()
     timer = threading.Timer(timeout, stop, [child])
     timer.start()
     try:
@@ -128,12 +142,23 @@ def stream(argv: Sequence[str], *, input: str, on_line: Callable[[str], None], t
         child.stdin.close()
         for line in child.stdout:
             on_line(line)
-        return child.wait()
+        code = child.wait()
     except BaseException:
         stop(child)
         raise
     finally:
         timer.cancel()
+    reader.join(timeout=2)  # stderr ends with the child; a grandchild holding it must not hang us
+    return Result(argv, code, "", "".join(errors)[-65536:], time.monotonic() - start)
+
+
+def _collect(pipe: IO[str] | None, into: list[str], limit: int = 65536) -> None:
+    size = 0
+    for chunk in iter(pipe.readline, "") if pipe else ():
+        into.append(chunk)
+        size += len(chunk)
+        while size > limit and len(into) > 1:
+            size -= len(into.pop(0))
 
 
 def spawn_detached(argv: Sequence[str], pass_fds: Sequence[int] = ()) -> int:

@@ -227,13 +227,16 @@ def run_script(
     return _connecting(target, argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
 
 
-def stream_script(target: Target, script: str, *, on_line: Callable[[str], None], timeout: float) -> int:
-    """Like run_script, but each line of stdout goes to on_line as it comes (follow mode); ssh's exit code.
+def stream_script(target: Target, script: str, *, on_line: Callable[[str], None], timeout: float) -> proc.Result:
+    """Like run_script, but each line of stdout goes to on_line as it comes (follow mode); stderr is collected.
 
     It rides a master when one runs and never makes one (a follow outlives no `up`).
     """
     argv = target.argv("-o", "ControlMaster=no", "-T", "--", target.destination, LOGIN_SH)
-    return proc.stream(argv, input=script, on_line=on_line, timeout=timeout)
+    result = proc.stream(argv, input=script, on_line=on_line, timeout=timeout)
+    if result.returncode == 255:
+        raise classify_failure(target.destination, result.stderr)
+    return result
 
 
 def _connecting(target: Target, argv: list[str], *, timeout: float, input: str | None = None) -> proc.Result:

@@ -79,7 +79,6 @@ def test_a_login_shell_that_prints_a_motd_changes_nothing_in_up_and_status(rb: R
         assert MOTD not in out.stdout + out.stderr and MOTD_ERR not in out.stdout + out.stderr
 
 
-@pytest.mark.xfail(reason="logs door: main refactor", strict=False)
 def test_logs_show_the_server_log_and_no_login_shell_output(rb: Runner) -> None:
     rb.json("up", "rbremote", "--detach", "--no-browser")
     _noisy_profile(rb)

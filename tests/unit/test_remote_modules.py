@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import jupyter, remote
+from remotebook import remote
 from remotebook.errors import EXIT_REMOTE, RemoteEnvError
+from remotebook.remote import failures
 
 NONCE = "0123abcd"
 
@@ -80,7 +81,7 @@ def test_a_module_that_fails_to_load_is_reported_in_its_own_words_with_exit_5(tm
     answer = remote.parse(out.stdout, NONCE)
     assert answer.error == "setup_failed"
     assert "ERROR: Unable to locate a modulefile for 'jupyter/5'" in answer.log_tail
-    err = jupyter.translate(answer, "gpu")
+    err = failures.translate(answer, "gpu")
     assert isinstance(err, RemoteEnvError) and err.exit_code == EXIT_REMOTE == 5
     assert "setup commands failed" in err.message and "Unable to locate" in err.detail
 

@@ -68,11 +68,17 @@ def stream(target: ssh.Target, request: Request, *, write: Callable[[str], None]
     script = request.render()
     reader = FollowReader(script.nonce, write)
     log.debug("remote exchange (stream): %s %s on %s", request.script, request.action, target.destination)
-    code = ssh.stream_script(target, script.text, on_line=reader.feed, timeout=timeout)
+    result = ssh.stream_script(target, script.text, on_line=reader.feed, timeout=timeout)
+    if result.stderr.strip():  # the login shell's noise, or what the script's tools said
+        log.debug("remote stderr: %s", result.stderr.strip()[-2000:])
     if reader.answer:
         raise translate(remote.parse("".join(reader.answer), script.nonce), target.destination)
-    if code == 255:
-        raise SSHError(f"ssh to {target.destination} failed while reading the output", hint="run with -v")
+    if not reader.started and result.returncode != 0:
+        raise SSHError(
+            f"the remote script for {request.action} did not start (exit {result.returncode})",
+            hint="run with -v to see what the remote printed",
+            detail=result.stderr.strip()[-2000:],
+        )
 
 
 class FollowReader:
