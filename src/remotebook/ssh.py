@@ -121,6 +121,22 @@ def mux_pid(control_path: str) -> int | None:
     return parse_check(result.stderr) if result.ok else None
 
 
+def still_master(pid: int, control_path: str) -> bool:
+    """Is `pid` (found by `-O check` earlier) still the live master of this control socket? /proc only, no process.
+
+    False where /proc cannot tell (then ask `-O check` again): a recycled pid is not ours,
+    since a master's argv (or its `[mux]` title) names its control path.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if stat.rpartition(")")[2].split()[:1] == ["Z"]:
+        return False
+    return control_path.encode() in cmdline and Path(control_path).exists()
+
+
 def parse_check(stderr: str) -> int | None:
     """`Master running (pid=4242)` -> 4242."""
     found = _MASTER_RUNNING.search(stderr)

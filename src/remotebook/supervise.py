@@ -54,6 +54,7 @@ class Supervisor:
         self.say = say
         self.health = Health()
         self.failed_probes = 0
+        self.master_pid: int | None = None  # cached by _master
         self.last_result: session.UpResult | None = None
         self.backoff = outage.backoff_from(os.environ)
         self._watch: netwatch.Watch | None = None
@@ -97,7 +98,7 @@ class Supervisor:
         """Why the tunnel needs rebuilding, or "" while it works."""
         saved = self.sess.store.load() or {}
         port, token = saved.get("local_port"), saved.get("token")
-        pid = ssh.master_pid(self.sess.target)
+        pid = self._master()
         if pid is None:
             return "the ssh connection was lost" + (" (the computer slept)" if slept else "")
         if port and not tunnel.held_by_master(pid, port):
@@ -109,6 +110,13 @@ class Supervisor:
         if slept or self.failed_probes >= STALLED_AFTER:
             return "no answer through the tunnel" + (" after the computer slept" if slept else "")
         return ""
+
+    def _master(self) -> int | None:
+        """The master's pid: asked once with `-O check`, then watched in /proc (no process every check)."""
+        target = self.sess.target
+        if self.master_pid is None or not ssh.still_master(self.master_pid, target.control_path):
+            self.master_pid = ssh.master_pid(target)
+        return self.master_pid
 
     def _reconnect(self, reason: str, stop: threading.Event) -> bool:
         """Rebuild master, server (if it died) and forward, on the same port, until it works or `down`.

@@ -81,3 +81,22 @@ def test_check_answer_gives_the_master_pid() -> None:
     # recorded from OpenSSH 9.2 (`ssh -O check`): on stderr, with a CR before the newline
     assert ssh.parse_check("Master running (pid=48211)\r\n") == 48211
     assert ssh.parse_check("Control socket connect(/tmp/x): No such file or directory\r\n") is None
+
+
+def test_a_master_is_watched_in_proc_by_its_pid_and_control_path(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    control = tmp_path / "cm-0123abcd"
+    control.touch()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(control)])
+    try:
+        assert ssh.still_master(child.pid, str(control))
+        assert not ssh.still_master(child.pid, str(tmp_path / "cm-other"))  # a recycled pid is not ours
+        control.unlink()
+        assert not ssh.still_master(child.pid, str(control))  # no socket: nothing can ride it
+        control.touch()
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert not ssh.still_master(child.pid, str(control))
