@@ -437,7 +437,7 @@ def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) ->
     if stop_server:
         progress(f"stopping the Jupyter server on {session.profile.host}")
         stopped = session.launcher.stop()
-    _forget(session, previous)  # before the count of users: this project is no longer one
+    _forget(session, previous, server_stopped=stop_server)  # before the count of users: it is no longer one
     others = release_master(session) if master else []
     return reports.DownReport(
         target=session.profile.name,
@@ -449,10 +449,19 @@ def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) ->
     )
 
 
-def _forget(session: Session, previous: dict[str, Any]) -> None:
-    """Drop the state of a project that is down, but remember its port for the next `up`."""
-    if previous.get("local_port"):
-        session.store.save({**session.store.identity.as_json(), "local_port": previous["local_port"]})
+def _forget(session: Session, previous: dict[str, Any], *, server_stopped: bool) -> None:
+    """Drop the state of a project that is down, but remember what makes the next `up` warm.
+
+    Its port (an open tab works again) and, while the server runs on, the server's
+    description, token and checked auth: the next `up` forwards that socket and asks once
+    (`_resume`) instead of running the bootstrap. No forward is recorded, so nothing
+    counts this project as up, or as a user of the shared master.
+    """
+    kept = {key: previous[key] for key in ("local_port",) if previous.get(key)}
+    if not server_stopped:
+        kept |= {key: previous[key] for key in ("token", "server", "auth_checked_pid") if previous.get(key)}
+    if kept:
+        session.store.save({**session.store.identity.as_json(), **kept})
     else:
         session.store.remove()
 
@@ -472,7 +481,7 @@ def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) ->
         return  # an earlier `up --detach` owns the forward we reused: leave it
     if ssh.master_alive(target):
         ssh.cancel(target, result.spec)
-    _forget(session, result.report.as_json())
+    _forget(session, session.store.load() or result.report.as_json(), server_stopped=stop_server)
     release_master(session)
 
 
