@@ -148,15 +148,17 @@ def _request(sess: Session, action: str, notebook: str, **values: str) -> Reques
 
 
 def start(sess: Session, notebook: str, params: dict[str, Value]) -> tuple[Run, bool]:
-    """Push the notebook if it changed, then start its run; (the run, whether it was pushed)."""
-    outcome = sync.run(sess, "push", paths=[notebook])
-    if notebook in outcome.plan.conflicts:
-        beside = outcome.kept.get(notebook, "a .local- copy")
-        raise UsageError(
-            f"{notebook} changed on the server too since the last sync: the server's version stays, "
-            f"yours is beside it there as {beside}, and nothing ran",
-            hint=f"bring the server's version back with `remotebook sync pull {notebook}`, merge, then run again",
-        )
+    """Push the notebook if it changed here, then start its run; (the run, whether it was pushed).
+
+    Unchanged here since the last sync, the server's copy runs as it is (it may hold the
+    outputs of a run nobody pulled yet, which a push would have to keep beside it).
+    """
+    pushed = False
+    if not sync.unchanged_here(sess, notebook):
+        _refuse_if_running(sess, notebook)  # before the push: it would land beside the notebook being run
+        outcome = sync.run(sess, "push", paths=[notebook])
+        _check_pushed(notebook, outcome)
+        pushed = notebook in outcome.plan.updates
     request = _request(
         sess,
         "start",
@@ -175,7 +177,29 @@ def start(sess: Session, notebook: str, params: dict[str, Value]) -> tuple[Run, 
         cells=int(prepared.get("cells") or 0),
         dir=str(data.get("dir", "")),
     )
-    return run, notebook in outcome.plan.updates
+    return run, pushed
+
+
+def _refuse_if_running(sess: Session, notebook: str) -> None:
+    try:
+        run = status(sess, notebook)
+    except NotRunningError:
+        return
+    if run.active:
+        raise UsageError(
+            f"{notebook} is still running on {sess.profile.host} (cell {run.cell} of {run.cells} code cells)",
+            hint=f"follow it with `remotebook run --attach {notebook}`, or wait until it ends (`remotebook run --list`)",
+        )
+
+
+def _check_pushed(notebook: str, outcome: sync.Outcome) -> None:
+    if notebook in outcome.plan.conflicts:
+        beside = outcome.kept.get(notebook, "a .local- copy")
+        raise UsageError(
+            f"{notebook} changed on the server too since the last sync: the server's version stays, "
+            f"yours is beside it there as {beside}, and nothing ran",
+            hint=f"bring the server's version back with `remotebook sync pull {notebook}`, merge, then run again",
+        )
 
 
 def status(sess: Session, notebook: str) -> Run:
