@@ -164,8 +164,9 @@ class Run:
                 self.update(state="failed", ended=time.time(), error={"cell": number, **outcome})
                 self.say(f"-- cell {number} failed: {outcome['ename']}: {outcome['evalue']} --\n")
                 return
+        last_reply = time.time()
         self.saver.now()
-        self.update(state="done", ended=time.time())
+        self.update(state="done", ended=time.time(), last_reply=last_reply)  # the bench reads how long the save took
         self.say(f"-- done: {len(code)} cells in {time.time() - self.state['started']:.1f}s --\n")
 
     def run_cell(self, cell: dict[str, Any]) -> dict[str, str] | str | None:
