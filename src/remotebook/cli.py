@@ -17,6 +17,7 @@ from remotebook.commands.list import list_
 from remotebook.commands.logs import logs
 from remotebook.commands.open import open_
 from remotebook.commands.reqs import reqs
+from remotebook.commands.run import run
 from remotebook.commands.status import status
 from remotebook.commands.supervise import supervise_
 from remotebook.commands.sync import sync
@@ -31,6 +32,7 @@ from remotebook.errors import (
     EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
     EXIT_REMOTE,
+    EXIT_RUN_FAILED,
     EXIT_SERVER,
     EXIT_SSH,
     EXIT_SYNC,
@@ -61,6 +63,8 @@ Exit codes:
        remotebook stopped what it started
   {EXIT_UNTRUSTED}   a project file is another user's or writable by others, or sets
        commands you have not approved (`remotebook trust`)
+  {EXIT_RUN_FAILED}   run: a cell raised an error or does not parse, or the kernel died
+       (the outputs until then are saved in the notebook)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 
@@ -110,7 +114,7 @@ def cli(ctx: click.Context, ssh_config: str, verbose: bool) -> None:
     ctx.obj = app
 
 
-for _command in (up, supervise_, status, list_, down, open_, logs, init, sync, reqs, env_command, trust, untrust):
+for _command in (up, supervise_, status, list_, down, open_, logs, init, sync, run, reqs, env_command, trust, untrust):
     cli.add_command(_command)
 
 

@@ -18,6 +18,7 @@ EXIT_DIFFERS = 10  # reqs --check: the requirements file differs from the projec
 EXIT_INSTALL = 11  # env: a package failed to install on the remote (the previous env is kept)
 EXIT_INSECURE = 12  # the server answers without a token (auth off); remotebook stopped what it started
 EXIT_UNTRUSTED = 13  # a project file is not trusted: owned/writable by others, or not approved (`remotebook trust`)
+EXIT_RUN_FAILED = 14  # run: a cell raised, does not parse, or the kernel died; what ran is saved in the notebook
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
@@ -89,6 +90,12 @@ class UntrustedError(RemotebookError):
     """A project file that could make remotebook run commands has not been approved."""
 
     exit_code = EXIT_UNTRUSTED
+
+
+class RunFailedError(RemotebookError):
+    """`remotebook run`: a cell failed (an error, a syntax error) or the kernel died."""
+
+    exit_code = EXIT_RUN_FAILED
 
 
 class CommandError(RemotebookError):

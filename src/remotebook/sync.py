@@ -162,6 +162,15 @@ def _unchanged(name: str, now: tuple[int, int], was: list[Any], dest_hash: Calla
 HASHED_UP_TO = 8 * 1024 * 1024  # files this small get a hash in the manifest; big data is judged by size+mtime
 
 
+def unchanged_here(sess: Session, name: str) -> bool:
+    """Is the local file as it was at the last sync (so a push has nothing of ours to send)?"""
+    was = (sess.store.load(MANIFEST) or {}).get(name)
+    now = local_meta(sess.profile.project_dir, [name]).get(name)
+    if not isinstance(was, list) or now is None:
+        return False
+    return _unchanged(name, now, was, lambda _name: file_hash(sess.profile.project_dir / name))
+
+
 def file_hash(path: Path) -> str | None:
     digest = hashlib.sha256()
     try:

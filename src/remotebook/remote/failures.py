@@ -8,8 +8,10 @@ from remotebook.errors import (
     NotRunningError,
     RemotebookError,
     RemoteEnvError,
+    RunFailedError,
     ServerError,
     SyncError,
+    UsageError,
 )
 from remotebook.remote import Answer
 
@@ -37,6 +39,16 @@ _ENV_HINTS = {
     "no_network": "run `remotebook env --wheels` to download the wheels here and install them offline there",
     "venv_failed": "on Debian/Ubuntu the server needs `apt install python3-venv`; or install uv there",
     "busy": "wait for the other `remotebook env` to finish",
+    "no_runner": "run `remotebook env` to make this project's env (it has jupyter_client), or install jupyter_client "
+    "beside the server's Jupyter",
+    "no_kernel": "run `remotebook env` to make this project's kernel, or install ipykernel there",
+}
+# `remotebook run`: what the user asked for cannot run as it is (exit 2), or a cell is at fault (exit 14).
+_RUN_USAGE_HINTS = {
+    "not_notebook": "run an .ipynb file (nbformat 4)",
+    "no_notebook": "it was not pushed: check `exclude` in the profile and the .gitignore files",
+    "run_active": "follow it with `remotebook run --attach NOTEBOOK`, or wait until it ends (`remotebook run --list`)",
+    "params_language": "drop the -p options, or use a Python kernel",
 }
 
 
@@ -45,6 +57,14 @@ def translate(answer: Answer, destination: str) -> RemotebookError:
     where = f"{destination}: {answer.message}"
     if answer.error in _ENV_HINTS:
         return RemoteEnvError(where, hint=_ENV_HINTS[answer.error], detail=answer.log_tail)
+    if answer.error in _RUN_USAGE_HINTS:
+        return UsageError(where, hint=_RUN_USAGE_HINTS[answer.error])
+    if answer.error == "no_run":
+        return NotRunningError(
+            where, hint="start one with `remotebook run NOTEBOOK`; `remotebook run --list` shows the runs"
+        )
+    if answer.error == "cell_syntax":
+        return RunFailedError(where, hint="fix that cell; nothing ran")
     if answer.error == "sync_failed":  # exit 9, like rsync's own failures
         return SyncError(where, hint="choose a remote_dir you can write to, or check its permissions on the server")
     if answer.error == "install_failed":
