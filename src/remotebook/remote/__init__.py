@@ -1,4 +1,4 @@
-"""The remote side: render a POSIX-sh script (bootstrap, env, sync) with quoted values, and parse its JSON answer."""
+"""The remote side: render a POSIX-sh script (bootstrap, env, sync, doctor) with quoted values, and parse its JSON answer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ HERE = Path(__file__).parent  # plain file reads: importlib.resources costs star
 BOOTSTRAP = HERE / "bootstrap.sh"
 COMMON = HERE / "common.sh"  # helpers every script gets, sent before it
 ACTIONS = ("ensure", "query", "stop", "logs")
-SCRIPTS = {"bootstrap": ACTIONS, "env": ("probe", "install"), "sync": ("mkdir", "restore")}
+SCRIPTS = {
+    "bootstrap": ACTIONS,
+    "env": ("probe", "install"),
+    "sync": ("mkdir", "restore"),
+    "doctor": ("check",),
+}
 
 
 def answer_mark(nonce: str) -> str:
