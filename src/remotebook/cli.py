@@ -10,6 +10,7 @@ import click
 
 from remotebook import __version__
 from remotebook.commands.context import AppContext
+from remotebook.commands.doctor import doctor
 from remotebook.commands.down import down
 from remotebook.commands.env import env_command
 from remotebook.commands.init import init
@@ -114,7 +115,23 @@ def cli(ctx: click.Context, ssh_config: str, verbose: bool) -> None:
     ctx.obj = app
 
 
-for _command in (up, supervise_, status, list_, down, open_, logs, init, sync, run, reqs, env_command, trust, untrust):
+for _command in (
+    up,
+    supervise_,
+    status,
+    list_,
+    down,
+    open_,
+    logs,
+    doctor,
+    init,
+    sync,
+    run,
+    reqs,
+    env_command,
+    trust,
+    untrust,
+):
     cli.add_command(_command)
 
 
@@ -134,7 +151,8 @@ def _fail(err: RemotebookError, verbose: bool) -> int:
 def main(argv: list[str] | None = None) -> None:
     verbose = bool({"-v", "--verbose"} & set(sys.argv[1:] if argv is None else argv))
     try:
-        cli.main(args=argv, prog_name="remotebook", standalone_mode=False)
+        # A command's own exit code (doctor: its first failed check's) comes back from ctx.exit().
+        code = cli.main(args=argv, prog_name="remotebook", standalone_mode=False)
     except RemotebookError as err:
         sys.exit(_fail(err, verbose))
     except click.exceptions.Exit as e:
@@ -150,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # a bug: one line for the user, the traceback with -v and in the log
         log.debug("unexpected error", exc_info=True)
         sys.exit(_fail(RemotebookError(f"unexpected error: {e!r}", hint="run with -v and report it"), verbose))
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

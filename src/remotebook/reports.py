@@ -125,3 +125,40 @@ class DownReport:
         if self.server is not None:
             out["server"] = self.server.as_json()
         return out
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `doctor`: what was checked, its mark, what was found, and how to fix it."""
+
+    name: str
+    status: str  # "ok", "warn", "fail" or "skip"
+    found: str
+    fix: str = ""
+    exit_code: int = 0  # a failed check's exit code (the errors.EXIT_* of its kind)
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    target: str
+    destination: str
+    checks: tuple[Check, ...]
+    elapsed_s: float
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status == "fail")
+
+    @property
+    def exit_code(self) -> int:
+        """The first failure's kind decides (0 when none failed): a script can tell ssh from a missing Jupyter."""
+        return self.failed[0].exit_code if self.failed else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "destination": self.destination,
+            "ok": not self.failed,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "checks": [asdict(c) for c in self.checks],
+        }

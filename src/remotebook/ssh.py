@@ -25,6 +25,7 @@ LOGIN_SH = (
 
 MASTER_TIMEOUT = 180.0  # room for a human to answer a password or 2FA prompt
 MUX_TIMEOUT = 15.0  # a control command through a live master
+BATCH_CONNECT = 15.0  # a BatchMode connection: ConnectTimeout=5, then the handshake; nobody to wait for
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,9 @@ def run_script(
         # backgrounds itself; -E keeps them, and this run's connection errors too.
         extra += ["-E", str(target.log_path)]
     argv = target.argv(*extra, "-T", "--", target.destination, LOGIN_SH)
-    return _connecting(target, argv, timeout=timeout + (MASTER_TIMEOUT if may_create_master else 0), input=script)
+    # Room for a human at a prompt; a batch connection has none, only its ConnectTimeout and a handshake.
+    room = (BATCH_CONNECT if batch else MASTER_TIMEOUT) if may_create_master else 0
+    return _connecting(target, argv, timeout=timeout + room, input=script)
 
 
 def stream_script(target: Target, script: str, *, on_line: Callable[[str], None], timeout: float) -> proc.Result:
@@ -272,6 +275,22 @@ def _connecting(target: Target, argv: list[str], *, timeout: float, input: str |
     if result.returncode == 255:
         raise classify_failure(target.destination, result.stderr + target.log_since(offset))
     return result
+
+
+def known_host(target: Target) -> bool | None:
+    """Is the target's host key in a known_hosts file ssh reads for it? None when ssh would not say (hashed files, etc.)."""
+    name = target.options.get("hostkeyalias") or target.hostname
+    if target.port != 22 and not target.options.get("hostkeyalias"):
+        name = f"[{name}]:{target.port}"
+    files = (
+        target.options.get("userknownhostsfile", "").split() + target.options.get("globalknownhostsfile", "").split()
+    )
+    for file in files:
+        path = Path(file).expanduser()
+        lookup = ["ssh-keygen", "-F", name, "-f", str(path)]
+        if file != "/dev/null" and path.is_file() and proc.run(lookup, timeout=MUX_TIMEOUT).ok:
+            return True
+    return False if files else None
 
 
 def forward(target: Target, spec: str) -> None:

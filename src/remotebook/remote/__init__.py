@@ -1,4 +1,4 @@
-"""The remote side: render a POSIX-sh script (bootstrap, env, sync) with quoted values, and parse its JSON answer."""
+"""The remote side: render a POSIX-sh script (bootstrap, env, sync, doctor) with quoted values, and parse its JSON answer."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ SCRIPTS = {
     "env": ("probe", "install"),
     "sync": ("mkdir", "restore"),
     "run": ("start", "status", "follow", "list"),
+    "doctor": ("check",),
 }
 
 

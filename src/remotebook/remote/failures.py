@@ -52,6 +52,11 @@ _RUN_USAGE_HINTS = {
 }
 
 
+def env_hint(kind: str) -> str:
+    """The hint for a kind of missing piece on the remote (doctor shows the same fixes as a failing `up`)."""
+    return _ENV_HINTS.get(kind, "")
+
+
 def translate(answer: Answer, destination: str) -> RemotebookError:
     """The project's error for a remote script's `{"ok": false, "error": KIND, ...}`."""
     where = f"{destination}: {answer.message}"
