@@ -39,6 +39,12 @@ need rsync rsync
 need iproute2 ip
 need procps ps
 need procps pkill
+# The Slurm fixture (tests/harness/slurm.py): a controller, a compute node's daemon, the
+# client commands (sbatch, squeue, scontrol, scancel) and munge for their credentials.
+need slurmctld /usr/sbin/slurmctld
+need slurmd /usr/sbin/slurmd
+need slurm-client sbatch
+need munge /usr/sbin/munged
 # The venv is made from Debian's python3 (root's pyenv python lives in a 0700
 # home that remote users cannot execute); `-m venv` needs ensurepip from python3-venv.
 need python3 /usr/bin/python3
