@@ -300,7 +300,7 @@ def start_slurm(host: RemoteHost) -> SlurmCluster:
         raise HarnessUnavailable("the Slurm cluster needs the harness in a network namespace")
     # Not under pytest's 0700 tmp dirs: jobs run as the test user and must traverse the spool's parents.
     workdir = Path(tempfile.mkdtemp(prefix="rbslurm-", dir="/tmp"))
-    os.chmod(workdir, 0o755)
+    os.chmod(workdir, 0o755)  # noqa: S103 - see above: jobs must traverse it
     for sub in ("state", "spool"):
         (workdir / sub).mkdir(exist_ok=True)
     cluster = SlurmCluster(host, workdir)
