@@ -13,7 +13,7 @@ HERE = Path(__file__).parent  # plain file reads: importlib.resources costs star
 BOOTSTRAP = HERE / "bootstrap.sh"
 COMMON = HERE / "common.sh"  # helpers every script gets, sent before it
 ACTIONS = ("ensure", "query", "stop", "logs")
-SCRIPTS = {"bootstrap": ACTIONS, "env": ("probe", "install"), "sync": ("mkdir", "restore")}
+SCRIPTS = {"bootstrap": ACTIONS, "env": ("probe", "install"), "sync": ("mkdir", "restore"), "slurm": ACTIONS}
 
 
 def answer_mark(nonce: str) -> str:

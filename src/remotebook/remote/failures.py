@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from remotebook.errors import (
+    ConfigError,
     InsecureServerError,
     InstallError,
     NotRunningError,
@@ -10,6 +11,7 @@ from remotebook.errors import (
     RemoteEnvError,
     ServerError,
     SyncError,
+    TunnelError,
 )
 from remotebook.remote import Answer
 
@@ -37,6 +39,9 @@ _ENV_HINTS = {
     "no_network": "run `remotebook env --wheels` to download the wheels here and install them offline there",
     "venv_failed": "on Debian/Ubuntu the server needs `apt install python3-venv`; or install uv there",
     "busy": "wait for the other `remotebook env` to finish",
+    "no_slurm": 'this profile says scheduler = "slurm": point host at a login node of the cluster, or load '
+    "Slurm's module in the profile's `setup`",
+    "no_node_address": "ask the admins why `scontrol show node` does not show the node's NodeAddr",
 }
 
 
@@ -45,6 +50,19 @@ def translate(answer: Answer, destination: str) -> RemotebookError:
     where = f"{destination}: {answer.message}"
     if answer.error in _ENV_HINTS:
         return RemoteEnvError(where, hint=_ENV_HINTS[answer.error], detail=answer.log_tail)
+    if answer.error == "sbatch_rejected":  # the profile asked for something the cluster does not have
+        return ConfigError(
+            where,
+            hint="fix the profile's [slurm] table (`sinfo -s` lists partitions, `sacctmgr show assoc user=$USER` "
+            "accounts and QOS); nothing was queued",
+        )
+    if answer.error == "node_ssh_refused":
+        return TunnelError(
+            where,
+            hint="this cluster may not let you ssh to your job's node (pam_slurm_adopt off), or its host key is not "
+            'in known_hosts there; ask the admins, or set tunnel = "tcp" in the profile\'s [slurm] table '
+            "(then other cluster users can reach the port; only the token protects it)",
+        )
     if answer.error == "sync_failed":  # exit 9, like rsync's own failures
         return SyncError(where, hint="choose a remote_dir you can write to, or check its permissions on the server")
     if answer.error == "install_failed":
