@@ -224,7 +224,8 @@ class SlurmCluster:
             f"PidFile {self.workdir / 'node_sshd.pid'}\nAuthorizedKeysFile .ssh/authorized_keys\n"
             "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             f"UsePAM no\nPermitRootLogin no\nAllowUsers {users}\nAllowStreamLocalForwarding yes\n"
-            "AllowTcpForwarding no\nX11Forwarding no\nPrintMotd no\nLogLevel VERBOSE\n",
+            # sshd also refuses unix-socket forwarding when AllowTcpForwarding is off (OpenSSH 9.2)
+            "AllowTcpForwarding yes\nX11Forwarding no\nPrintMotd no\nLogLevel VERBOSE\n",
             0o600,
         )
         log = self.workdir / "node_sshd.log"
