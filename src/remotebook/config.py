@@ -22,6 +22,53 @@ PROJECT_FILE = "remotebook.toml"
 APPS = ("lab", "notebook")
 FIX_HINT = "fix it in that file; `remotebook init` writes a commented example"
 TRANSPORTS = ("auto", "unix", "tcp")
+SCHEDULERS = ("none", "slurm")
+NODE_TUNNELS = ("auto", "node-ssh", "tcp")
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """`[profiles.NAME.slurm]`: what the batch job asks for, and how long to wait in the queue."""
+
+    partition: str = ""
+    time: str = ""  # sbatch --time: "2:00:00", "90", "1-00:00:00"
+    gres: str = ""  # "gpu:1"
+    cpus: int | None = None  # --cpus-per-task
+    mem: str = ""  # "16G"
+    account: str = ""
+    qos: str = ""
+    constraint: str = ""
+    extra_args: tuple[str, ...] = ()  # more sbatch arguments, each one argument (never split by a shell)
+    queue_timeout: int = 3600  # seconds `up` waits for the job to start; then it cancels it
+    tunnel: str = "auto"  # how the tunnel reaches the node: auto (node-ssh), node-ssh, tcp
+
+    def sbatch_args(self) -> tuple[str, ...]:
+        named = (
+            ("--partition", self.partition),
+            ("--time", self.time),
+            ("--gres", self.gres),
+            ("--cpus-per-task", "" if self.cpus is None else str(self.cpus)),
+            ("--mem", self.mem),
+            ("--account", self.account),
+            ("--qos", self.qos),
+            ("--constraint", self.constraint),
+        )
+        return (*(f"{flag}={value}" for flag, value in named if value), *self.extra_args)
+
+
+_SLURM_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "partition": (str, "a string (a partition name)"),
+    "time": (str, 'a string (sbatch --time, e.g. "2:00:00")'),
+    "gres": (str, 'a string (sbatch --gres, e.g. "gpu:1")'),
+    "cpus": (int, "an integer from 1 (sbatch --cpus-per-task)"),
+    "mem": (str, 'a string (sbatch --mem, e.g. "16G")'),
+    "account": (str, "a string (sbatch --account)"),
+    "qos": (str, "a string (sbatch --qos)"),
+    "constraint": (str, "a string (sbatch --constraint)"),
+    "extra_args": (list, "a list of strings (sbatch arguments, one per item)"),
+    "queue_timeout": ((int, str), 'seconds, or a duration like "90m", "2h"'),
+    "tunnel": (str, "one of: " + ", ".join(NODE_TUNNELS)),
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +89,8 @@ class Profile:
     idle_timeout: int = 0  # seconds; 0 = never: Jupyter culls idle kernels, then shuts down
     exclude: tuple[str, ...] = ()  # rsync patterns never pushed or pulled
     pull: tuple[str, ...] = ()  # what `sync pull` brings back, besides notebooks
+    scheduler: str = "none"  # "slurm": the server runs in a batch job on a compute node
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
     source: str = ""  # which file defined it, for messages
     project_dir: Path = field(default=Path("."), compare=False)
 
@@ -72,6 +121,8 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "idle_timeout": ((int, str), 'seconds, or a duration like "90m", "2h", "1d"'),
     "exclude": (list, "a list of strings (rsync patterns)"),
     "pull": (list, "a list of strings (paths in the project)"),
+    "scheduler": (str, "one of: " + ", ".join(SCHEDULERS)),
+    "slurm": (dict, "a table (`[profiles.NAME.slurm]`)"),
 }
 
 
@@ -149,12 +200,20 @@ def _validate_file(data: dict[str, Any], path: Path) -> tuple[str, dict[str, dic
     return default, tables
 
 
-def _validate_key(path: Path, where: str, key: str, value: Any) -> None:
-    if key not in _KEYS:
-        raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(_KEYS))})", hint=FIX_HINT)
-    types, expected = _KEYS[key]
+def _validate_key(path: Path, where: str, key: str, value: Any, known: dict[str, Any] | None = None) -> None:
+    known = _KEYS if known is None else known
+    if key not in known:
+        raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(known))})", hint=FIX_HINT)
+    types, expected = known[key]
     ok = isinstance(value, types) and not isinstance(value, bool)
-    if ok and key == "app":
+    if ok and known is _SLURM_KEYS:
+        ok = _slurm_value_ok(key, value)
+    elif ok and key == "slurm":
+        for inner, item in value.items():
+            _validate_key(path, f"{where}.{inner}", inner, item, _SLURM_KEYS)
+    elif ok and key == "scheduler":
+        ok = value in SCHEDULERS
+    elif ok and key == "app":
         ok = value in APPS
     elif ok and key == "transport":
         ok = value in TRANSPORTS
@@ -168,6 +227,28 @@ def _validate_key(path: Path, where: str, key: str, value: Any) -> None:
         ok = all(isinstance(item, str) for item in value)
     if not ok:
         raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}", hint=FIX_HINT)
+
+
+def _slurm_value_ok(key: str, value: Any) -> bool:
+    if key == "tunnel":
+        return value in NODE_TUNNELS
+    if key == "cpus":
+        return bool(value >= 1)
+    if key == "queue_timeout":
+        return parse_duration(value) is not None
+    if key == "extra_args":
+        return all(isinstance(item, str) for item in value)
+    return True
+
+
+def _slurm_options(table: dict[str, Any]) -> SlurmOptions:
+    table = dict(table)
+    queue = parse_duration(table.pop("queue_timeout", SlurmOptions.queue_timeout))
+    return SlurmOptions(
+        extra_args=tuple(table.pop("extra_args", ())),
+        queue_timeout=SlurmOptions.queue_timeout if queue is None else queue,
+        **table,
+    )
 
 
 def resolve(config: Config, target: str | None, ssh_config_override: str = "") -> Profile:
@@ -192,6 +273,7 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
         jupyter_args=tuple(table.pop("jupyter_args", ())),
         exclude=tuple(table.pop("exclude", ())),
         pull=tuple(table.pop("pull", ())),
+        slurm=_slurm_options(table.pop("slurm", {})),
         ssh_config=os.path.expanduser(ssh_config) if ssh_config else "",
         source=config.sources.get(name, ""),
         project_dir=config.project_dir,

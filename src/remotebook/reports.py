@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from remotebook.launch import Server, Stopped
+from remotebook.launch.slurm_text import Job
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class ProjectReport:
     activity: Activity | None = None  # status, when the forward works
     supervisor: dict[str, Any] | None = None  # status: the supervisor's health file, as it wrote it
     asked_status: bool = False  # made by `status`: its JSON always says what the supervisor does
+    job: Job | None = None  # status, for a server in a batch job: Slurm's word on it
 
     @property
     def local_port(self) -> int | None:
@@ -86,6 +88,8 @@ class ProjectReport:
         }
         if self.asked_status:
             out["supervisor"] = self.supervisor
+        if self.job is not None:
+            out["job"] = self.job.as_json()
         return out
 
 

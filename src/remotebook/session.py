@@ -73,6 +73,14 @@ class UpResult:
     report: reports.ProjectReport
 
 
+@dataclass(frozen=True)
+class Waits:
+    """How `up` shows and bounds the wait for a server: each Waiting goes to `show`; None: the launcher's limit."""
+
+    show: Callable[[launch.Waiting], None] | None = None
+    timeout: float | None = None
+
+
 def up(
     session: Session,
     *,
@@ -80,6 +88,7 @@ def up(
     progress: Progress = _quiet,
     batch: bool = False,
     restart_shut_down: bool = True,
+    waits: Waits = Waits(),
 ) -> UpResult:
     """Ensure the server, forward a local port to it, wait until it answers; record state.
 
@@ -88,13 +97,15 @@ def up(
     """
     try:
         with session.store.locked(state.UP_LOCK):
-            return _up(session, port, progress, batch, restart_shut_down)
+            return _up(session, port, progress, batch, restart_shut_down, waits)
     except TimeoutError as e:
         raise TunnelError(str(e), hint="wait for the other `remotebook up` to finish") from None
 
 
-def _up(session: Session, port: int | None, progress: Progress, batch: bool, restart_shut_down: bool) -> UpResult:
-    target, profile = session.target, session.profile
+def _up(
+    session: Session, port: int | None, progress: Progress, batch: bool, restart_shut_down: bool, waits: Waits
+) -> UpResult:
+    target = session.target
     previous = session.store.load() or {}
     if port is not None:  # the user insisted on this port: fail before touching the remote
         tunnel.choose_port(port, strict=True)
@@ -114,9 +125,12 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
             token,
             batch=batch,
             restart_shut_down=restart_shut_down,
-            deadline=Deadline(profile.start_timeout + 15),
-            show=lambda waiting: progress(waiting.line()),
+            deadline=Deadline(waits.timeout or session.launcher.wait_seconds),
+            show=waits.show or (lambda waiting: progress(waiting.line())),
         )
+        for note in getattr(session.launcher, "notes", ()):
+            session.notes.append(note)
+            progress(note)
         progress(_server_line(server))
         if server.warning:
             session.notes.append(server.warning)
@@ -124,8 +138,13 @@ def _up(session: Session, port: int | None, progress: Progress, batch: bool, res
         local_port, spec, new_forward = _forward(session, server, previous, reused, port, progress)
         added = spec if new_forward else ""
         _check_auth(session, server, local_port, previous)
-    except BaseException:
+    except BaseException as exc:
         # Nothing of ours may outlive a failed or interrupted `up`; other projects' forwards stay.
+        undone = session.launcher.abandon()  # a job this `up` queued, which never started
+        if undone:
+            progress(undone)
+            if isinstance(exc, RemotebookError):
+                exc.message += f"; {undone}"
         if added:
             ssh.cancel(target, added)
         _restore(session, previous)
@@ -370,19 +389,28 @@ def status(session: Session) -> reports.ProjectReport:
     used = None
     if pid and server and isinstance(port, int) and previous.get("forward") and tunnel.held_by_master(pid, port):
         used = activity(port, token)
-    if used is None:
-        server = None
+    if used is None or session.launcher.kind == "slurm":  # a job's state and time left: only Slurm knows them
+        found = None
         try:
-            server = session.launcher.query(through_master=pid is not None)
+            found = session.launcher.query(through_master=pid is not None)
         except RemotebookError as e:
             session.notes.append(f"could not ask the remote: {e}")
+        if used is None:
+            server = found
     tunnel_up = used is not None or bool(
         pid and server and port and tunnel.held_by_master(pid, port) and tunnel.api_status(port, server.token) == 200
     )
     if tunnel_up and used is None and server and port:
         used = activity(port, server.token)
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=pid is not None)
-    return dataclasses.replace(report, activity=used, supervisor=session.store.load(state.HEALTH), asked_status=True)
+    ended = getattr(session.launcher, "ended", None)
+    return dataclasses.replace(
+        report,
+        activity=used,
+        supervisor=session.store.load(state.HEALTH),
+        asked_status=True,
+        job=session.launcher.job or ended,
+    )
 
 
 def activity(port: int, token: str) -> reports.Activity | None:

@@ -43,6 +43,8 @@ COMMAND_KEYS = {
     "venv": "a venv on the server whose bin/ is put first on PATH",
     "conda_env": "a conda env activated on the server (its activation scripts run)",
     "jupyter_args": "arguments for the Jupyter server (they can load extensions and run code)",
+    "scheduler": "submits batch jobs on the cluster, charged to your account",
+    "slurm": "sbatch arguments for those jobs (extra_args can set their environment, account, or what they depend on)",
 }
 STORE_NAME = "trusted.json"
 

@@ -42,6 +42,12 @@ need procps pkill
 # Lmod, as clusters have it: /etc/profile.d/lmod.sh defines `module` in every user's login
 # shell (and costs it ~50 ms). The tests' modulefiles live in the test users' homes.
 need lmod /usr/share/lmod/lmod/libexec/lmod
+# The Slurm fixture (tests/harness/slurm.py): a controller, a compute node's daemon, the
+# client commands (sbatch, squeue, scontrol, scancel) and munge for their credentials.
+need slurmctld /usr/sbin/slurmctld
+need slurmd /usr/sbin/slurmd
+need slurm-client sbatch
+need munge /usr/sbin/munged
 # The venv is made from Debian's python3 (root's pyenv python lives in a 0700
 # home that remote users cannot execute); `-m venv` needs ensurepip from python3-venv.
 need python3 /usr/bin/python3

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import pytest
 
 from tests.harness.remote_host import HarnessUnavailable, RemoteHost, start_remote_host
+from tests.harness.slurm import SlurmCluster, start_slurm
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -217,3 +218,31 @@ def rb(remote_host: RemoteHost, tmp_path: Path) -> Iterator[Runner]:
         runner.stop_supervisors()
         runner.close_masters()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(remote_host: RemoteHost) -> Iterator[SlurmCluster]:
+    """A two-node Slurm on the harness (tests/harness/slurm.py), for the whole run."""
+    try:
+        cluster = start_slurm(remote_host)
+    except HarnessUnavailable as exc:
+        _unavailable(exc.reason)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(slurm_cluster: SlurmCluster, rb: Runner) -> Iterator[SlurmCluster]:
+    """The cluster with the user's cluster-side ssh files in place; every job is cancelled after the test.
+
+    Torn down before `clean_remote` (autouse fixtures are set up first), so no job is left
+    for the harness's reset to kill behind slurmd's back.
+    """
+    slurm_cluster.write_user_files()
+    try:
+        yield slurm_cluster
+    finally:
+        slurm_cluster.cancel_all()
+        slurm_cluster.set_node_ssh(True)

@@ -67,6 +67,13 @@ def test_no_target_and_no_default_is_a_config_error(tmp_path: Path) -> None:
         ("[profiles.a]\njupyter_args = [1, 2]\n", r"jupyter_args` must be a list of strings"),
         ("[profiles.a]\nstart_timeout = true\n", r"start_timeout` must be a number"),
         ('colour = "red"\n', r"unknown key `colour`"),
+        ('[profiles.a]\nscheduler = "pbs"\n', r"`profiles\.a\.scheduler` must be one of: none, slurm"),
+        ('[profiles.a.slurm]\npartitoin = "gpu"\n', r"unknown key `profiles\.a\.slurm\.partitoin`"),
+        ("[profiles.a.slurm]\ncpus = 0\n", r"`profiles\.a\.slurm\.cpus` must be an integer from 1"),
+        ('[profiles.a.slurm]\nextra_args = "--exclusive"\n', r"`profiles\.a\.slurm\.extra_args` must be a list"),
+        ('[profiles.a.slurm]\ntunnel = "magic"\n', r"slurm\.tunnel` must be one of: auto, node-ssh, tcp"),
+        ('[profiles.a.slurm]\nqueue_timeout = "soon"\n', r"slurm\.queue_timeout` must be seconds"),
+        ('[profiles.a]\nslurm = "gpu"\n', r"`profiles\.a\.slurm` must be a table"),
         ("profiles = 3\n", r"`profiles` must be a table"),
     ],
 )
@@ -105,6 +112,7 @@ def test_ssh_config_override_beats_profile(tmp_path: Path) -> None:
         ('ssh_config = "x"\nsetup = "true"', False, "setup, ssh_config"),
         ('jupyter = "/j"\nvenv = "~/v"\nconda_env = "c"\njupyter_args = ["--x"]', False, "conda_env, jupyter,"),
         ('setup = ["module load x"]', True, ""),
+        ('scheduler = "slurm"\n[profiles.a.slurm]\npartition = "gpu"', False, "scheduler, slurm"),
         ('remote_dir = "~/r"\napp = "notebook"\nlocal_port = 9\ntransport = "tcp"\nexclude = ["a"]', False, ""),
         ('start_timeout = 5\nidle_timeout = "1h"\npull = ["results/"]\nsetup = []\nvenv = ""', False, ""),
     ],
@@ -189,3 +197,28 @@ def test_host_with_shell_characters_is_refused(tmp_path: Path, host: str) -> Non
 @pytest.mark.parametrize("host", ["me@gpu-box", "gpu.example.com", "[::1]", "alias_1", "user%h"])
 def test_plain_destinations_are_accepted(tmp_path: Path, host: str) -> None:
     assert config.resolve(config.load(tmp_path, tmp_path / "x"), host).host == host
+
+
+def test_a_slurm_profile_becomes_sbatch_arguments_each_one_argument(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[profiles.a]\nhost = "h"\nscheduler = "slurm"\n[profiles.a.slurm]\npartition = "gpu"\ntime = "2:00:00"\n'
+        'gres = "gpu:1"\ncpus = 4\nmem = "16G"\naccount = "proj; rm -rf ~"\nqos = "normal"\nconstraint = "a100"\n'
+        'extra_args = ["--exclusive", "--comment=two words"]\nqueue_timeout = "2h"\ntunnel = "tcp"\n',
+    )
+    profile = config.resolve(config.load(tmp_path, tmp_path / "x", pins(path)), "a")
+    assert profile.scheduler == "slurm"
+    assert profile.slurm.sbatch_args() == (
+        "--partition=gpu",
+        "--time=2:00:00",
+        "--gres=gpu:1",
+        "--cpus-per-task=4",
+        "--mem=16G",
+        "--account=proj; rm -rf ~",
+        "--qos=normal",
+        "--constraint=a100",
+        "--exclusive",
+        "--comment=two words",
+    )
+    assert (profile.slurm.queue_timeout, profile.slurm.tunnel) == (7200, "tcp")
+    assert config.resolve(config.load(tmp_path, tmp_path / "x"), "b").slurm.sbatch_args() == ()

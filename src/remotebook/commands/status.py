@@ -15,6 +15,7 @@ from remotebook.commands.list import list_projects, shown_path
 from remotebook.errors import EXIT_NOT_RUNNING
 
 if TYPE_CHECKING:
+    from remotebook.launch.slurm_text import Job
     from remotebook.reports import Activity, ProjectReport
 
 
@@ -48,6 +49,8 @@ def status_text(r: ProjectReport) -> str:
             lines.append("  usage:  " + activity_text(r.activity))
     else:
         lines.append("  server: not running")
+    if r.job is not None:
+        lines.append("  job:    " + job_text(r.job, s.location.via if s else ""))
     lines.append(
         f"  tunnel: {'up on 127.0.0.1:' + str(t.local_port) if t.up else 'down'}"
         f" (ssh master {'alive' if t.master else 'not running'})"
@@ -58,6 +61,23 @@ def status_text(r: ProjectReport) -> str:
     if r.supervisor:
         lines.append("  watch:  " + supervisor_text(r.supervisor))
     return "\n".join(lines)
+
+
+_VIA = {
+    "node-ssh": "tunnel through the login node, then ssh to the node's unix socket",
+    "tcp": "tunnel through the login node to TCP on the node (other cluster users can reach it; the token protects it)",
+}
+
+
+def job_text(job: Job, via: str) -> str:
+    from remotebook.launch.slurm import clock, describe_end
+
+    if not job.live:
+        return f"{job.job_id} ended: {describe_end(job)}; `remotebook up` submits a new one"
+    text = f"{job.job_id} {job.state}" + (f" ({job.reason})" if job.reason else "")
+    if job.node:
+        text += f" on {job.node}, {clock(job.run_time)} used, {clock(job.time_left)} left"
+    return text + (f"; {_VIA[via]}" if via in _VIA else "")
 
 
 def ago(seconds: int | None) -> str:

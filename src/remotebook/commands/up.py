@@ -18,6 +18,7 @@ from remotebook.errors import RemotebookError
 if TYPE_CHECKING:
     import threading
 
+    from remotebook.launch import Waiting
     from remotebook.session import Session
     from remotebook.supervise import Supervisor
 
@@ -33,6 +34,14 @@ if TYPE_CHECKING:
 @click.option(
     "--env", "env_first", is_flag=True, help="`reqs` + `env` before the server starts: the project's kernel, ready."
 )
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=1),
+    help="Seconds to wait for the server; a batch job still queued then is cancelled (default: slurm.queue_timeout).",
+)
+@click.option(
+    "--keep-job", is_flag=True, help="Slurm: Ctrl-C while the job is queued leaves it queued (default: cancel)."
+)
 @click.pass_obj
 def up(
     app: AppContext,
@@ -44,6 +53,8 @@ def up(
     stop_server: bool,
     sync_first: bool,
     env_first: bool,
+    wait_timeout: float | None,
+    keep_job: bool,
 ) -> None:
     """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
     from remotebook import session, supervise
@@ -56,7 +67,10 @@ def up(
         _push_first(sess, quiet=as_json)
     if env_first:
         _env_first(sess, quiet=as_json)
-    result = session.up(sess, port=port, progress=progress(as_json))
+    if keep_job and hasattr(sess.launcher, "keep_job"):
+        sess.launcher.keep_job = True
+    waits = session.Waits(show=_waiting_line(as_json), timeout=wait_timeout)
+    result = session.up(sess, port=port, progress=progress(as_json), waits=waits)
     supervisor = supervise.Supervisor(sess, batch=False, say=progress(as_json))
     try:
         if as_json:
@@ -76,6 +90,29 @@ def up(
     finally:
         if not detach:  # after a reconnect, what to take down is what the supervisor made
             session.foreground_exit(sess, supervisor.last_result or result, stop_server=stop_server)
+
+
+def _waiting_line(quiet: bool) -> Callable[[Waiting], None]:
+    """While the job waits: one line that updates in place on a terminal (a line per change elsewhere)."""
+    import logging
+    import time
+
+    shown = {"text": ""}
+
+    def show(waiting: Waiting) -> None:
+        logging.getLogger("remotebook").info(waiting.line())
+        if quiet:
+            return
+        text = f"» {waiting.line()}"
+        if sys.stderr.isatty():
+            click.echo(f"\r\033[K{text}", err=True, nl=False)
+            return
+        changed = waiting.line(now=waiting.since).split(",")[0]  # state and reason, without the clock
+        if changed != shown["text"]:
+            shown["text"] = changed
+            click.echo(f"{text} ({time.strftime('%H:%M:%S')})", err=True)
+
+    return show
 
 
 def _interrupt_on(*signals: signal.Signals) -> None:

@@ -21,6 +21,7 @@ from remotebook.errors import ServerError
 if TYPE_CHECKING:
     from remotebook import ssh
     from remotebook.config import Profile
+    from remotebook.launch.slurm_text import Job
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Location:
     kind: str = "host"
     node: str = ""  # the machine's own name for itself (`hostname` there)
     job: str = ""  # the scheduler's job id, for kind "job"
+    via: str = ""  # how the tunnel reaches a job's node: "node-ssh" or "tcp"
+    login: str = ""  # the login node that holds the relay (a round-robin alias may land elsewhere next time)
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,13 @@ class Server:
                 host=str(saved.get("host", "")),
                 action="running",
                 kernel_transport=str(saved.get("kernel_transport") or "tcp"),
-                location=Location(str(loc.get("kind", "host")), str(loc.get("node", "")), str(loc.get("job", ""))),
+                location=Location(
+                    str(loc.get("kind", "host")),
+                    str(loc.get("node", "")),
+                    str(loc.get("job", "")),
+                    str(loc.get("via", "")),
+                    str(loc.get("login", "")),
+                ),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -110,7 +119,13 @@ class Server:
             "log": self.log,
             "host": self.host,
             "started": self.started,
-            "location": {"kind": self.location.kind, "node": self.location.node, "job": self.location.job},
+            "location": {
+                "kind": self.location.kind,
+                "node": self.location.node,
+                "job": self.location.job,
+                "via": self.location.via,
+                "login": self.location.login,
+            },
         }
 
 
@@ -123,10 +138,11 @@ class Waiting:
     since: float = field(default_factory=time.time)
     retry_after: float = 5.0  # seconds until the next ensure is worth its round trip
     estimate: str = ""  # an expected start time, when the launcher knows one
+    job: str = ""  # the batch job we wait for
 
     def line(self, now: float | None = None) -> str:
         waited = int((time.time() if now is None else now) - self.since)
-        text = f"waiting for the server: {self.state}"
+        text = f"waiting for job {self.job}: {self.state}" if self.job else f"waiting for the server: {self.state}"
         text += f" ({self.reason})" if self.reason else ""
         text += f", {waited}s so far"
         return text + (f", expected to start {self.estimate}" if self.estimate else "")
@@ -148,6 +164,11 @@ class Launcher(Protocol):
     """Ensure / query / stop one project's server, and read its log."""
 
     kind: str
+    wait_seconds: float  # how long `up` waits for ensure to return a Server (a queue takes longer)
+    job: Job | None  # the scheduler's last word on the batch job (None for a server on the host)
+
+    def abandon(self) -> str:
+        """`up` failed or was interrupted before the server came: undo what ensure started (a queued job); what it did."""
 
     def ensure(self, token: str, *, batch: bool, restart_shut_down: bool) -> Server | Waiting: ...
 
@@ -159,7 +180,11 @@ class Launcher(Protocol):
 
 
 def launcher_for(target: ssh.Target, profile: Profile) -> Launcher:
-    """The launcher a profile asks for; today every server runs on the ssh target itself."""
+    """The launcher a profile asks for: a batch job (`scheduler = "slurm"`), else the ssh target itself."""
+    if profile.scheduler == "slurm":
+        from remotebook.launch.slurm import SlurmLauncher
+
+        return SlurmLauncher(target, profile)
     from remotebook.launch.host import HostLauncher
 
     return HostLauncher(target, profile)

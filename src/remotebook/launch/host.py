@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from remotebook import ssh
 from remotebook.config import Profile, kernel_name
 from remotebook.launch import Location, Server, Stopped, Waiting
 from remotebook.remote.door import Request, call, stream
+
+if TYPE_CHECKING:
+    from remotebook.launch.slurm_text import Job
 
 QUERY_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
@@ -37,6 +41,7 @@ def bootstrap_values(profile: Profile, **extra: str) -> dict[str, str]:
         "CONDA_ENV": profile.conda_env,
         "SETUP": "\n".join(profile.setup),
         "TRANSPORT": profile.transport,
+        "BIND": "127.0.0.1",  # a TCP server's address; "slurm-node": the node's own, in a batch job
         "TIMEOUT": str(math.ceil(profile.start_timeout)),  # the shell counts whole seconds: 0.5 is 1, not 0
         "TOKEN": "",
         "FOLLOW": "no",
@@ -57,6 +62,12 @@ class HostLauncher:
     def __init__(self, target: ssh.Target, profile: Profile) -> None:
         self.target = target
         self.profile = profile
+        self.wait_seconds = profile.start_timeout + 15
+        self.job: Job | None = None  # never a batch job
+
+    def abandon(self) -> str:
+        """A server on the host outlives a failed `up` (the next one finds it)."""
+        return ""
 
     def _request(self, action: str, **values: str) -> Request:
         args = (*self.profile.jupyter_args, *idle_args(self.profile.idle_timeout)) if action == "ensure" else ()

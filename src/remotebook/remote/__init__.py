@@ -19,6 +19,7 @@ SCRIPTS = {
     "sync": ("mkdir", "restore"),
     "run": ("start", "status", "follow", "list"),
     "doctor": ("check",),
+    "slurm": ACTIONS,
 }
 
 

@@ -260,8 +260,13 @@ rb_server_env() { # the server's environment: this project's kernels, the user's
 
 rb_run() { # SERVER-ARGV...: how the server runs; sets rb_pid
     if [ "${RB_RUN:-detached}" = foreground ]; then
-        # Inside a batch job the server is the job's step: this shell becomes it.
+        # Inside a batch job the server is the job's step: this shell becomes it. The login
+        # node (remote/slurm.sh) reads these files on the shared home: the job file tells
+        # them from an earlier job's on this node.
         rb_put "$rb_dir/server.pid" "$$"
+        rb_put "$rb_dir/job" "${SLURM_JOB_ID:-}"
+        trap - EXIT
+        rm -rf -- "$rb_dir/lock"
         cd -- "$rb_root" || exit 1
         rb_server_env
         exec "$@" </dev/null >>"$rb_dir/server.log" 2>&1
@@ -303,7 +308,12 @@ rb_start() {
         rm -f -- "$rb_sock" # a socket left by a crash would block the bind
         set -- --sock="$rb_sock" --sock-mode=0600 "$@"
     else
-        set -- --ip=127.0.0.1 "$@"
+        rb_bind=${RB_BIND:-127.0.0.1}
+        if [ "$rb_bind" = slurm-node ]; then # tunnel = "tcp" in a batch job: the node's address as Slurm knows it
+            rb_bind=$(scontrol -o show node "${SLURMD_NODENAME:-$rb_host}" 2>/dev/null | sed -n 's/.* NodeAddr=\([^ ]*\).*/\1/p')
+            [ -n "$rb_bind" ] || rb_fail no_node_address "cannot find this node's address (scontrol show node ${SLURMD_NODENAME:-$rb_host})"
+        fi
+        set -- "--ip=$rb_bind" "$@"
     fi
     [ "$rb_kt" = ipc ] && [ "$rb_kt_own" = yes ] && set -- --KernelManager.transport=ipc "$@"
     [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
@@ -374,6 +384,10 @@ case $RB_ACTION in
         [ -d "$rb_root" ] && [ -w "$rb_root" ] || rb_fail root_not_writable "remote_dir $rb_root is not a writable directory"
         rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
         rb_private_dir "$rb_dir" || rb_fail state_dir "cannot create a private dir $rb_dir"
+        if [ "${RB_RUN:-detached}" = foreground ]; then # a batch job: its token waits in the job's private dir
+            RB_TOKEN=
+            read -r RB_TOKEN 2>/dev/null <"$HOME/.remotebook/jobs/$rb_key/token" || : # no newline at its end
+        fi
         rb_lock
         if rb_find_server; then
             rb_wait_ready "$rb_pid" # it may still be starting (another `up` began it)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from remotebook.errors import (
+    ConfigError,
     InsecureServerError,
     InstallError,
     NotRunningError,
@@ -11,6 +12,7 @@ from remotebook.errors import (
     RunFailedError,
     ServerError,
     SyncError,
+    TunnelError,
     UsageError,
 )
 from remotebook.remote import Answer
@@ -42,6 +44,9 @@ _ENV_HINTS = {
     "no_runner": "run `remotebook env` to make this project's env (it has jupyter_client), or install jupyter_client "
     "beside the server's Jupyter",
     "no_kernel": "run `remotebook env` to make this project's kernel, or install ipykernel there",
+    "no_slurm": 'this profile says scheduler = "slurm": point host at a login node of the cluster, or load '
+    "Slurm's module in the profile's `setup`",
+    "no_node_address": "ask the admins why `scontrol show node` does not show the node's NodeAddr",
 }
 # `remotebook run`: what the user asked for cannot run as it is (exit 2), or a cell is at fault (exit 14).
 _RUN_USAGE_HINTS = {
@@ -70,6 +75,19 @@ def translate(answer: Answer, destination: str) -> RemotebookError:
         )
     if answer.error == "cell_syntax":
         return RunFailedError(where, hint="fix that cell; nothing ran")
+    if answer.error == "sbatch_rejected":  # the profile asked for something the cluster does not have
+        return ConfigError(
+            where,
+            hint="fix the profile's [slurm] table (`sinfo -s` lists partitions, `sacctmgr show assoc user=$USER` "
+            "accounts and QOS); nothing was queued",
+        )
+    if answer.error == "node_ssh_refused":
+        return TunnelError(
+            where,
+            hint="this cluster may not let you ssh to your job's node (pam_slurm_adopt off), or its host key is not "
+            'in known_hosts there; ask the admins, or set tunnel = "tcp" in the profile\'s [slurm] table '
+            "(then other cluster users can reach the port; only the token protects it)",
+        )
     if answer.error == "sync_failed":  # exit 9, like rsync's own failures
         return SyncError(where, hint="choose a remote_dir you can write to, or check its permissions on the server")
     if answer.error == "install_failed":

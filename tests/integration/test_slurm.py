@@ -1,0 +1,154 @@
+"""Slurm end to end: a real two-node cluster (tests/harness/slurm.py), the server in a batch job on the node.
+
+The node is reachable only through the login node (an unreachable route on the laptop
+side), so an HTTP 200 on the local port proves the two-hop tunnel.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.harness.slurm import NODE, SlurmCluster
+from tests.integration.conftest import Runner
+from tests.integration.jupyter_client_lite import execute, request
+from tests.integration.test_interrupt import ctrl_c
+
+PROFILE = '[profiles.hpc]\nhost = "rbremote"\nscheduler = "slurm"\n[profiles.hpc.slurm]\ntime = "0:20:00"\n'
+
+
+def slurm_profile(rb: Runner, extra: str = "") -> None:
+    rb.write_config(PROFILE + extra)
+
+
+def wait_until(check: object, timeout: float = 30.0) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)  # polling a condition, not a guess
+
+
+def test_up_submits_a_job_and_tunnels_to_the_node_then_down_cancels_it(rb: Runner, cluster: SlurmCluster) -> None:
+    slurm_profile(rb)
+    out = rb.run("up", "hpc", "--detach", "--no-browser", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "waiting for job" in out.stderr  # the queue was shown while it waited
+    assert "Jupyter is up: http://127.0.0.1:" in out.stdout
+    report = rb.json("status", "hpc")
+    port, token = report["local_port"], report["token"]
+    location = report["server"]["location"]
+    assert location["kind"] == "job" and location["node"] == NODE and location["via"] == "node-ssh"
+    assert report["server"]["host"] == NODE
+    assert request(port, "GET", "/api/status", token)[0] == 200
+    assert request(port, "GET", "/api/status", None)[0] == 403
+    assert execute(port, token, "import socket; socket.gethostname()") == repr(NODE)  # the kernel runs on the node
+    assert len(cluster.jobs()) == 1
+
+    status = rb.run("status", "hpc")
+    assert status.returncode == 0, status.stderr
+    assert f"job:    {location['job']} RUNNING on {NODE}" in status.stdout
+    assert "left" in status.stdout and "ssh to the node" in status.stdout
+
+    again = rb.json("up", "hpc", "--detach", "--no-browser")
+    assert again["server"]["location"]["job"] == location["job"] and len(cluster.jobs()) == 1
+
+    down = rb.run("down", "hpc", "--server", timeout=90)
+    assert down.returncode == 0, down.stderr
+    assert "server stopped" in down.stdout
+    assert cluster.jobs() == []
+    wait_until(lambda: cluster.node_processes() == [])
+    assert [ln for ln in rb.host.ps().splitlines() if ln.startswith("rbtest")] == []  # nor on the login node
+    assert rb.ssh_processes() == []
+
+
+def test_a_fresh_laptop_state_reuses_the_running_job(rb: Runner, cluster: SlurmCluster) -> None:
+    slurm_profile(rb)
+    first = rb.json("up", "hpc", "--detach", "--no-browser")
+    rb.stop_supervisors()
+    rb.close_masters()
+    for path in rb.state_files():
+        path.unlink()
+    second = rb.json("up", "hpc", "--detach", "--no-browser")
+    assert second["server"]["location"]["job"] == first["server"]["location"]["job"]
+    assert len(cluster.jobs()) == 1
+    assert request(second["local_port"], "GET", "/api/status", second["token"])[0] == 200
+
+
+def test_ctrl_c_while_pending_cancels_the_job(rb: Runner, cluster: SlurmCluster) -> None:
+    slurm_profile(rb, 'partition = "debug"\ncpus = 2\n')
+    blocker = cluster.on_login(["sbatch", "--parsable", "-c", "2", "--wrap", "sleep 300"], user="rbother").strip()
+    proc = rb.spawn("up", "hpc", "--no-browser")
+    wait_until(lambda: any("PENDING" in j for j in cluster.jobs()), timeout=30)
+    assert ctrl_c(proc, timeout=60) == 130
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert "cancelled job" in stderr and "Traceback" not in stderr
+    assert cluster.jobs() == []
+    assert [j for j in cluster.jobs("rbother") if j.startswith(blocker)]  # not someone else's
+
+
+def test_wait_timeout_cancels_a_job_pending_too_long(rb: Runner, cluster: SlurmCluster) -> None:
+    slurm_profile(rb, "cpus = 2\n")
+    cluster.on_login(["sbatch", "--parsable", "-c", "2", "--wrap", "sleep 300"], user="rbother")
+    out = rb.run("up", "hpc", "--detach", "--no-browser", "--wait-timeout", "5", timeout=90)
+    assert out.returncode == 6, out.stderr
+    assert "did not start in 5s (PENDING)" in out.stderr and "cancelled job" in out.stderr
+    assert cluster.jobs() == []
+
+
+def test_an_invalid_partition_is_one_line_in_slurms_words_and_nothing_is_queued(
+    rb: Runner, cluster: SlurmCluster
+) -> None:
+    slurm_profile(rb, 'partition = "nope"\n')
+    out = rb.run("up", "hpc", "--detach", "--no-browser")
+    assert out.returncode == 3, out.stderr
+    assert "Invalid partition name specified" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert cluster.jobs() == []
+
+
+def test_a_job_that_fails_at_start_says_why(rb: Runner, cluster: SlurmCluster) -> None:
+    rb.write_config(PROFILE.replace("scheduler", 'jupyter = "/nonexistent/jupyter"\nscheduler'))
+    out = rb.run("up", "hpc", "--detach", "--no-browser", timeout=90)
+    assert out.returncode == 5, out.stderr
+    assert "/nonexistent/jupyter is not an executable file" in out.stderr
+    assert cluster.jobs() == []
+
+
+def test_a_job_cancelled_from_outside_shows_in_status_and_is_never_a_healthy_server(
+    rb: Runner, cluster: SlurmCluster
+) -> None:
+    slurm_profile(rb)
+    report = rb.json("up", "hpc", "--detach", "--no-browser")
+    rb.stop_supervisors()
+    job = report["server"]["location"]["job"]
+    cluster.on_login(["scancel", job])
+    wait_until(lambda: cluster.jobs() == [])
+    status = rb.run("status", "hpc")
+    assert status.returncode == 8, status.stdout
+    assert f"{job} ended: CANCELLED" in status.stdout and "server: not running" in status.stdout
+    again = rb.json("up", "hpc", "--detach", "--no-browser")  # up offers a new job
+    assert again["server"]["location"]["job"] != job
+    assert any(f"earlier job {job} ended" in note for note in again["notes"])
+
+
+def test_tcp_on_the_node_when_ssh_to_nodes_is_refused(rb: Runner, cluster: SlurmCluster) -> None:
+    cluster.set_node_ssh(False)
+    slurm_profile(rb)
+    refused = rb.run("up", "hpc", "--detach", "--no-browser", timeout=90)
+    assert refused.returncode == 7, refused.stderr
+    assert f"to the job's node {NODE} failed" in refused.stderr and 'tunnel = "tcp"' in refused.stderr
+    rb.run("down", "hpc", "--server", timeout=60)
+    slurm_profile(rb, 'tunnel = "tcp"\n')
+    report = rb.json("up", "hpc", "--detach", "--no-browser")
+    assert report["server"]["location"]["via"] == "tcp"
+    assert report["server"]["endpoint"].startswith(cluster.node_address + ":")
+    assert request(report["local_port"], "GET", "/api/status", report["token"])[0] == 200
+    assert any("only the token protects it" in note for note in report["notes"])
+
+
+@pytest.fixture(autouse=True)
+def _no_jobs_left(cluster: SlurmCluster) -> None:
+    """Every test here starts on an empty queue."""
+    assert cluster.jobs() == [] and cluster.jobs("rbother") == []

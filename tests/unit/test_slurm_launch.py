@@ -1,0 +1,69 @@
+"""The Slurm launcher's pure parts: what a poll's answer becomes, how gently it polls, how an end reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remotebook import launch
+from remotebook.config import Profile, SlurmOptions
+from remotebook.errors import NotRunningError
+from remotebook.launch import slurm
+from remotebook.launch.slurm_text import Job
+
+DATA = Path(__file__).parent / "data" / "slurm"
+
+
+def launcher() -> slurm.SlurmLauncher:
+    profile = Profile(name="hpc", host="login", remote_dir="~/p", scheduler="slurm", slurm=SlurmOptions(cpus=2))
+    return slurm.SlurmLauncher(None, profile)  # type: ignore[arg-type]  # no call reaches ssh here
+
+
+def test_a_pending_poll_is_a_waiting_with_slurms_reason_and_polls_back_off() -> None:
+    lau = launcher()
+    line = (DATA / "scontrol-pending.txt").read_text()
+    pauses = []
+    for _ in range(12):
+        waiting = lau._read({"action": "waiting", "job": "2", "line": line})
+        assert isinstance(waiting, launch.Waiting)
+        pauses.append(waiting.retry_after)
+    assert waiting.line(now=waiting.since + 12) == "waiting for job 2: PENDING (Resources), 12s so far"
+    assert pauses[0] >= 3 and pauses == sorted(pauses) and pauses[-1] == slurm.MAX_PAUSE
+    assert 60 / pauses[0] <= 20  # at most 20 scheduler queries a minute while pending
+
+
+def test_a_job_that_ended_is_never_a_server_and_names_slurms_words() -> None:
+    lau = launcher()
+    line = (DATA / "scontrol-cancelled.txt").read_text()
+    with pytest.raises(NotRunningError, match=r"^batch job 1 on rbnode1 ended: CANCELLED, exit 0:15$"):
+        lau._read({"action": "ended", "job": "1", "line": line})
+    assert lau.ended is not None and lau.job is None
+
+
+def test_a_job_script_runs_the_bootstrap_in_the_foreground_and_carries_no_token() -> None:
+    script = launcher().job_script()
+    assert "RB_RUN=foreground" in script.text and "RB_TOKEN=''" in script.text
+    assert "RB_BIND=127.0.0.1" in script.text
+
+
+def test_sbatch_arguments_go_only_with_a_submission() -> None:
+    lau = launcher()
+    assert lau._request("ensure", SUBMIT="yes").args == ("--cpus-per-task=2",)
+    assert lau._request("ensure", SUBMIT="no").args == ()
+
+
+@pytest.mark.parametrize(
+    ("job", "text"),
+    [
+        (Job("5", "TIMEOUT", exit_code="0:0"), "TIMEOUT (its walltime was reached)"),
+        (Job("5", "FAILED", "NonZeroExitCode", exit_code="3:0"), "FAILED (NonZeroExitCode), exit 3:0"),
+        (Job("5", "NODE_FAIL", exit_code="0:9"), "NODE_FAIL, exit 0:9"),
+    ],
+)
+def test_how_an_end_reads(job: Job, text: str) -> None:
+    assert slurm.describe_end(job) == text
+
+
+def test_clock() -> None:
+    assert (slurm.clock(3723), slurm.clock(90061), slurm.clock(None)) == ("1:02:03", "1-1:01:01", "?")
