@@ -27,6 +27,18 @@ import pytest
 
 from tests.harness.remote_host import HarnessUnavailable, RemoteHost, start_remote_host
 
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration is an integration test: `pytest -m "not integration"` is the unit tier.
+
+    A conftest hook sees the whole session's items, so only those collected from this folder are marked.
+    """
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
 
 def _unavailable(reason: str) -> NoReturn:
     # On CI a missing prerequisite is a broken pipeline, not a reason to skip
