@@ -242,7 +242,7 @@ class UpBench:
         if ran.returncode != 0:
             raise MeasureError(ran.why())
 
-    def go_cold(self, delay: int) -> None:
+    def go_cold(self) -> None:
         """No ssh master, no Jupyter, fresh remote home and no local state of an earlier `up`."""
         for d in self.delays:
             self.down(d)
@@ -294,7 +294,7 @@ class UpBench:
         return Sample(total, ran.rss_kb, step_phases(steps, total, startup), info)
 
     def cold_up(self, delay: int) -> Sample:
-        self.go_cold(delay)
+        self.go_cold()
         return self.up_to_200(delay, expect_started=True, name=row(COLD_UP, delay))
 
     def warm_up(self, delay: int) -> Sample:
@@ -336,7 +336,7 @@ class UpBench:
         return t
 
     def cold_by_hand(self, delay: int) -> Sample:
-        self.go_cold(delay)
+        self.go_cold()
         rport, token = common.new_remote_port(self.hand_ports), "hand" + str(time.time_ns())
         first = self.hand_start(delay, rport, token)
         if first.returncode != 0:
@@ -512,7 +512,7 @@ def measure(bench: UpBench, args: argparse.Namespace) -> None:
 
     block("cold", [(COLD_UP, bench.cold_up), (COLD_HAND, bench.cold_by_hand)], args.cold_runs)
     with contextlib.suppress(MeasureError, HarnessError):
-        bench.go_cold(0)  # only tidies up after the cold block: each warm sample sets up its own server
+        bench.go_cold()  # only tidies up after the cold block: each warm sample sets up its own server
     block("warm", [(WARM_UP, bench.warm_up), (WARM_HAND, bench.warm_by_hand), (BARE, bench.bare_ssh)], args.runs)
     block("status", [(STATUS, bench.status)], args.runs)
     if not args.no_sync:
