@@ -124,7 +124,7 @@ def step_kind(argv: str) -> str:
             return f"`ssh -O {op}`" + (f" ({what})" if what else "")
     if "ControlMaster=yes" in argv and " -N " in argv:
         return "`ssh -f -N`: the master (connect, handshake, auth)"
-    if "ControlMaster=auto" in argv:
+    if "ControlMaster=auto" in argv or "ControlPath=" in argv:  # up's bootstrap, or status's query
         return "ssh session over the master (login shell, bootstrap or status script)"
     return "other ssh"
 
@@ -139,7 +139,7 @@ class Step:
 
 def steps_of(state: Path, ran: Ran, end_wall: float, stamps: list[float]) -> list[Step]:
     """remotebook's subprocesses in one run, each with the proxy turns inside it; then what was outside them."""
-    lines = common.lines_of_run(state, ran.started_wall)
+    lines = common.lines_of_run(state, ran.started_wall, skip=set(local.supervisors(state)))
     found = [
         Step(
             step_kind(c.argv + " "),
@@ -287,7 +287,7 @@ class UpBench:
     def with_steps(self, name: str, ran: Ran, total: float, end_wall: float) -> Sample:
         stamps = turn_stamps(self.proxy_log)
         steps = steps_of(self.state, ran, end_wall, stamps)
-        lines = common.lines_of_run(self.state, ran.started_wall)
+        lines = common.lines_of_run(self.state, ran.started_wall, skip=set(local.supervisors(self.state)))
         startup = max(0.0, lines[0].wall - ran.started_wall) if lines else 0.0
         self.steps.setdefault(name, []).append(steps)
         info = {"turns": turns_between(stamps, ran.started_wall, end_wall), "step_turns": step_turns(steps)}

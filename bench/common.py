@@ -269,9 +269,12 @@ def read_log(state: Path) -> list[LogLine]:
     return found
 
 
-def lines_of_run(state: Path, started_wall: float) -> list[LogLine]:
-    """The lines of the first remotebook process that logged after `started_wall` (runs are sequential)."""
-    after = [x for x in read_log(state) if x.wall >= started_wall - 0.001]  # millisecond stamps
+def lines_of_run(state: Path, started_wall: float, skip: set[int] | None = None) -> list[LogLine]:
+    """The lines of the first remotebook process that logged after `started_wall` (runs are sequential).
+
+    `skip`: pids that log in the background meanwhile (supervisors: an `ssh -O check` every 1.5 s).
+    """
+    after = [x for x in read_log(state) if x.wall >= started_wall - 0.001 and x.pid not in (skip or ())]
     return [x for x in after if x.pid == after[0].pid] if after else []
 
 

@@ -53,6 +53,8 @@ def test_lines_of_run_keep_the_first_process_after_the_spawn(tmp_path: Path) -> 
     first = common.read_log(tmp_path)[1].wall
     got = common.lines_of_run(tmp_path, first - 0.5)
     assert [(x.pid, x.message) for x in got] == [(12, "run: ssh -G x"), (12, "exit 0 in 0.005s: ssh")]
+    later = common.read_log(tmp_path)[2].wall - 0.01  # a supervisor (13) logs first after this spawn
+    assert [x.pid for x in common.lines_of_run(tmp_path, later, skip={13})] == [12]
 
 
 def test_turns_are_counted_inside_a_window_across_connections(tmp_path: Path) -> None:
@@ -71,4 +73,6 @@ def test_step_kinds_name_remotebooks_ssh_calls() -> None:
     assert step_kind("ssh -o ControlPath=/r/cm-x -O check -- remotebook ").startswith("`ssh -O check`")
     assert step_kind("ssh -o ControlMaster=yes -E log -f -N -T -- rbwan ").startswith("`ssh -f -N`")
     assert step_kind("ssh -o ControlMaster=auto -o ControlPersist=yes rbwan sh -c x ").startswith("ssh session")
+    assert step_kind("ssh -o ControlPath=/r/cm-x -o BatchMode=yes rbwan sh -c x ").startswith("ssh session")
+    assert step_kind("ssh rbwan true ") == "other ssh"
     assert step_kind("rsync -a ") == "rsync"
