@@ -1,6 +1,6 @@
 """How right and how fast `remotebook reqs` is, side by side with pipreqs and pigar, offline, on real sdists.
 
-`python bench/bench_reqs.py [--quick]` from the repo root, as root (for `unshare -n`).  It downloads a
+`.venv/bin/python -m bench.bench_reqs [--quick]` from the repo root, as root (for `unshare -n`).  It downloads a
 pinned corpus of real projects from PyPI (`pip download --no-binary :all: --no-deps`; cached in
 bench/.cache/reqs) and scans, in one run and without network:
 
@@ -42,6 +42,8 @@ from typing import Any
 
 import tomllib
 
+from bench.common import say, summary, table
+
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "bench" / ".cache" / "reqs"
 TOOL_TIMEOUT = 180  # seconds for one tool on one project or on the 1,000 files
@@ -52,10 +54,6 @@ SYNTH_VERSION = "4"  # bump when the generator changes, to regenerate the files
 
 class BenchError(Exception):
     """A set-up step failed: the bench cannot measure anything meaningful."""
-
-
-def say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -1034,13 +1032,12 @@ def failures(cases: list[Case], tools: list[str]) -> list[str]:
 
 
 def speed_table(speeds: dict[str, tuple[list[float], str]]) -> list[str]:
-    rows = ["| command | files | median (s) | min | max | runs | note |", "|---|---|---|---|---|---|---|"]
+    body = []
     for label, (times, failed) in speeds.items():
-        rows.append(
-            f"| {label} | {0 if 'empty' in label else SYNTH_FILES} | {statistics.median(times):.2f} "
-            f"| {min(times):.2f} | {max(times):.2f} | {len(times)} | {failed or 'exit 0'} |"
-        )
-    return rows
+        st = summary(times) or (0.0, 0.0, 0.0)
+        files = 0 if "empty" in label else SYNTH_FILES
+        body.append([label, str(files), *(f"{x:.2f}" for x in st), str(len(times)), failed or "exit 0"])
+    return table(["command", "files", "median (s)", "min", "max", "runs", "note"], body)
 
 
 def goals(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import functools
 import json
 import os
@@ -34,40 +33,31 @@ import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness.remote_host import HarnessError, HarnessUnavailable, RemoteHost, start_remote_host
+from tests.harness import local
+from tests.harness.remote_host import JUPYTER_USER, RemoteHost
 
-from bench.bench_up import (
+from bench import common
+from bench.common import (
     ALIAS,
-    LOG_LINE,
-    MAX_RUNS,
-    Bench,
+    LogLine,
     MeasureError,
-    _alive,
-    _processes,
-    _signal_pid,
-    _terminated,
+    Recorder,
+    Sample,
     api_status,
-    machine,
     poll_200,
     run_timed,
     say,
-    sweep,
-    wait_quiet,
 )
 from remotebook import outage, supervise
 
 RECONNECT_DEADLINE = 60.0  # from the fault (or link-up) to the first 200
 SETTLE_DEADLINE = 30.0  # before a sample: the supervisor watching, the tunnel answering
 KILL_DEADLINE = 5.0  # a SIGKILLed process is gone (or a zombie) within this
-ATTEMPTS = 3  # tries per sample; a failed try is retried after a reset (another harness may interfere)
-QUIET_WAIT = 900.0  # how long to wait for a concurrent pytest to finish
 DEFAULT_OUTAGES = "60,300,600"  # issue 16: outages of 1, 5 and 10 minutes
 DEFAULT_IDLE = 30.0
 MAX_OUTAGE = 3600.0
@@ -105,20 +95,6 @@ PH_TRY = "the successful try (exit master, ssh session + bootstrap, forward, rea
 PH_REST = "rest: state file, the bench's 20 ms poll"
 
 
-@dataclass
-class Sample:
-    value: float  # seconds for the timing rows; the row's unit otherwise
-    phases: dict[str, float] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-    round: int = -1
-
-
-@dataclass
-class Event:
-    wall: float
-    message: str
-
-
 # --------------------------------------------------------------------------
 # the supervisor, seen from outside: /proc, its health file, its log
 # --------------------------------------------------------------------------
@@ -147,32 +123,18 @@ def kill_and_wait(pid: int, what: str) -> None:
     """SIGKILL pid and wait (bounded) until it is gone or a zombie: its sockets are closed then."""
     os.kill(pid, signal.SIGKILL)
     end = time.monotonic() + KILL_DEADLINE
-    while time.monotonic() < end and _alive(pid):
+    while time.monotonic() < end and local.alive(pid):
         time.sleep(0.001)
-    if _alive(pid):
+    if local.alive(pid):
         raise MeasureError(f"{what} (pid {pid}) survived SIGKILL for {KILL_DEADLINE:.0f} s")
 
 
-def read_events(state: Path, pid: int, since: float) -> list[Event]:
+def read_events(state: Path, pid: int, since: float) -> list[LogLine]:
     """Lines the process `pid` wrote to remotebook's DEBUG log at or after wall time `since`."""
-    events: list[Event] = []
-    for name in ("remotebook.log.1", "remotebook.log"):  # a long run may have rotated it
-        try:
-            lines = (state / name).read_text(errors="replace").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            m = LOG_LINE.match(line)
-            if m is None or m.group(2) != str(pid):
-                continue
-            stamp = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            if stamp >= since - 0.001:  # the log has millisecond stamps
-                events.append(Event(stamp, m.group(3)))
-    events.sort(key=lambda e: e.wall)
-    return events
+    return [x for x in common.read_log(state) if x.pid == pid and x.wall >= since - 0.001]  # millisecond stamps
 
 
-def first(events: list[Event], test: Callable[[str], bool], after: float = 0.0) -> Event | None:
+def first(events: list[LogLine], test: Callable[[str], bool], after: float = 0.0) -> LogLine | None:
     return next((e for e in events if e.wall >= after and test(e.message)), None)
 
 
@@ -184,7 +146,7 @@ def is_reconnected(message: str) -> bool:
     return message.startswith("reconnected on ")
 
 
-def session_seconds(events: list[Event], start: float, end: float) -> float | None:
+def session_seconds(events: list[LogLine], start: float, end: float) -> float | None:
     """Run time of the last ssh session (ControlMaster=auto) between start and end, as remotebook logged it."""
     found: float | None = None
     pending = False
@@ -205,45 +167,51 @@ def session_seconds(events: list[Event], start: float, end: float) -> float | No
 # --------------------------------------------------------------------------
 
 
-class Survive(Bench):
-    """bench_up's Bench (remotebook/ssh runners, masters, reset) plus the supervisor's faults."""
+class Survive:
+    """remotebook's supervisor under faults: a killed master, a killed Jupyter, a link outage; and idle."""
 
     def __init__(self, host: RemoteHost, work: Path, runtime: Path, outages: list[float], idle: float) -> None:
-        super().__init__(host, work, runtime)
+        self.host = host
+        self.work = work
+        self.runtime = runtime
+        self.project = work / "benchproj"  # remotebook serves ~/benchproj on the remote
+        self.project.mkdir(exist_ok=True)
+        self.state = work / "state"
+        self.cfg = str(host.ssh_config)
+        self.env = common.bench_env(host, work, runtime)
+        self.rb_argv = common.remotebook_argv()
         self.outages = outages
         self.idle = idle
         self.link_rows = [LINK.format(outage=o) for o in outages]
-        self.results: dict[str, list[Sample]] = {}  # type: ignore[assignment]
-        self.notes: list[str] = []
+        self.rec = Recorder(host)
 
     # ---- helpers -----------------------------------------------------------
 
+    def rb(self, *args: str, timeout: float = 120.0) -> common.Ran:
+        return run_timed([*self.rb_argv, *args], timeout=timeout, env=self.env, cwd=self.project)
+
+    def rb_server_marker(self) -> str:
+        return f"--ServerApp.root_dir={self.host.home(JUPYTER_USER)}/{self.project.name}"
+
+    def go_cold(self) -> None:
+        """No supervisor, ssh master or Jupyter; a fresh remote home and no local state of an earlier `up`."""
+        self.rb("down", ALIAS, timeout=60)
+        common.close_masters(self.cfg, self.runtime)
+        self.host.reset()
+        shutil.rmtree(self.state / "projects", ignore_errors=True)
+
     def supervisors(self) -> list[int]:
-        """Pids of `remotebook _supervise` processes with our state dir (as tests/integration/conftest.py)."""
-        marker = f"REMOTEBOOK_STATE_DIR={self.state}\0".encode()
-        found = []
-        for proc_dir in Path("/proc").iterdir():
-            try:
-                if (
-                    proc_dir.name.isdigit()
-                    and b"_supervise" in (proc_dir / "cmdline").read_bytes()
-                    and marker in (proc_dir / "environ").read_bytes()
-                    and _alive(int(proc_dir.name))
-                ):
-                    found.append(int(proc_dir.name))
-            except OSError:
-                continue
-        return found
+        return local.supervisors(self.state)
 
     def stop_supervisors(self) -> None:
         pids = self.supervisors()
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in pids:
-                _signal_pid(pid, sig)
+                common.signal_pid(pid, sig)
             end = time.monotonic() + KILL_DEADLINE
-            while time.monotonic() < end and any(_alive(p) for p in pids):
+            while time.monotonic() < end and any(local.alive(p) for p in pids):
                 time.sleep(0.02)
-            pids = [p for p in pids if _alive(p)]
+            pids = [p for p in pids if local.alive(p)]
             if not pids:
                 return
 
@@ -283,11 +251,7 @@ class Survive(Bench):
         raise MeasureError(f"no single watching supervisor with a working tunnel: pids {seen[0]}, health {seen[1]}")
 
     def master_pid(self) -> int:
-        masters = [
-            pid
-            for pid, st, args in _processes()
-            if ("[mux]" in args or "ControlMaster=yes" in args) and str(self.runtime) in args and not st.startswith("Z")
-        ]
+        masters = [p.pid for p in local.masters(self.runtime)]
         if len(masters) != 1:
             raise MeasureError(f"expected one ssh master of this run, found {masters}")
         return masters[0]
@@ -357,7 +321,7 @@ class Survive(Bench):
         total = self.wait_back(port, token, "killed master") - t0
         info = self.after_reconnect(sup, before, port)
         phases, more = self.fault_phases(sup, wall, total)
-        return {MASTER: Sample(total, phases, {**info, **more})}
+        return {MASTER: Sample(total, phases=phases, info={**info, **more})}
 
     def jupyter_killed(self) -> dict[str, Sample]:
         port, token, sup = self.ensure_supervised()
@@ -369,7 +333,7 @@ class Survive(Bench):
         total = self.wait_back(port, token, "killed Jupyter") - t0
         info = self.after_reconnect(sup, before, port)
         phases, more = self.fault_phases(sup, wall, total)
-        return {JUPYTER: Sample(total, phases, {**info, **more})}
+        return {JUPYTER: Sample(total, phases=phases, info={**info, **more})}
 
     def link_outage(self, outage: float) -> dict[str, Sample]:
         link_row = LINK.format(outage=outage)
@@ -400,7 +364,7 @@ class Survive(Bench):
         detect = first(events, is_reconnecting, down_wall)
         done = first(events, is_reconnected, detect.wall if detect else down_wall)
         if detect is None or done is None:
-            return {link_row: Sample(total, {}, {**info, "log": "no reconnecting/reconnected lines"}), **cost}
+            return {link_row: Sample(total, info={**info, "log": "no reconnecting/reconnected lines"}), **cost}
         # every try that connects starts a master (`ssh -f -N -o ControlMaster=yes`)
         starts = [e for e in events if detect.wall <= e.wall <= done.wall and "ControlMaster=yes" in e.message]
         failures = [e for e in events if detect.wall <= e.wall <= done.wall and "reconnect try" in e.message]
@@ -429,7 +393,7 @@ class Survive(Bench):
             try_in_flight_at_link_up=start <= base or last_fail is not None,
             last_failure=failures[-1].message if failures else "",
         )
-        return {link_row: Sample(total, phases, info), **cost}
+        return {link_row: Sample(total, phases=phases, info=info), **cost}
 
     def retype(self) -> dict[str, Sample]:
         """The master died with no supervisor: the user reruns `up --detach` (noticing and typing not counted)."""
@@ -451,7 +415,7 @@ class Survive(Bench):
         if t is None:
             raise MeasureError(f"`up` returned but 127.0.0.1:{again} does not answer 200")
         if again != port:
-            self.notes.append(f"by hand: `up` moved from port {port} to {again}")
+            self.rec.notes.append(f"by hand: `up` moved from port {port} to {again}")
         return {RETYPE: Sample(t - ran.started, info={"port": again, "same_port": again == port})}
 
     def bare(self) -> dict[str, Sample]:
@@ -479,7 +443,7 @@ class Survive(Bench):
         runs = [e.message for e in read_events(self.state, sup, wall) if e.message.startswith("run: ")]
         checks = [m for m in runs if " -O check " in m]
         if len(checks) != len(runs):
-            self.notes.append(f"idle supervisor also ran: {[m[:80] for m in runs if m not in checks][:3]}")
+            self.rec.notes.append(f"idle supervisor also ran: {[m[:80] for m in runs if m not in checks][:3]}")
         info = {"pid": sup, "window_s": round(elapsed, 3), "own_ticks": own1 - own0, "child_ticks": kids1 - kids0}
         return {
             RSS.format(idle=self.idle): Sample(mem.get("VmRSS", 0) / 1024, info=info),
@@ -489,27 +453,18 @@ class Survive(Bench):
             SPAWNS: Sample(len(runs) / elapsed * 60, info={**info, "checks": len(checks)}),
         }
 
-    # ---- bookkeeping -------------------------------------------------------
+    # ---- for run_bench -----------------------------------------------------
 
-    def record(self, label: str, take: Callable[[], dict[str, Sample]], round_: int = -1) -> None:
-        """One sample; a failed try is retried (bounded) after waiting for quiet and a reset."""
-        for attempt in range(1, ATTEMPTS + 1):
-            wait_quiet(QUIET_WAIT)
-            try:
-                got = take()
-            except (MeasureError, HarnessError, OSError) as e:  # HarnessError: a reset, ps or set_link failed
-                say(f"{label}: try {attempt}/{ATTEMPTS} failed: {e}")
-                self.failed.setdefault(label, []).append(str(e))
-                wait_quiet(QUIET_WAIT)  # reset only once a concurrent pytest is done
-                with contextlib.suppress(HarnessError):
-                    self.host.reset()  # also brings the link up and puts our authorized_keys back
-                continue
-            for name, s in got.items():
-                s.round = round_
-                self.results.setdefault(name, []).append(s)
-            say(f"{label}: " + "; ".join(f"{name.split(':')[0][:40]} {s.value:.3f}" for name, s in got.items()))
-            return
-        say(f"{label}: giving up on this sample")
+    def tidy(self) -> None:
+        with contextlib.suppress(Exception):
+            self.host.set_link(True)
+        with contextlib.suppress(Exception):
+            self.rb("down", ALIAS, timeout=60)  # stops the supervisor first, then the master
+        self.stop_supervisors()  # in case `down` could not
+        common.close_masters(self.cfg, self.runtime)
+
+    def is_ours(self, args: str) -> bool:
+        return "jupyter" in args and self.rb_server_marker() in args
 
 
 # --------------------------------------------------------------------------
@@ -517,35 +472,16 @@ class Survive(Bench):
 # --------------------------------------------------------------------------
 
 
-def stats(samples: list[Sample]) -> tuple[float, float, float] | None:
-    if not samples:
-        return None
-    xs = [s.value for s in samples]
-    return statistics.median(xs), min(xs), max(xs)
-
-
-def verdict(value: float | None, goal: float, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    ok = "meets goal" if value <= goal else "**misses goal**"
-    return f"{value:.2f}{unit} — {ok}"
-
-
 def row(name: str, samples: list[Sample], goal: str, v: str, digits: int = 3) -> str:
-    st = stats(samples)
-    if st is None:
-        return f"| {name} | — | — | — | 0 | {goal} | no sample |"
-    med, lo, hi = (f"{x:.{digits}f}" for x in st)
-    return f"| {name} | {med} | {lo} | {hi} | {len(samples)} | {goal} | {v} |"
+    return "| " + " | ".join(common.stat_row(name, samples, goal, v, digits)) + " |"
 
 
 def render(info: dict[str, str], bench: Survive, args: Any) -> str:
-    res = bench.results
+    res = bench.rec.results
     links = bench.link_rows
 
     def med(name: str) -> float | None:
-        st = stats(res.get(name, []))
-        return st[0] if st else None
+        return common.median(res.get(name, []))
 
     saving = ""
     if med(MASTER) is not None and med(RETYPE) is not None:
@@ -557,11 +493,8 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
     lines = [
         f"## remotebook supervisor benchmark — {info['date']}",
         "",
-        f"Machine: {info['uname']}, {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM; {info['python']}; "
-        f"{info['openssh']}; remote Jupyter: jupyter_server {info['jupyter_server']}, JupyterLab {info['jupyterlab']}; "
-        f"remotebook {info['remotebook']}, bytecode cached. Remote: tests/harness sshd "
-        f"{'in a network namespace (veth)' if args.netns else 'on loopback (--no-netns)'}. "
-        f"Runs: {args.runs}, after a discarded warm-up; outages {', '.join(f'{o:g}' for o in args.outage)} s; "
+        common.machine_line(info, args.netns)
+        + f" Runs: {args.runs}, after a discarded warm-up; outages {', '.join(f'{o:g}' for o in args.outage)} s; "
         f"idle window {args.idle:g} s. "
         f"Supervisor: check every {c.CHECK_INTERVAL:g} s, probe timeout {c.PROBE_TIMEOUT:g} s, "
         f"stalled after {c.STALLED_AFTER} failed probes; between tries it waits as long as it has been offline, "
@@ -570,10 +503,15 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         "",
         "| measurement | median s | min | max | n | goal | verdict |",
         "|---|---:|---:|---:|---:|---|---|",
-        row(MASTER, res.get(MASTER, []), f"≤ {GOAL_MASTER_S:g} s", verdict(med(MASTER), GOAL_MASTER_S, " s")),
+        row(MASTER, res.get(MASTER, []), f"≤ {GOAL_MASTER_S:g} s", common.verdict(med(MASTER), GOAL_MASTER_S, " s")),
         row(RETYPE, res.get(RETYPE, []), "baseline (retyping not counted)", saving or "—"),
         *(
-            row(link, res.get(link, []), f"≤ {GOAL_LINK_S:g} s after link-up", verdict(med(link), GOAL_LINK_S, " s"))
+            row(
+                link,
+                res.get(link, []),
+                f"≤ {GOAL_LINK_S:g} s after link-up",
+                common.verdict(med(link), GOAL_LINK_S, " s"),
+            )
             for link in links
         ),
         row(JUPYTER, res.get(JUPYTER, []), "(no goal set)", "—"),
@@ -592,16 +530,18 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         "",
         "| measurement | median | min | max | n | goal | verdict |",
         "|---|---:|---:|---:|---:|---|---|",
-        row(rss, res.get(rss, []), f"≤ {GOAL_RSS_MIB:g} MiB", verdict(med(rss), GOAL_RSS_MIB, " MiB"), 1),
-        row(hwm, res.get(hwm, []), f"≤ {GOAL_RSS_MIB:g} MiB", verdict(med(hwm), GOAL_RSS_MIB, " MiB"), 1),
+        row(rss, res.get(rss, []), f"≤ {GOAL_RSS_MIB:g} MiB", common.verdict(med(rss), GOAL_RSS_MIB, " MiB"), 1),
+        row(hwm, res.get(hwm, []), f"≤ {GOAL_RSS_MIB:g} MiB", common.verdict(med(hwm), GOAL_RSS_MIB, " MiB"), 1),
         row(
             HWM_AFTER,
             after,
             f"≤ {GOAL_RSS_MIB:g} MiB",
-            verdict(stats(after)[0] if after else None, GOAL_RSS_MIB, " MiB"),
+            common.verdict(common.median(after), GOAL_RSS_MIB, " MiB"),
             1,
         ),
-        row(cpu, res.get(cpu, []), f"≤ {GOAL_CPU_PCT:g} % (near zero)", verdict(med(cpu), GOAL_CPU_PCT, " %"), 2),
+        row(
+            cpu, res.get(cpu, []), f"≤ {GOAL_CPU_PCT:g} % (near zero)", common.verdict(med(cpu), GOAL_CPU_PCT, " %"), 2
+        ),
         row(CPU_CHILDREN, res.get(CPU_CHILDREN, []), "(reference)", "—", 2),
         row(SPAWNS, res.get(SPAWNS, []), "(reference)", "—", 1),
     ]
@@ -615,11 +555,15 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
                     spawns,
                     res.get(spawns, []),
                     f"≤ {GOAL_OFFLINE_SPAWNS:g}",
-                    verdict(med(spawns), GOAL_OFFLINE_SPAWNS, ""),
+                    common.verdict(med(spawns), GOAL_OFFLINE_SPAWNS, ""),
                     1,
                 ),
                 row(
-                    cpu_off, res.get(cpu_off, []), f"≤ {GOAL_CPU_PCT:g} %", verdict(med(cpu_off), GOAL_CPU_PCT, " %"), 3
+                    cpu_off,
+                    res.get(cpu_off, []),
+                    f"≤ {GOAL_CPU_PCT:g} %",
+                    common.verdict(med(cpu_off), GOAL_CPU_PCT, " %"),
+                    3,
                 ),
                 row(tries, res.get(tries, []), "(reference)", "—", 0),
             ]
@@ -639,11 +583,9 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         lines += link_summary(link, res.get(link, []))
     if over_bare:
         lines += ["", f"By hand after a dropped master, the rerun `up` took {over_bare}."]
-    if bench.notes:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(bench.notes)]
-    if bench.failed:
-        lines += ["", "Failed tries (retried):", ""]
-        lines += [f"- {name}: {len(errs)} × ({errs[-1][:200]})" for name, errs in bench.failed.items()]
+    if bench.rec.notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(bench.rec.notes)]
+    lines += common.failed_lines(bench.rec.failed)
     return "\n".join(lines)
 
 
@@ -679,7 +621,7 @@ def link_summary(link: str, link_samples: list[Sample]) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_survive", description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=3, help="samples of each measurement (default 3)")
+    common.add_common_args(p, runs=3)
     p.add_argument(
         "--outage",
         type=durations,
@@ -687,12 +629,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"link outages in seconds, comma-separated (default {DEFAULT_OUTAGES})",
     )
     p.add_argument("--idle", type=float, default=DEFAULT_IDLE, help="idle window in seconds (default 30)")
-    p.add_argument("--no-netns", dest="netns", action="store_false", help="sshd on loopback (no link outage row)")
-    p.add_argument("--raw", type=Path, help="also write every sample as JSON to this file")
     args = p.parse_args(argv)
-    if not 1 <= args.runs <= MAX_RUNS:
-        p.error(f"--runs must be between 1 and {MAX_RUNS}")
-    if not (all(0 < o <= MAX_OUTAGE for o in args.outage) and 1 <= args.idle <= MAX_OUTAGE):
+    common.check_runs(p, args.runs)
+    if not (args.outage and all(0 < o <= MAX_OUTAGE for o in args.outage) and 1 <= args.idle <= MAX_OUTAGE):
         p.error(f"--outage and --idle must be between 0 and {MAX_OUTAGE:g} s (--idle at least 1)")
     return args
 
@@ -708,9 +647,8 @@ def measure(bench: Survive, args: argparse.Namespace) -> None:
     say("warm-up (discarded): one ssh, one cold `up --detach`, one killed master")
     bench.go_cold()
     for take in (bench.bare, bench.master_killed):
-        bench.record("warm-up", take)
-    for name in list(bench.results):
-        bench.results.pop(name)
+        bench.rec.record("warm-up", take)
+    bench.rec.drop(list(bench.rec.results))
 
     block: list[tuple[str, Callable[[], dict[str, Sample]]]] = [
         ("master killed", bench.master_killed),
@@ -724,82 +662,22 @@ def measure(bench: Survive, args: argparse.Namespace) -> None:
     for i in range(args.runs):
         k = i % len(block)
         for label, take in block[k:] + block[:k]:
-            bench.record(label, take, i)
+            bench.rec.record(label, take, i)
 
     say(f"idle block: {args.runs} × a fresh supervisor left alone for {args.idle:g} s")
     for i in range(args.runs):
-        bench.record("idle supervisor", bench.idle_supervisor, i)
+        bench.rec.record("idle supervisor", bench.idle_supervisor, i)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    if os.geteuid() != 0:
-        say("needs root (the harness creates users, a network namespace and sshds)")
-        return 2
-    wait_quiet(QUIET_WAIT)
-    info = machine()
-    work = Path(tempfile.mkdtemp(prefix="rbsurv-"))
-    runtime = Path(tempfile.mkdtemp(prefix="rbs-", dir="/tmp"))  # ssh control sockets: keep the path short
-    host: RemoteHost | None = None
-    bench: Survive | None = None
-    code = 0
-    try:
-        say("starting the harness remote")
-        try:
-            host = start_remote_host(work / "remote", netns=args.netns)
-        except (HarnessUnavailable, HarnessError) as e:
-            say(f"cannot start the harness: {e}")
-            return 1
-        bench = Survive(host, work, runtime, args.outage, args.idle)
-        try:
-            measure(bench, args)
-        except (MeasureError, HarnessError) as e:  # outside a retried sample (warm-up set-up): report what we have
-            say(f"stopped early: {e}")
-            code = 1
-        except KeyboardInterrupt:
-            say("interrupted: the tables below have what was measured so far")
-            code = 130
-        print(render(info, bench, args), flush=True)
-        if args.raw:
-            raw = {"machine": info, "samples": {k: [asdict(s) for s in v] for k, v in bench.results.items()}}
-            args.raw.write_text(json.dumps(raw, indent=2) + "\n")
-    finally:
-        code = max(code, cleanup(host, bench, work, runtime))
-    return code
-
-
-def cleanup(host: RemoteHost | None, bench: Survive | None, work: Path, runtime: Path) -> int:
-    """Stop everything this run started; say (and kill) what was still left. Never raises."""
-    markers = [str(work) + "/", str(runtime) + "/"]
-    rb_root = None
-    if bench is not None:
-        rb_root = bench.rb_server_marker()
-        with contextlib.suppress(Exception):
-            if host is not None:
-                host.set_link(True)
-        with contextlib.suppress(Exception):
-            bench.rb("down", ALIAS, timeout=60)  # stops the supervisor first, then the master
-        with contextlib.suppress(Exception):
-            bench.stop_supervisors()  # in case `down` could not
-        with contextlib.suppress(Exception):
-            bench.close_masters()
-    if host is not None:
-        host.stop()
-
-    def is_ours(args: str) -> bool:
-        if any(m in args for m in markers):  # supervisors (--ssh-config under work/), masters, ssh clients
-            return True
-        return bool("jupyter" in args and rb_root and rb_root in args)
-
-    left = sweep(is_ours)
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(runtime, ignore_errors=True)
-    if left:
-        say("killed leftovers: " + "; ".join(left))
-        return 1
-    say("clean: no supervisor, ssh or Jupyter process of this run is left")
-    return 0
+    return common.run_bench(
+        args,
+        "surv",
+        lambda host, work, runtime: Survive(host, work, runtime, args.outage, args.idle),
+        lambda bench: measure(bench, args),
+        lambda info, bench: render(info, bench, args),
+    )
 
 
 if __name__ == "__main__":

@@ -23,44 +23,25 @@ wait has a deadline, every loop a bound.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
-import json
 import os
 import pwd
 import random
 import re
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness.remote_host import JUPYTER_USER, HarnessError, HarnessUnavailable, RemoteHost, start_remote_host
+from tests.harness import local
+from tests.harness.remote_host import JUPYTER_USER, RemoteHost
 
-from bench.bench_up import (
-    ALIAS,
-    EXIT_LINE,
-    LOG_LINE,
-    MAX_RUNS,
-    MeasureError,
-    Ran,
-    _out,
-    _processes,
-    _terminated,
-    machine,
-    remotebook_argv,
-    run_timed,
-    say,
-    sweep,
-    wait_quiet,
-)
+from bench import common
+from bench.common import ALIAS, MeasureError, Ran, Recorder, Sample, run_timed, say
 
 PROFILE = "s"
 PROJECT = "myproject"  # the local project folder, and the remote folder ~/myproject (remotebook's default)
@@ -75,8 +56,6 @@ DEFAULT_BIG_MB = 200
 MAX_BIG_MB = 20_000
 FIXED_MTIME = 1_700_000_000  # every generated file; an edit gets FIXED_MTIME + 10 * its number
 COMMAND_TIMEOUT = 1800.0  # any one sync or rsync: a backstop, a 200 MB transfer takes seconds here
-ATTEMPTS = 3  # tries per sample; a failed try is retried after a reset (another harness may interfere)
-QUIET_WAIT = 900.0  # how long to wait for a concurrent pytest to finish
 MASTER_DEADLINE = 5.0
 
 GOAL_RATIO = 1.1  # remotebook / plain rsync, every row
@@ -108,20 +87,12 @@ PHASES = (PH_START, PH_G, PH_MKDIR, PH_DRY, PH_LIST, PH_XFER, PH_OTHER, PH_REST)
 SUMMARY = re.compile(r"(?:transferred|would transfer) (\d+) file\(s\)")
 
 
-@dataclass
-class Sample:
-    seconds: float
-    phases: dict[str, float] = field(default_factory=dict)
-    round: int = -1  # samples of one interleaved round are paired for the ratios
-
-
 # --------------------------------------------------------------------------
 # where the time of one `remotebook sync` goes: its DEBUG log
 # --------------------------------------------------------------------------
 
 
 def _kind(cmd: str, src: str, dst: str) -> str:
-    cmd += " "
     if cmd.startswith("ssh "):
         if " -G " in cmd:
             return PH_G
@@ -140,34 +111,8 @@ def _kind(cmd: str, src: str, dst: str) -> str:
 
 def sync_phases(state: Path, ran: Ran, src: str, dst: str) -> dict[str, float]:
     """Split one sync into start-up, each subprocess (as remotebook timed it in its log), and the rest."""
-    lines: list[str] = []
-    for name in ("remotebook.log.1", "remotebook.log"):  # it rotates at 1 MB
-        with contextlib.suppress(OSError):
-            lines += (state / name).read_text(errors="replace").splitlines()
-    first: float | None = None
-    pid: str | None = None  # remotebook's pid: the first one to log after the spawn (runs are sequential)
-    pending: str | None = None
-    phases: dict[str, float] = {}
-    for line in lines:
-        m = LOG_LINE.match(line)
-        if m is None or (pid is not None and m.group(2) != pid):
-            continue
-        stamp = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        if stamp < ran.started_wall - 0.001:
-            continue  # an earlier run
-        if first is None:
-            first, pid = stamp, m.group(2)
-        message = m.group(3)
-        if message.startswith(("run: ", "stream: ")):
-            pending = _kind(message.split(": ", 1)[1], src, dst)
-        elif pending and (e := EXIT_LINE.match(message)):
-            phases[pending] = phases.get(pending, 0.0) + float(e.group(2))
-            pending = None
-    if first is None:
-        return {}
-    out = {PH_START: max(0.0, first - ran.started_wall), **phases}
-    out[PH_REST] = max(0.0, ran.seconds - sum(out.values()))
-    return out
+    lines = common.lines_of_run(state, ran.started_wall)
+    return common.phases(lines, ran.started_wall, ran.seconds, lambda cmd: _kind(cmd, src, dst), PH_START, PH_REST)
 
 
 # --------------------------------------------------------------------------
@@ -185,18 +130,8 @@ class SyncBench:
         self.state = work / "state"
         self.cfg = str(host.ssh_config)
         self.control = f"{runtime}/cm-%C"  # what remotebook's `ssh -G` resolves too: one socket for both
-        self.rb_argv = remotebook_argv()
-        # Bytecode is cached as for an installed package, but under our temp dir, not in the source tree.
-        inherited = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-        self.env = {
-            **inherited,
-            "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-            "REMOTEBOOK_SSH_CONFIG": self.cfg,
-            "REMOTEBOOK_STATE_DIR": str(self.state),
-            "REMOTEBOOK_CONFIG_DIR": str(self.state / "config"),
-            "REMOTEBOOK_RUNTIME_DIR": str(runtime),
-            "BROWSER": "true",
-        }
+        self.rb_argv = common.remotebook_argv()
+        self.env = common.bench_env(host, work, runtime)
         self.rsh = shlex.join(["ssh", "-F", self.cfg, "-o", f"ControlPath={self.control}"])
         self.remote_dir = host.home(JUPYTER_USER) / PROJECT
         self.result_src = work / "result.bin"  # the remote result's bytes, kept outside the project
@@ -204,9 +139,7 @@ class SyncBench:
         self.n_files = 0
         self.tree_bytes = 0
         self.edits = 0
-        self.results: dict[str, list[Sample]] = {}
-        self.failed: dict[str, list[str]] = {}
-        self.notes: list[str] = []
+        self.rec = Recorder(host)
 
     # ---- the data ----------------------------------------------------------
 
@@ -260,11 +193,7 @@ class SyncBench:
     # ---- the ssh master both sides ride ------------------------------------
 
     def master_pids(self) -> list[int]:
-        return [
-            pid
-            for pid, st, args in _processes()
-            if ("[mux]" in args or "ControlMaster=yes" in args) and str(self.runtime) in args and not st.startswith("Z")
-        ]
+        return [p.pid for p in local.masters(self.runtime)]
 
     def ensure_master(self) -> int:
         """One live master on the shared control socket (opened untimed if missing); its pid."""
@@ -295,15 +224,7 @@ class SyncBench:
         return pids[0]
 
     def close_masters(self) -> None:
-        for sock in sorted(self.runtime.glob("cm-*")):
-            if sock.suffix == ".log":
-                continue
-            subprocess.run(
-                ["ssh", "-F", self.cfg, "-o", f"ControlPath={sock}", "-O", "exit", ALIAS],
-                capture_output=True,
-                timeout=15,
-                stdin=subprocess.DEVNULL,
-            )
+        common.close_masters(self.cfg, self.runtime)
 
     def check(self, ran: Ran, master: int, files: int | None = None) -> None:
         """The command worked, through the master it was given (no new connection), moving `files` files."""
@@ -314,7 +235,7 @@ class SyncBench:
         if files is not None:
             m = SUMMARY.search(ran.stdout)
             if m is None:
-                self.notes.append(f"could not read the file count of `sync`: {ran.stdout.strip()[-200:]!r}")
+                self.rec.notes.append(f"could not read the file count of `sync`: {ran.stdout.strip()[-200:]!r}")
             elif int(m.group(1)) != files or "conflict" in ran.stderr:
                 raise MeasureError(f"expected {files} file(s), got: {ran.stdout.strip()} {ran.stderr.strip()[-200:]}")
 
@@ -417,29 +338,17 @@ class SyncBench:
             return Sample(ran.seconds)
         local, remote = f"{self.project}/", f"{ALIAS}:{PROJECT}/"
         src, dst = (local, remote) if direction == "push" else (remote, local)
-        return Sample(ran.seconds, sync_phases(self.state, ran, src, dst))
+        return Sample(ran.seconds, phases=sync_phases(self.state, ran, src, dst))
 
-    # ---- bookkeeping -------------------------------------------------------
+    # ---- for run_bench -----------------------------------------------------
 
-    def record(self, name: str, take: Callable[[], Sample], round_: int = -1) -> None:
-        """One sample of `name`; a failed try is retried (bounded) after waiting for quiet and a reset."""
-        self.results.setdefault(name, [])
-        for attempt in range(1, ATTEMPTS + 1):
-            wait_quiet(QUIET_WAIT)
-            try:
-                s = take()
-            except (MeasureError, HarnessError, OSError, subprocess.TimeoutExpired) as e:
-                say(f"{name}: try {attempt}/{ATTEMPTS} failed: {e}")
-                self.failed.setdefault(name, []).append(str(e))
-                wait_quiet(QUIET_WAIT)  # reset only once a concurrent pytest is done
-                with contextlib.suppress(HarnessError):
-                    self.host.reset()  # also puts our authorized_keys back, should another harness have replaced them
-                continue
-            s.round = round_
-            self.results[name].append(s)
-            say(f"{name}: {s.seconds:.3f} s")
-            return
-        say(f"{name}: giving up on this sample")
+    def tidy(self) -> None:
+        self.close_masters()
+        # ~rbtest/myproject is ours; the machine lock keeps a concurrent pytest's test_sync away from it.
+        shutil.rmtree(self.remote_dir, ignore_errors=True)
+
+    def is_ours(self, args: str) -> bool:
+        return False  # masters, rsync and ssh clients of this run name its temp dirs: the markers find them
 
 
 def write_random(path: Path, megabytes: int) -> None:
@@ -455,33 +364,15 @@ def write_random(path: Path, megabytes: int) -> None:
 # --------------------------------------------------------------------------
 
 
-def stats(samples: list[Sample]) -> tuple[float, float, float] | None:
-    if not samples:
-        return None
-    xs = [s.seconds for s in samples]
-    return statistics.median(xs), min(xs), max(xs)
-
-
-def paired(results: dict[str, list[Sample]], a: str, b: str) -> str:
-    """'; pairs lo–hi': the range of a/b over the rounds in which both were sampled, side by side."""
-    by_round = {s.round: s.seconds for s in results.get(b, [])}
-    rs = [s.seconds / by_round[s.round] for s in results.get(a, []) if by_round.get(s.round)]
-    return f"; pairs {min(rs):.2f}–{max(rs):.2f}" if len(rs) > 1 else ""
-
-
 def sync_info() -> dict[str, str]:
-    info = machine()
-    rsync = " ".join(_out(["rsync", "--version"]).split())  # "rsync version X protocol version Y"
+    info = common.machine()
+    rsync = " ".join(common.out_of(["rsync", "--version"]).split())  # "rsync version X protocol version Y"
     info["rsync"] = rsync.replace("rsync version", "rsync", 1)
-    root = str(Path(__file__).resolve().parent.parent)
-    dirty = _out(["git", "-C", root, "status", "--porcelain", "--", "src"])
-    if dirty not in ("?", ""):
-        info["remotebook"] += " + uncommitted changes in src/"
     return info
 
 
 def render(info: dict[str, str], bench: SyncBench, args: Any) -> str:
-    res = bench.results
+    res = bench.rec.results
     labels = {row: (RB[row].format(big=args.big_mb), RS[row].format(big=args.big_mb)) for row in ROWS}
     lines = [
         f"## remotebook sync benchmark — {info['date']}",
@@ -499,11 +390,11 @@ def render(info: dict[str, str], bench: SyncBench, args: Any) -> str:
     ]
     for row in ROWS:
         rb, rs = labels[row]
-        a, b = stats(res.get(rb, [])), stats(res.get(rs, []))
+        a, b = common.stats(res.get(rb, [])), common.stats(res.get(rs, []))
         if a is not None and b is not None and b[0]:
             ratio = a[0] / b[0]
             ok = "meets goal" if ratio <= GOAL_RATIO else "**misses goal**"
-            v = f"{ratio:.2f} × ({a[0] - b[0]:+.3f} s{paired(res, rb, rs)}) — {ok}"
+            v = f"{ratio:.2f} × ({a[0] - b[0]:+.3f} s{common.pairs_range(res.get(rb, []), res.get(rs, []), sep='; ', end='')}) — {ok}"
         else:
             v = "n/a"
         for name, st, goal, verdict in ((rb, a, f"≤ {GOAL_RATIO} × plain rsync", v), (rs, b, "baseline", "—")):
@@ -531,14 +422,12 @@ def render(info: dict[str, str], bench: SyncBench, args: Any) -> str:
     for title, pick in (("**total** (`remotebook sync`)", 0), ("plain rsync, the whole command", 1)):
         cells = []
         for row in ROWS:
-            st = stats(res.get(labels[row][pick], []))
+            st = common.stats(res.get(labels[row][pick], []))
             cells.append(f"{st[0]:.3f}" if st else "—")
         lines.append(f"| {title} | {' | '.join(cells)} |")
-    if bench.notes:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(bench.notes)]
-    if bench.failed:
-        lines += ["", "Failed tries (retried):", ""]
-        lines += [f"- {name}: {len(errs)} × ({errs[-1][:200]})" for name, errs in bench.failed.items()]
+    if bench.rec.notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(bench.rec.notes)]
+    lines += common.failed_lines(bench.rec.failed)
     return "\n".join(lines)
 
 
@@ -549,13 +438,10 @@ def render(info: dict[str, str], bench: SyncBench, args: Any) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_sync", description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=3, help="samples of each measurement (default 3)")
+    common.add_common_args(p, runs=3)
     p.add_argument("--big-mb", type=int, default=DEFAULT_BIG_MB, help="size of the big file, MB (default 200)")
-    p.add_argument("--no-netns", dest="netns", action="store_false", help="sshd on loopback, not in a namespace")
-    p.add_argument("--raw", type=Path, help="also write every sample as JSON to this file")
     args = p.parse_args(argv)
-    if not 1 <= args.runs <= MAX_RUNS:
-        p.error(f"--runs must be between 1 and {MAX_RUNS}")
+    common.check_runs(p, args.runs)
     if not 1 <= args.big_mb <= MAX_BIG_MB:
         p.error(f"--big-mb must be between 1 and {MAX_BIG_MB}")
     return args
@@ -566,10 +452,10 @@ def measure(bench: SyncBench, args: argparse.Namespace) -> None:
     bench.make_data()
     say("warm-up (discarded): one first push and one no-change push each way, one pull each way")
     for rb in (True, False):
-        bench.record("warm-up", lambda rb=rb: bench.first_push(rb))
-        bench.record("warm-up", lambda rb=rb: bench.no_change(rb))
-        bench.record("warm-up", lambda rb=rb: bench.pull(rb))
-    bench.results.pop("warm-up", None)
+        bench.rec.sample("warm-up", lambda rb=rb: bench.first_push(rb))
+        bench.rec.sample("warm-up", lambda rb=rb: bench.no_change(rb))
+        bench.rec.sample("warm-up", lambda rb=rb: bench.pull(rb))
+    bench.rec.drop(["warm-up"])
 
     takes: dict[str, Callable[[bool], Sample]] = {
         "first": bench.first_push,
@@ -583,53 +469,25 @@ def measure(bench: SyncBench, args: argparse.Namespace) -> None:
         for i in range(args.runs):
             pair = [(rb_name, True), (rs_name, False)]
             for name, rb in pair if i % 2 == 0 else pair[::-1]:
-                bench.record(name, lambda rb=rb, take=takes[row]: take(rb), i)
+                bench.rec.sample(name, lambda rb=rb, take=takes[row]: take(rb), i)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    if os.geteuid() != 0:
-        say("needs root (the harness creates users, a network namespace and sshds)")
-        return 2
-    work = Path(tempfile.mkdtemp(prefix="rbsync-"))
-    runtime = Path(tempfile.mkdtemp(prefix="rbsy-", dir="/tmp"))  # ssh control sockets: keep the path short
     need = 6 * args.big_mb * MB  # project, result source, remote copy and result, pulled result, slack
-    places = [work] + ([Path(pwd.getpwnam(JUPYTER_USER).pw_dir)] if _user_known() else [])
+    places = [Path(tempfile.gettempdir())] + ([Path(pwd.getpwnam(JUPYTER_USER).pw_dir)] if _user_known() else [])
     for where in places:
         if shutil.disk_usage(where).free < need:
             say(f"not enough free disk under {where}: need ~{need / MB:,.0f} MB")
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.rmtree(runtime, ignore_errors=True)
             return 1
-    wait_quiet(QUIET_WAIT)
-    info = sync_info()
-    host: RemoteHost | None = None
-    bench: SyncBench | None = None
-    code = 0
-    try:
-        say("starting the harness remote")
-        try:
-            host = start_remote_host(work / "remote", netns=args.netns)
-        except (HarnessUnavailable, HarnessError) as e:
-            say(f"cannot start the harness: {e}")
-            return 1
-        bench = SyncBench(host, work, runtime, args.big_mb)
-        try:
-            measure(bench, args)
-        except (MeasureError, HarnessError, OSError) as e:  # outside a retried sample: report what we have
-            say(f"stopped early: {e}")
-            code = 1
-        except KeyboardInterrupt:
-            say("interrupted: the tables below have what was measured so far")
-            code = 130
-        print(render(info, bench, args), flush=True)
-        if args.raw:
-            raw = {"machine": info, "samples": {k: [asdict(s) for s in v] for k, v in bench.results.items()}}
-            args.raw.write_text(json.dumps(raw, indent=2) + "\n")
-    finally:
-        code = max(code, cleanup(host, bench, work, runtime))
-    return code
+    return common.run_bench(
+        args,
+        "sync",
+        lambda host, work, runtime: SyncBench(host, work, runtime, args.big_mb),
+        lambda bench: measure(bench, args),
+        lambda info, bench: render(info, bench, args),
+        info=sync_info,
+    )
 
 
 def _user_known() -> bool:
@@ -638,34 +496,6 @@ def _user_known() -> bool:
     except KeyError:
         return False
     return True
-
-
-def cleanup(host: RemoteHost | None, bench: SyncBench | None, work: Path, runtime: Path) -> int:
-    """Stop everything this run started; say (and kill) what was still left. Never raises."""
-    markers = [str(work) + "/", str(runtime) + "/"]
-    if bench is not None:
-        with contextlib.suppress(Exception):
-            bench.close_masters()
-    if host is not None:
-        host.stop()
-    left = sweep(lambda args: any(m in args for m in markers))  # masters, rsync and ssh clients of this run
-    if bench is not None:
-        # ~rbtest/myproject is ours, but a concurrent pytest's test_sync uses the same folder: leave it then
-        # (the harness wipes the homes at its next reset).
-        busy = ["?"]
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            busy = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True, timeout=10).stdout.split()
-        if busy:
-            say(f"pytest is running: leaving {bench.remote_dir} to the harness's next reset")
-        else:
-            shutil.rmtree(bench.remote_dir, ignore_errors=True)
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(runtime, ignore_errors=True)
-    if left:
-        say("killed leftovers: " + "; ".join(left))
-        return 1
-    say("clean: no ssh or rsync process of this run is left")
-    return 0
 
 
 if __name__ == "__main__":

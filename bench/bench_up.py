@@ -1,298 +1,174 @@
-"""How fast `remotebook up` puts a remote Jupyter within reach, side by side with doing it by hand.
+"""How fast `remotebook up`, `status` and a no-change `sync push` are, on loopback and over a 25 ms link, by hand alongside.
 
-`.venv/bin/python -m bench.bench_up [--runs N] [--cold-runs M]` from the repo root, as root: it starts
-the throwaway remote of tests/harness (real sshd in a network namespace, user rbtest with JupyterLab
-on its login PATH) and measures, in one run and interleaved so that drift hits all sides alike:
+`.venv/bin/python -m bench.bench_up [--runs N] [--cold-runs M] [--delay-ms D]` from the repo root, as root: it
+starts the throwaway remote of tests/harness (real sshd in a network namespace, user rbtest with JupyterLab
+on its login PATH) and measures, in one run and interleaved so that drift hits all sides alike, each of
+these at 0 ms and at D ms each way (default 25; through bench/delay_proxy.py, a delaying ProxyCommand that
+also counts the round trips):
 
-* `remotebook up rbremote --detach --no-browser --json` until GET /api/status answers 200 through the
+* `remotebook up ALIAS --detach --no-browser --json` until GET /api/status answers 200 through the
   forward: cold (no server, no ssh master) and warm (server running, no master);
-* the same by hand with plain OpenSSH, cold (one ssh starts Jupyter detached, then `ssh -N -L`, poll)
-  and warm (`ssh -N -L`, poll), and one bare `ssh rbremote true`;
-* `remotebook status rbremote` with a live master, and `remotebook --help`.
+* the same by hand with plain OpenSSH: cold (one ssh starts Jupyter detached, then `ssh -N -L`, poll) and
+  warm (`ssh -fN -L`, then one GET), and one bare `ssh ALIAS true`;
+* `remotebook status ALIAS` with a live master and forward;
+* `remotebook sync push` with nothing to do, against plain rsync over the same master;
 
-It prints Markdown tables (timings with goals and ratios, peak RSS, where the time of `up` goes) on
-stdout and progress on stderr.  Timings are reported, never asserted.  The harness is always stopped
-and no ssh or Jupyter process of this run is left behind.  Every wait has a deadline, every loop a bound.
+and, once, Python's start-up: `python -c pass`, `python -m remotebook --help`, `remotebook --help`.
+
+It prints Markdown tables on stdout (timings, ratios with per-pair ranges, round trips, the steps of a warm
+`up` and of `status` with the round trips of each) and progress on stderr.  Timings are reported, never
+asserted.  The harness is always stopped and no ssh, proxy or Jupyter process of this run is left behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import http.client
-import importlib.metadata
+import functools
 import json
-import os
-import platform
-import re
-import secrets
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tests.harness.remote_host import (
-    JUPYTER_USER,
-    JUPYTER_VENV,
-    HarnessError,
-    HarnessUnavailable,
-    RemoteHost,
-    start_remote_host,
+from tests.harness import local
+from tests.harness.remote_host import JUPYTER_USER, HarnessError, RemoteHost
+
+from bench import common
+from bench.common import (
+    ALIAS,
+    MeasureError,
+    Ran,
+    Recorder,
+    Sample,
+    api_status,
+    free_port,
+    poll_200,
+    run_timed,
+    say,
+    table,
 )
 
-ALIAS = "rbremote"
-PROJECT = "benchproj"  # the local project folder; remotebook serves ~/benchproj on the remote
-POLL_INTERVAL = 0.02  # the same interval as remotebook's own readiness poll (tunnel.POLL_INTERVAL)
+WAN_ALIAS = "rbwan"
 READY_DEADLINE = 60.0  # by hand: how long to poll for the first 200
 AFTER_UP_DEADLINE = 15.0  # `up` returned: the forward must answer at once
 COMMAND_TIMEOUT = 120.0  # any one remotebook/ssh command
-ATTEMPTS = 3  # tries per sample; a failed try is retried after a reset (another harness may interfere)
-QUIET_WAIT = 600.0  # how long to wait for a concurrent pytest to finish
-QUIET_POLL = 5.0
-MAX_RUNS = 100
+PROXY = Path(__file__).resolve().parent / "delay_proxy.py"
+SYNC_FILES = 100
+SYNC_PROFILE = "s"
 
-GOAL_COLD_RATIO = 1.15  # cold up / by hand, cold
-GOAL_WARM_RATIO = 1.5  # warm up / bare ssh
-GOAL_STATUS_S = 0.25
-GOAL_HELP_S = 0.15
+GOAL_COLD = 1.1  # cold up / by hand, cold (at D ms)
+GOAL_WARM_HAND = 1.3  # warm up / by hand, warm (at D ms)
+GOAL_WARM_BARE = 1.5  # warm up / bare ssh (at 0 ms)
+GOAL_SYNC = 1.15  # no-change sync push / plain rsync (at D ms)
+GOAL_STATUS_LOOP = 0.25  # seconds
+GOAL_STATUS_WAN = 0.3
+GOAL_HELP = 0.15
 
-
-class MeasureError(RuntimeError):
-    """One sample could not be taken (a command failed, or no 200 before the deadline)."""
-
-
-def say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------
-# timing primitives
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class Ran:
-    """A finished child: its output, its run time (spawn to exit) and its peak RSS."""
-
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    started: float  # perf_counter() right before the spawn
-    started_wall: float  # time.time() at the same moment, to line up with log timestamps
-    seconds: float
-    rss_kb: int  # 0 unless measured (rss=True)
-
-    def why(self) -> str:
-        tail = (self.stderr.strip() or self.stdout.strip()).splitlines()[-3:]
-        return f"`{' '.join(self.argv[:4])} ...` exited {self.returncode}: {' | '.join(tail) or '(no output)'}"
+COLD_UP = "`remotebook up` cold → first 200"
+COLD_HAND = "by hand, cold → first 200"
+WARM_UP = "`remotebook up` warm → first 200"
+WARM_HAND = "by hand, warm: `ssh -fN -L` + one GET"
+BARE = "bare `ssh ALIAS true`"
+STATUS = "`remotebook status` (live master)"
+SYNC_RB = "`remotebook sync push`, nothing to do"
+SYNC_PLAIN = "plain rsync, nothing to do, same master"
+PY_START = "`python -c pass`"
+PY_HELP = "`python -m remotebook --help`"
+RB_HELP = "`remotebook --help`"
+BY_DELAY = (COLD_UP, COLD_HAND, WARM_UP, WARM_HAND, BARE, STATUS, SYNC_RB, SYNC_PLAIN)
+ONCE = (PY_START, PY_HELP, RB_HELP)
+OUTSIDE = "outside ssh calls: HTTP through the forward (remotebook's checks, the bench's GET)"
 
 
-def _signal_pid(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _stop_group(pid: int) -> None:
-    """SIGINT to the child's process group (remotebook then stops its own ssh), then SIGKILL; reap it."""
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        _signal_group(pid, sig)
-        end = time.monotonic() + 3
-        while time.monotonic() < end:
-            with contextlib.suppress(ChildProcessError):
-                if os.waitpid(pid, os.WNOHANG)[0] == 0:
-                    time.sleep(0.02)
-                    continue
-            return
-
-
-TIME = "/usr/bin/time"  # GNU time: -f %M is the child's peak RSS in KiB
-
-
-def run_timed(
-    argv: list[str], *, timeout: float, env: dict[str, str] | None = None, cwd: Path | None = None, rss: bool = False
-) -> Ran:
-    """Run argv to exit, timed from just before the spawn to the moment it is reaped.
-
-    Output goes to temporary files, not pipes: an ssh that backgrounds itself (ControlPersist) holding a
-    pipe would otherwise keep us waiting.  The wait blocks in wait4(), so no polling delay is added.
-    The child gets its own process group; at `timeout`, or if we are interrupted, the group gets SIGINT
-    and then SIGKILL.  With rss=True the command runs under GNU time for its peak RSS: the child's own
-    ru_maxrss would include the pages of this (forking) Python process, which exec() carries over into
-    the high-water mark.
-    """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as rssf:
-        wrapped = rss and os.access(TIME, os.X_OK)
-        full = [TIME, "-f", "%M", "-o", rssf.name, *argv] if wrapped else argv
-        wall, t0 = time.time(), time.perf_counter()
-        proc = subprocess.Popen(
-            full, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True
-        )
-        timers = [
-            threading.Timer(timeout, _signal_group, [proc.pid, signal.SIGINT]),
-            threading.Timer(timeout + 5, _signal_group, [proc.pid, signal.SIGKILL]),
-        ]
-        for timer in timers:
-            timer.daemon = True
-            timer.start()
-        try:
-            _, status = os.waitpid(proc.pid, 0)
-        except BaseException:  # Ctrl-C: never leave the child behind
-            _stop_group(proc.pid)
-            proc.returncode = -1
-            raise
-        finally:
-            for timer in timers:
-                timer.cancel()
-        elapsed = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
-        out.seek(0)
-        err.seek(0)
-        rss_kb = 0
-        if wrapped:
-            numbers = [x for x in Path(rssf.name).read_text(errors="replace").split() if x.isdigit()]
-            rss_kb = int(numbers[-1]) if numbers else 0
-        return Ran(
-            argv=list(argv),
-            returncode=proc.returncode,
-            stdout=out.read().decode("utf-8", "replace"),
-            stderr=err.read().decode("utf-8", "replace"),
-            started=t0,
-            started_wall=wall,
-            seconds=elapsed,
-            rss_kb=rss_kb,
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def api_status(port: int, token: str, timeout: float = 2.0) -> int:
-    """HTTP status of GET /api/status on 127.0.0.1:port (0 when nothing answered)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", "/api/status", headers={"Authorization": f"token {token}"})
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    except (OSError, http.client.HTTPException):
-        return 0
-    finally:
-        conn.close()
-
-
-def poll_200(port: int, token: str, deadline: float, alive: Callable[[], bool] | None = None) -> float | None:
-    """perf_counter() of the first 200 on /api/status; None at the deadline or once `alive()` says no."""
-    end = time.perf_counter() + deadline
-    for _ in range(int(deadline / POLL_INTERVAL) + 2):  # each round takes >= POLL_INTERVAL
-        if api_status(port, token) == 200:
-            return time.perf_counter()
-        if (alive is not None and not alive()) or time.perf_counter() >= end:
-            return None
-        time.sleep(POLL_INTERVAL)
-    return None
-
-
-def stop_proc(proc: subprocess.Popen[bytes]) -> None:
-    """TERM, then KILL, each with a bounded wait."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None:
-            return
-        _signal_pid(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-
-
-def wait_quiet(limit: float = QUIET_WAIT) -> None:
-    """Wait (bounded) while a pytest runs here: it would start its own harness on the same unix users."""
-    deadline = time.monotonic() + limit
-    announced = False
-    for _ in range(int(limit / QUIET_POLL) + 2):
-        found = subprocess.run(["pgrep", "-f", "pytest"], capture_output=True, text=True, timeout=10).stdout.split()
-        others = [p for p in found if int(p) not in (os.getpid(), os.getppid())]
-        if not others:
-            if announced:
-                say("pytest finished; going on")
-            return
-        if time.monotonic() >= deadline:
-            say(f"pytest still running after {limit:.0f} s (pids {' '.join(others)}); going on anyway")
-            return
-        if not announced:
-            say(f"pytest is running (pids {' '.join(others)}); waiting up to {limit:.0f} s")
-            announced = True
-        time.sleep(QUIET_POLL)
+def row(name: str, delay: int) -> str:
+    return f"{name} @ {delay} ms"
 
 
 # --------------------------------------------------------------------------
-# where the time of `up` goes: remotebook's own DEBUG log
+# round trips: the proxy's turns, and remotebook's steps
 # --------------------------------------------------------------------------
 
-LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\d+) \S+ \w+ (.*)$")
-EXIT_LINE = re.compile(r"^exit (-?\d+) in ([0-9.]+)s: ")
 
-PHASE_START = "start-up: interpreter, imports, config (spawn to first log line)"
-PHASE_REST = "rest: Python between calls, readiness poll through the forward, state file, exit, bench's GET"
+def turn_stamps(log: Path) -> list[float]:
+    """Wall-clock times of every turn the delaying proxies logged (all connections)."""
+    stamps: list[float] = []
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                event = json.loads(line)
+                if event["event"] == "turn":
+                    stamps.append(float(event["wall"]))
+    return sorted(stamps)
 
 
-def _ssh_kind(argv: str) -> str:
+def turns_between(stamps: list[float], start: float, end: float) -> int:
+    return sum(1 for t in stamps if start <= t <= end)
+
+
+def step_kind(argv: str) -> str:
+    if argv.startswith("rsync "):
+        return "rsync"
+    if not argv.startswith("ssh "):
+        return "other: " + " ".join(argv.split()[:2])
     if " -G " in argv:
-        return "`ssh -G` (resolve the alias)"
-    for op in ("check", "forward", "cancel", "exit"):
+        return "`ssh -G` (resolve the alias; local)"
+    for op, what in (("check", "is the master there; local"), ("forward", "add the forward"), ("cancel", "")):
         if f"-O {op} " in argv:
-            return f"`ssh -O {op}`"
-    if "ControlMaster=auto" in argv:
-        return "ssh session: handshake, login shell, bootstrap (find or start Jupyter)"
+            return f"`ssh -O {op}`" + (f" ({what})" if what else "")
+    if "ControlMaster=yes" in argv and " -N " in argv:
+        return "`ssh -f -N`: the master (connect, handshake, auth)"
+    if "ControlMaster=auto" in argv or "ControlPath=" in argv:  # up's bootstrap, or status's query
+        return "ssh session over the master (login shell, bootstrap or status script)"
     return "other ssh"
 
 
-def up_phases(logfile: Path, ran: Ran, total: float) -> dict[str, float]:
-    """Split one `up` into start-up, each ssh call (as remotebook logged it), and the rest."""
-    try:
-        lines = logfile.read_text(errors="replace").splitlines()
-    except OSError:
-        return {}
-    first: float | None = None
-    pid: str | None = None  # remotebook's pid: the first one to log after the spawn (runs are sequential)
-    pending: str | None = None
-    phases: dict[str, float] = {}
-    for line in lines:
-        m = LOG_LINE.match(line)
-        if m is None or (pid is not None and m.group(2) != pid):
-            continue
-        stamp = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        if stamp < ran.started_wall:
-            continue  # an earlier run
-        if first is None:
-            first, pid = stamp, m.group(2)
-        message = m.group(3)
-        if message.startswith("run: "):
-            pending = _ssh_kind(message[5:] + " ")
-        elif pending and (e := EXIT_LINE.match(message)):
-            phases[pending] = phases.get(pending, 0.0) + float(e.group(2))
-            pending = None
-    if first is None:
-        return {}
-    out = {PHASE_START: max(0.0, first - ran.started_wall), **phases}
-    out[PHASE_REST] = max(0.0, total - sum(out.values()))
+@dataclass
+class Step:
+    kind: str
+    offset: float  # s after the spawn
+    seconds: float
+    turns: int
+
+
+def steps_of(state: Path, ran: Ran, end_wall: float, stamps: list[float]) -> list[Step]:
+    """remotebook's subprocesses in one run, each with the proxy turns inside it; then what was outside them."""
+    lines = common.lines_of_run(state, ran.started_wall, skip=set(local.supervisors(state)))
+    found = [
+        Step(
+            step_kind(c.argv + " "),
+            c.start - ran.started_wall,
+            c.seconds,
+            turns_between(stamps, c.start, c.start + c.seconds + 0.002),
+        )
+        for c in common.calls(lines)
+    ]
+    inside = sum(s.turns for s in found)
+    found.append(Step(OUTSIDE, 0.0, 0.0, turns_between(stamps, ran.started_wall, end_wall) - inside))
+    return found
+
+
+def step_phases(steps: list[Step], total: float, startup: float) -> dict[str, float]:
+    out: dict[str, float] = {"start-up (spawn to first log line)": startup}
+    for s in steps:
+        if s.kind != OUTSIDE:
+            out[s.kind] = out.get(s.kind, 0.0) + s.seconds
+    out["rest: Python between calls, the readiness poll, state file, exit, the bench's GET"] = max(
+        0.0, total - sum(out.values())
+    )
+    return out
+
+
+def step_turns(steps: list[Step]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in steps:
+        out[s.kind] = out.get(s.kind, 0) + s.turns
     return out
 
 
@@ -301,72 +177,57 @@ def up_phases(logfile: Path, ran: Ran, total: float) -> dict[str, float]:
 # --------------------------------------------------------------------------
 
 
-@dataclass
-class Sample:
-    seconds: float
-    rss_kb: int = 0
-    phases: dict[str, float] = field(default_factory=dict)
-    round: int = -1  # samples of one interleaved round are paired for the ratios
-
-
-def remotebook_argv() -> list[str]:
-    """The `remotebook` console script of this venv (what a user types), else `python -m remotebook`."""
-    script = Path(sys.executable).parent / "remotebook"
-    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "remotebook"]
-
-
-class Bench:
-    def __init__(self, host: RemoteHost, work: Path, runtime: Path) -> None:
+class UpBench:
+    def __init__(self, host: RemoteHost, work: Path, runtime: Path, delay_ms: int) -> None:
         self.host = host
         self.work = work
         self.runtime = runtime
-        self.project = work / PROJECT
-        self.project.mkdir(exist_ok=True)
+        self.delays = (0, delay_ms)
+        self.proxy_log = work / "proxy.jsonl"
+        self.cfg = str(self.write_ssh_config(delay_ms))
         self.state = work / "state"
-        self.cfg = str(host.ssh_config)
-        self.rb_argv = remotebook_argv()
-        # Bytecode is cached as for an installed package, but under our temp dir, not in the source tree
-        # (this machine may set PYTHONDONTWRITEBYTECODE, and an editable install has no .pyc of its own).
-        inherited = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-        self.env = {
-            **inherited,
-            "PYTHONPYCACHEPREFIX": str(work / "pycache"),
-            "REMOTEBOOK_SSH_CONFIG": self.cfg,
-            "REMOTEBOOK_STATE_DIR": str(self.state),
-            "REMOTEBOOK_CONFIG_DIR": str(self.state / "config"),
-            "REMOTEBOOK_RUNTIME_DIR": str(runtime),
-            "BROWSER": "true",
-        }
+        self.env = common.bench_env(host, work, runtime)
+        self.env["REMOTEBOOK_SSH_CONFIG"] = self.cfg
+        self.rb_argv = common.remotebook_argv()
+        self.alias = {0: ALIAS, delay_ms: WAN_ALIAS}
+        self.project = {d: work / f"bench{d}ms" for d in self.delays}  # ~/bench0ms, ~/bench25ms on the remote
+        self.sync_project = {d: work / f"sync{d}ms" for d in self.delays}
+        for path in (*self.project.values(), *self.sync_project.values()):
+            path.mkdir(exist_ok=True)
         self.remote_home = str(host.home(JUPYTER_USER))
-        self.hand_ports: set[int] = set()  # remote ports of Jupyters started by hand (for the leftover sweep)
-        self.warm_rport = self.new_rport()
+        self.hand_ports: set[int] = set()
+        self.warm_rport = common.new_remote_port(self.hand_ports)
         self.tunnels: list[subprocess.Popen[bytes]] = []
-        self.results: dict[str, list[Sample]] = {}
-        self.failed: dict[str, list[str]] = {}
+        self.rec = Recorder(host, on_retry=self.close_tunnels)
+        self.startup: dict[str, float] = {}  # row -> start-up of the last sample (for the step tables)
+        self.steps: dict[str, list[list[Step]]] = {}
 
-    # ---- helpers -----------------------------------------------------------
+    def write_ssh_config(self, delay_ms: int) -> Path:
+        """The harness's ssh config plus WAN_ALIAS: rbremote through the delaying proxy, with its own HostName."""
+        h = self.host
+        proxy = shlex.join([sys.executable, "-I", "-S", str(PROXY), "--delay-ms", str(delay_ms)])
+        proxy += f" --connect {h.address}:{h.port} --log {shlex.quote(str(self.proxy_log))} %h %p"
+        block = (
+            f"Host {WAN_ALIAS}\n"
+            f"    # rbremote, {delay_ms} ms each way (bench/delay_proxy.py); a HostName of its own for %C\n"
+            f"    HostName {WAN_ALIAS}-{delay_ms}ms\n    HostKeyAlias {h.address}\n    Port {h.port}\n"
+            f"    User {JUPYTER_USER}\n    IdentityFile {h.identities[JUPYTER_USER]}\n    ProxyCommand {proxy}\n\n"
+        )
+        path = self.work / "ssh_config"
+        path.write_text(block + h.ssh_config.read_text())
+        path.chmod(0o600)
+        return path
 
-    def rb(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> Ran:
-        return run_timed([*self.rb_argv, *args], timeout=timeout, env=self.env, cwd=self.project, rss=True)
+    # ---- runners -----------------------------------------------------------
+
+    def rb(self, *args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT, rss: bool = True) -> Ran:
+        return run_timed([*self.rb_argv, *args], timeout=timeout, env=self.env, cwd=cwd, rss=rss)
 
     def ssh(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> Ran:
         return run_timed(["ssh", "-F", self.cfg, *args], timeout=timeout)
 
-    def new_rport(self) -> int:
-        port = secrets.SystemRandom().randint(20000, 29999)  # inside the namespace nothing else listens
-        self.hand_ports.add(port)
-        return port
-
-    def close_masters(self) -> None:
-        for sock in sorted(self.runtime.glob("cm-*")):
-            if sock.suffix == ".log":
-                continue
-            subprocess.run(
-                ["ssh", "-F", self.cfg, "-o", f"ControlPath={sock}", "-O", "exit", ALIAS],
-                capture_output=True,
-                timeout=15,
-                stdin=subprocess.DEVNULL,
-            )
+    def server_marker(self, delay: int) -> str:
+        return f"--ServerApp.root_dir={self.remote_home}/{self.project[delay].name}"
 
     def remote_jupyters(self, marker: str) -> list[str]:
         """Jupyter *servers* of rbtest whose argv contains marker (not JupyterLab's short-lived helpers)."""
@@ -376,60 +237,37 @@ class Bench:
             if line.startswith(JUPYTER_USER) and "jupyter" in line and "--no-browser" in line and marker in line
         ]
 
-    def rb_server_marker(self) -> str:
-        return f"--ServerApp.root_dir={self.remote_home}/{PROJECT}"
+    def down(self, delay: int) -> None:
+        ran = self.rb("down", self.alias[delay], cwd=self.project[delay], timeout=60, rss=False)
+        if ran.returncode != 0:
+            raise MeasureError(ran.why())
 
     def go_cold(self) -> None:
         """No ssh master, no Jupyter, fresh remote home and no local state of an earlier `up`."""
-        self.rb("down", ALIAS, timeout=60)
-        self.close_masters()
+        for d in self.delays:
+            self.down(d)
+        common.close_masters(self.cfg, self.runtime)
         self.host.reset()
         shutil.rmtree(self.state / "projects", ignore_errors=True)
         left = self.remote_jupyters("jupyter")
         if left:
             raise MeasureError(f"Jupyter survived host.reset(): {left}")
 
-    def open_tunnel(self, rport: int) -> tuple[int, subprocess.Popen[bytes]]:
-        lport = free_port()
-        proc = subprocess.Popen(
-            ["ssh", "-F", self.cfg, "-N", "-L", f"127.0.0.1:{lport}:127.0.0.1:{rport}", ALIAS],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.tunnels.append(proc)
-        return lport, proc
-
     def close_tunnels(self) -> None:
         for proc in self.tunnels:
-            stop_proc(proc)
+            common.stop_proc(proc)
         self.tunnels.clear()
+        for p in local.processes():  # `ssh -fN -L` tunnels: ours by their config file
+            if f"-F {self.cfg} -f -N" in p.args and not p.zombie:
+                common.signal_pid(p.pid, signal.SIGTERM)
 
-    def hand_start(self, rport: int, token: str) -> Ran:
-        """The by-hand start: one ssh that launches Jupyter detached on the remote's 127.0.0.1 and returns."""
-        # The braces matter: `a && b && c &` would background the whole list in a subshell that keeps
-        # ssh's stdout open, and ssh would not return until Jupyter exits.
-        inner = (
-            f"mkdir -p ~/{PROJECT} && cd ~/{PROJECT} && {{ JUPYTER_TOKEN={token} nohup jupyter lab --no-browser"
-            f" --ip=127.0.0.1 --port={rport} --ServerApp.port_retries=0 >jupyter.log 2>&1 </dev/null & }}"
-        )
-        return self.ssh(ALIAS, "bash -lc " + shlex.quote(inner), timeout=60)
+    def turns(self, start: float, end: float) -> int:
+        return turns_between(turn_stamps(self.proxy_log), start, end)
 
-    def hand_reach(self, rport: int, token: str) -> float:
-        """`ssh -N -L` in the background, poll through it until 200; the perf_counter() of that 200."""
-        lport, proc = self.open_tunnel(rport)
-        try:
-            t = poll_200(lport, token, READY_DEADLINE, alive=lambda: proc.poll() is None)
-        finally:
-            self.close_tunnels()
-        if t is None:
-            raise MeasureError(
-                f"by hand: no 200 through 127.0.0.1:{lport} -> remote :{rport} (ssh -N rc {proc.poll()})"
-            )
-        return t
+    # ---- up ----------------------------------------------------------------
 
-    def up_to_200(self, *, expect_started: bool) -> Sample:
-        ran = self.rb("up", ALIAS, "--detach", "--no-browser", "--json")
+    def up_to_200(self, delay: int, *, expect_started: bool, name: str) -> Sample:
+        ran = self.rb("up", self.alias[delay], "--detach", "--no-browser", "--json", cwd=self.project[delay])
         if ran.returncode != 0:
             raise MeasureError(ran.why())
         try:
@@ -438,433 +276,404 @@ class Bench:
         except (ValueError, KeyError, TypeError) as e:
             raise MeasureError(f"unexpected `up --json` output ({e}): {ran.stdout[:300]!r}") from None
         t = poll_200(port, token, AFTER_UP_DEADLINE)
+        end_wall = time.time()
         if t is None:
             raise MeasureError(f"`up` returned but 127.0.0.1:{port} does not answer 200")
         if started != expect_started:
             what = "started a server" if started else "found a server running"
             raise MeasureError(f"`up` {what}, which this measurement did not set up")
-        total = t - ran.started
-        return Sample(total, ran.rss_kb, up_phases(self.state / "remotebook.log", ran, total))
+        return self.with_steps(name, ran, t - ran.started, end_wall)
 
-    # ---- the samples -------------------------------------------------------
+    def with_steps(self, name: str, ran: Ran, total: float, end_wall: float) -> Sample:
+        stamps = turn_stamps(self.proxy_log)
+        steps = steps_of(self.state, ran, end_wall, stamps)
+        lines = common.lines_of_run(self.state, ran.started_wall, skip=set(local.supervisors(self.state)))
+        startup = max(0.0, lines[0].wall - ran.started_wall) if lines else 0.0
+        self.steps.setdefault(name, []).append(steps)
+        info = {"turns": turns_between(stamps, ran.started_wall, end_wall), "step_turns": step_turns(steps)}
+        return Sample(total, ran.rss_kb, step_phases(steps, total, startup), info)
 
-    def cold_up(self) -> Sample:
+    def cold_up(self, delay: int) -> Sample:
         self.go_cold()
-        return self.up_to_200(expect_started=True)
+        return self.up_to_200(delay, expect_started=True, name=row(COLD_UP, delay))
 
-    def warm_up(self) -> Sample:
-        if not self.remote_jupyters(self.rb_server_marker()):
-            ran = self.rb("up", ALIAS, "--detach", "--no-browser", "--json")  # start the server, untimed
-            if ran.returncode != 0:
+    def warm_up(self, delay: int) -> Sample:
+        if not self.remote_jupyters(self.server_marker(delay)):
+            ran = self.rb("up", self.alias[delay], "--detach", "--no-browser", "--json", cwd=self.project[delay])
+            if ran.returncode != 0:  # started untimed
                 raise MeasureError(ran.why())
-        down = self.rb("down", ALIAS, timeout=60)  # no --server: only the forward and the master go
-        if down.returncode != 0:
-            raise MeasureError(down.why())
-        return self.up_to_200(expect_started=False)
+        self.down(delay)  # no --server: only the forward, the supervisor and the master go
+        return self.up_to_200(delay, expect_started=False, name=row(WARM_UP, delay))
 
-    def cold_by_hand(self) -> Sample:
-        self.go_cold()
-        rport, token = self.new_rport(), secrets.token_hex(16)
+    # ---- by hand -------------------------------------------------------------
+
+    def hand_start(self, delay: int, rport: int, token: str) -> Ran:
+        """The by-hand start: one ssh that launches Jupyter detached on the remote's 127.0.0.1 and returns."""
+        # The braces matter: `a && b && c &` would background the whole list in a subshell that keeps
+        # ssh's stdout open, and ssh would not return until Jupyter exits.
+        inner = (
+            f"mkdir -p ~/handproj && cd ~/handproj && {{ JUPYTER_TOKEN={token} nohup jupyter lab --no-browser"
+            f" --ip=127.0.0.1 --port={rport} --ServerApp.port_retries=0 >jupyter.log 2>&1 </dev/null & }}"
+        )
+        return self.ssh(self.alias[delay], "bash -lc " + shlex.quote(inner), timeout=60)
+
+    def hand_poll(self, delay: int, rport: int, token: str) -> float:
+        """`ssh -N -L` in the background, poll through it until 200; the perf_counter() of that 200."""
+        lport = free_port()
+        proc = subprocess.Popen(
+            ["ssh", "-F", self.cfg, "-N", "-L", f"127.0.0.1:{lport}:127.0.0.1:{rport}", self.alias[delay]],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.tunnels.append(proc)
         try:
-            first = self.hand_start(rport, token)
-            if first.returncode != 0:
-                raise MeasureError(first.why())
-            t = self.hand_reach(rport, token)
+            t = poll_200(lport, token, READY_DEADLINE, alive=lambda: proc.poll() is None)
         finally:
             self.close_tunnels()
+        if t is None:
+            raise MeasureError(f"by hand: no 200 through 127.0.0.1:{lport} -> remote :{rport} (rc {proc.poll()})")
+        return t
+
+    def cold_by_hand(self, delay: int) -> Sample:
+        self.go_cold()
+        rport, token = common.new_remote_port(self.hand_ports), "hand" + str(time.time_ns())
+        first = self.hand_start(delay, rport, token)
+        if first.returncode != 0:
+            raise MeasureError(first.why())
+        t = self.hand_poll(delay, rport, token)
+        end_wall = time.time()
         total = t - first.started
-        return Sample(
-            total,
-            phases={
-                "ssh that starts Jupyter detached (returns at once)": first.seconds,
-                "`ssh -N -L` + poll until 200 (mostly Jupyter starting)": total - first.seconds,
-            },
-        )
+        phases = {
+            "ssh that starts Jupyter detached (returns at once)": first.seconds,
+            "`ssh -N -L` + poll until 200 (mostly Jupyter starting)": total - first.seconds,
+        }
+        return Sample(total, phases=phases, info={"turns": self.turns(first.started_wall, end_wall)})
 
     def ensure_hand_server(self) -> str:
         """The warm by-hand Jupyter (fixed remote port, fixed token); started untimed if missing."""
         token = "bench" + str(self.warm_rport)  # noqa: S105 - a throwaway token on a throwaway host
         if not self.remote_jupyters(f"--port={self.warm_rport} "):
-            first = self.hand_start(self.warm_rport, token)
+            first = self.hand_start(0, self.warm_rport, token)
             if first.returncode != 0:
                 raise MeasureError(first.why())
-            self.hand_reach(self.warm_rport, token)
+            self.hand_poll(0, self.warm_rport, token)
         return token
 
-    def warm_by_hand(self) -> Sample:
+    def warm_by_hand(self, delay: int) -> Sample:
+        """`ssh -fN -L` (returns once connected, the listener bound), then one GET that must be 200."""
         token = self.ensure_hand_server()
-        t0 = time.perf_counter()
-        t = self.hand_reach(self.warm_rport, token)
-        return Sample(t - t0)
+        lport = free_port()
+        fwd = f"127.0.0.1:{lport}:127.0.0.1:{self.warm_rport}"
+        try:
+            ran = self.ssh("-f", "-N", "-o", "ExitOnForwardFailure=yes", "-L", fwd, self.alias[delay], timeout=60)
+            if ran.returncode != 0:
+                raise MeasureError(ran.why())
+            status = api_status(lport, token, timeout=10)
+            t = time.perf_counter()
+            end_wall = time.time()
+        finally:
+            self.close_tunnels()
+        if status != 200:
+            raise MeasureError(f"by hand: GET through `ssh -fN -L {fwd}` answered {status}")
+        return Sample(t - ran.started, info={"turns": self.turns(ran.started_wall, end_wall)})
 
-    def bare_ssh(self) -> Sample:
-        ran = self.ssh(ALIAS, "true", timeout=60)
+    def bare_ssh(self, delay: int) -> Sample:
+        ran = self.ssh(self.alias[delay], "true", timeout=60)
         if ran.returncode != 0:
             raise MeasureError(ran.why())
-        return Sample(ran.seconds)
+        return Sample(ran.seconds, info={"turns": self.turns(ran.started_wall, ran.started_wall + ran.seconds)})
 
-    def ensure_up(self) -> None:
-        ran = self.rb("up", ALIAS, "--detach", "--no-browser", "--json")  # quick when already up
-        if ran.returncode != 0:
-            raise MeasureError(ran.why())
+    # ---- status --------------------------------------------------------------
 
-    def status(self) -> Sample:
-        self.ensure_up()  # untimed; after a retry's reset the master and server are gone
-        ran = self.rb("status", ALIAS)
+    def status(self, delay: int) -> Sample:
+        ensure = self.rb("up", self.alias[delay], "--detach", "--no-browser", "--json", cwd=self.project[delay])
+        if ensure.returncode != 0:  # untimed; quick when up, and after a retry's reset it is not
+            raise MeasureError(ensure.why())
+        ran = self.rb("status", self.alias[delay], cwd=self.project[delay])
         if ran.returncode != 0:  # 8 = not up: then it measured something else
+            raise MeasureError(ran.why())
+        return self.with_steps(row(STATUS, delay), ran, ran.seconds, ran.started_wall + ran.seconds)
+
+    # ---- sync ----------------------------------------------------------------
+
+    def control_path(self) -> str:
+        return f"{self.runtime}/cm-%C"  # what remotebook's `ssh -G` resolves too: one socket for both
+
+    def prepare_sync(self) -> None:
+        """The small projects (SYNC_FILES files, a profile `s`), pushed once, untimed."""
+        for d in self.delays:
+            project = self.sync_project[d]
+            for i in range(SYNC_FILES):
+                path = project / f"src{i % 5}" / f"part{i:03d}.py"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"# part {i}\n" + "x = 1\n" * (i % 50))
+            (project / "remotebook.toml").write_text(f'[profiles.{SYNC_PROFILE}]\nhost = "{self.alias[d]}"\n')
+            self.ensure_master(d)
+            ran = self.rb("sync", "push", SYNC_PROFILE, cwd=project, rss=False)
+            if ran.returncode != 0:
+                raise MeasureError(ran.why())
+
+    def ensure_master(self, delay: int) -> None:
+        """A live master on the shared control socket of this alias (opened untimed if missing)."""
+        base = ["ssh", "-F", self.cfg, "-o", f"ControlPath={self.control_path()}"]
+        check = subprocess.run([*base, "-O", "check", self.alias[delay]], capture_output=True, timeout=15)
+        if check.returncode == 0:
+            return
+        opened = subprocess.run(
+            [*base, "-o", "ControlMaster=yes", "-o", "ControlPersist=yes", self.alias[delay], "true"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+        if opened.returncode != 0:
+            raise MeasureError(f"cannot open the ssh master: {opened.stderr.decode(errors='replace').strip()}")
+
+    def sync_push(self, delay: int, plain: bool) -> Sample:
+        self.ensure_master(delay)  # untimed
+        project = self.sync_project[delay]
+        if plain:
+            rsh = shlex.join(["ssh", "-F", self.cfg, "-o", f"ControlPath={self.control_path()}"])
+            argv = ["rsync", "-a", "-e", rsh, f"{project}/", f"{self.alias[delay]}:{project.name}/"]
+            ran = run_timed(argv, timeout=COMMAND_TIMEOUT)
+        else:
+            ran = self.rb("sync", "push", SYNC_PROFILE, cwd=project, rss=False)
+        if ran.returncode != 0:
+            raise MeasureError(ran.why())
+        return Sample(ran.seconds, info={"turns": self.turns(ran.started_wall, ran.started_wall + ran.seconds)})
+
+    # ---- start-up --------------------------------------------------------------
+
+    def python(self, *args: str) -> Sample:
+        ran = run_timed([sys.executable, *args], timeout=60, env=self.env, cwd=self.work, rss=True)
+        if ran.returncode != 0:
             raise MeasureError(ran.why())
         return Sample(ran.seconds, ran.rss_kb)
 
     def help(self) -> Sample:
-        ran = self.rb("--help")
+        ran = self.rb("--help", cwd=self.work)
         if ran.returncode != 0:
             raise MeasureError(ran.why())
         return Sample(ran.seconds, ran.rss_kb)
 
-    # ---- bookkeeping -------------------------------------------------------
+    # ---- for run_bench ---------------------------------------------------------
 
-    def sample(self, name: str, take: Callable[[], Sample], round_: int = -1) -> None:
-        """One sample of `name`; a failed try is retried (bounded) after waiting for quiet and a reset."""
-        self.results.setdefault(name, [])
-        for attempt in range(1, ATTEMPTS + 1):
-            wait_quiet()
-            try:
-                s = take()
-            except (MeasureError, HarnessError) as e:  # HarnessError: a reset or ps failed
-                say(f"{name}: try {attempt}/{ATTEMPTS} failed: {e}")
-                self.failed.setdefault(name, []).append(str(e))
-                self.close_tunnels()
-                wait_quiet()  # reset only once a concurrent pytest is done: it kills every harness user's processes
-                with contextlib.suppress(HarnessError):
-                    # Also puts our authorized_keys back, should another harness have replaced them.
-                    self.host.reset()
-                continue
-            s.round = round_
-            self.results[name].append(s)
-            say(f"{name}: {s.seconds:.3f} s")
-            return
-        say(f"{name}: giving up on this sample")
+    def tidy(self) -> None:
+        for d in self.delays:
+            with contextlib.suppress(Exception):
+                self.down(d)  # stops the supervisor that the status block's `up --detach` left
+        for pid in local.supervisors(self.state):
+            common.signal_pid(pid, signal.SIGKILL)
+        self.close_tunnels()
+        common.close_masters(self.cfg, self.runtime)
+
+    def is_ours(self, args: str) -> bool:
+        if "jupyter" not in args:
+            return False
+        return any(self.server_marker(d) in args for d in self.delays) or any(
+            f"--port={p} " in args + " " for p in self.hand_ports
+        )
+
+
+# --------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------
+
+Take = Callable[[], Sample]
+
+
+def measure(bench: UpBench, args: argparse.Namespace) -> None:
+    rec, delays = bench.rec, bench.delays
+    say("warm-up (discarded): --help, one ssh and one cold `up` per delay")
+    rec.sample("warm-up", bench.help)
+    for d in delays:
+        rec.sample("warm-up", functools.partial(bench.bare_ssh, d))
+        rec.sample("warm-up", functools.partial(bench.cold_up, d))
+    rec.drop(["warm-up"])
+    bench.steps.clear()
+
+    say(f"start-up block: {args.runs} × ({PY_START}, {PY_HELP}, {RB_HELP}), interleaved")
+    once: list[tuple[str, Take]] = [
+        (PY_START, lambda: bench.python("-c", "pass")),
+        (PY_HELP, lambda: bench.python("-m", "remotebook", "--help")),
+        (RB_HELP, bench.help),
+    ]
+    for i in range(args.runs):
+        for name, take in common.rotated(once, i):
+            rec.sample(name, take, i)
+
+    def block(label: str, names: list[tuple[str, Callable[[int], Sample]]], runs: int) -> None:
+        items = [(row(name, d), take, d) for d in delays for name, take in names]
+        say(f"{label} block: {runs} × ({', '.join(n for n, _, _ in items)}), interleaved")
+        for i in range(runs):
+            for name, take, d in common.rotated(items, i):
+                rec.sample(name, functools.partial(take, d), i)
+
+    block("cold", [(COLD_UP, bench.cold_up), (COLD_HAND, bench.cold_by_hand)], args.cold_runs)
+    with contextlib.suppress(MeasureError, HarnessError):
+        bench.go_cold()  # only tidies up after the cold block: each warm sample sets up its own server
+    block("warm", [(WARM_UP, bench.warm_up), (WARM_HAND, bench.warm_by_hand), (BARE, bench.bare_ssh)], args.runs)
+    block("status", [(STATUS, bench.status)], args.runs)
+    if not args.no_sync:
+        for d in delays:
+            bench.down(d)  # the status block's supervisors and forwards; the sync rows ride a master of their own
+        common.close_masters(bench.cfg, bench.runtime)
+        bench.prepare_sync()
+        block(
+            "sync",
+            [(SYNC_RB, lambda d: bench.sync_push(d, plain=False)), (SYNC_PLAIN, lambda d: bench.sync_push(d, True))],
+            args.runs,
+        )
 
 
 # --------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------
 
-COLD_UP = "`remotebook up` cold → first 200"
-COLD_HAND = "by hand, cold → first 200"
-WARM_UP = "`remotebook up` warm → first 200"
-WARM_HAND = "by hand, warm → first 200"
-BARE = "bare `ssh rbremote true`"
-STATUS = "`remotebook status` (live master)"
-HELP = "`remotebook --help`"
-ORDER = (COLD_UP, COLD_HAND, WARM_UP, WARM_HAND, BARE, STATUS, HELP)
+
+def _turns_cell(samples: list[Sample]) -> str:
+    xs = [s.info["turns"] for s in samples if "turns" in s.info]
+    if not xs:
+        return "—"
+    med = statistics.median(xs)
+    return f"{med:g}" + (f" ({min(xs)}–{max(xs)})" if min(xs) != max(xs) else "")
 
 
-def _out(cmd: list[str]) -> str:
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    return (p.stdout.strip() or p.stderr.strip() or "?").splitlines()[0]
+def _time_cells(samples: list[Sample]) -> list[str]:
+    st = common.stats(samples)
+    return [f"{st[0]:.3f}", f"{st[1]:.3f}–{st[2]:.3f}", str(len(samples))] if st else ["—", "—", "0"]
 
 
-def machine() -> dict[str, str]:
-    mem = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
-        mem = f"{kb / 1024 / 1024:.1f} GiB"
-    cpu = "?"
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            x.split(":", 1)[1].strip()
-            for x in Path("/proc/cpuinfo").read_text().splitlines()
-            if x.startswith("model name")
-        )
-    py = str(JUPYTER_VENV / "bin" / "python")
-    versions = _out(
-        [py, "-c", "import jupyter_server, jupyterlab; print(jupyter_server.__version__, jupyterlab.__version__)"]
-    ).split()
-    commit = _out(["git", "-C", str(Path(__file__).resolve().parent.parent), "rev-parse", "--short", "HEAD"])
-    version = "?"
-    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-        version = importlib.metadata.version("remotebook")
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "uname": _out(["uname", "-srm"]),
-        "nproc": _out(["nproc"]),
-        "cpu": cpu,
-        "memory": mem,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "openssh": _out(["ssh", "-V"]),
-        "jupyter_server": versions[0] if versions else "?",
-        "jupyterlab": versions[1] if len(versions) > 1 else "?",
-        "remotebook": f"{version} (git {commit})",
-    }
+def _ratio_cell(res: dict[str, list[Sample]], a: str, b: str) -> str:
+    r = common.ratio(res.get(a, []), res.get(b, []))
+    return f"{r:.2f} ×{common.pairs_range(res.get(a, []), res.get(b, []))}" if r else "n/a"
 
 
-def stats(samples: list[Sample]) -> tuple[float, float, float] | None:
-    if not samples:
-        return None
-    xs = [s.seconds for s in samples]
-    return statistics.median(xs), min(xs), max(xs)
-
-
-def median_of(results: dict[str, list[Sample]], name: str) -> float | None:
-    st = stats(results.get(name, []))
-    return st[0] if st else None
-
-
-def verdict(value: float | None, goal: float, unit: str, spread: str = "") -> str:
-    if value is None:
-        return "n/a"
-    ok = "meets goal" if value <= goal else "**misses goal**"
-    return f"{value:.2f}{unit}{spread} — {ok}"
-
-
-def paired(results: dict[str, list[Sample]], a: str, b: str) -> str:
-    """' (pairs lo–hi)': the range of a/b over the rounds in which both were sampled, side by side."""
-    by_round = {s.round: s.seconds for s in results.get(b, [])}
-    rs = [s.seconds / by_round[s.round] for s in results.get(a, []) if by_round.get(s.round)]
-    return f" (pairs {min(rs):.2f}–{max(rs):.2f})" if len(rs) > 1 else ""
-
-
-def render(info: dict[str, str], results: dict[str, list[Sample]], failed: dict[str, list[str]], args: Any) -> str:
-    med = {name: median_of(results, name) for name in ORDER}
-
-    def ratio(a: str, b: str) -> float | None:
-        x, y = med[a], med[b]
-        return x / y if x is not None and y else None
-
-    warm_hand_ratio = ratio(WARM_HAND, BARE)
-    goals = {
-        COLD_UP: (
-            f"≤ {GOAL_COLD_RATIO} × by hand, cold",
-            verdict(ratio(COLD_UP, COLD_HAND), GOAL_COLD_RATIO, " ×", paired(results, COLD_UP, COLD_HAND)),
-        ),
-        COLD_HAND: ("baseline", "—"),
-        WARM_UP: (
-            f"≤ {GOAL_WARM_RATIO} × bare ssh",
-            verdict(ratio(WARM_UP, BARE), GOAL_WARM_RATIO, " ×", paired(results, WARM_UP, BARE)),
-        ),
-        WARM_HAND: ("(reference)", f"{warm_hand_ratio:.2f} × bare ssh" if warm_hand_ratio else "n/a"),
-        BARE: ("baseline", "—"),
-        STATUS: (f"≤ {GOAL_STATUS_S} s", verdict(med[STATUS], GOAL_STATUS_S, " s")),
-        HELP: (f"≤ {GOAL_HELP_S} s", verdict(med[HELP], GOAL_HELP_S, " s")),
-    }
+def render(info: dict[str, str], bench: UpBench, args: argparse.Namespace) -> str:
+    res = bench.rec.results
+    d0, dw = bench.delays
     lines = [
-        f"## remotebook up benchmark — {info['date']}",
+        f"## remotebook up / status / sync benchmark, 0 ms and {dw} ms each way — {info['date']}",
         "",
-        f"Machine: {info['uname']}, {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM; {info['python']}; "
-        f"{info['openssh']}; remote Jupyter: jupyter_server {info['jupyter_server']}, JupyterLab {info['jupyterlab']}; "
-        f"remotebook {info['remotebook']}, bytecode cached. Remote: tests/harness sshd "
-        f"{'in a network namespace (veth)' if args.netns else 'on loopback (--no-netns)'}. "
-        f"Runs: {args.runs} (cold: {args.cold_runs}), after discarded warm-ups.",
+        common.machine_line(info, args.netns),
+        f"The {dw} ms rows go through bench/delay_proxy.py (alias `{WAN_ALIAS}`; a {2 * dw} ms round trip). "
+        f"Runs: {args.runs} (cold: {args.cold_runs}), after discarded warm-ups; all rows interleaved.",
         "",
-        "| measurement | median s | min | max | n | goal | ratio / verdict |",
-        "|---|---:|---:|---:|---:|---|---|",
     ]
-    for name in ORDER:
-        st = stats(results.get(name, []))
-        goal, v = goals[name]
-        n = len(results.get(name, []))
-        if st is None:
-            lines.append(f"| {name} | — | — | — | 0 | {goal} | no sample |")
-        else:
-            lines.append(f"| {name} | {st[0]:.3f} | {st[1]:.3f} | {st[2]:.3f} | {n} | {goal} | {v} |")
+    body = []
+    for name in BY_DELAY:
+        a, b = res.get(row(name, d0), []), res.get(row(name, dw), [])
+        if a or b:
+            body.append([name.replace("ALIAS", "rbremote/rbwan"), *_time_cells(a), *_time_cells(b), _turns_cell(b)])
+    for name in ONCE:
+        body.append([name, *_time_cells(res.get(name, [])), "", "", "", ""])
+    header = ["measurement", "0 ms: median s", "min–max", "n", f"{dw} ms: median s", "min–max", "n"]
+    lines += table([*header, f"round trips at {dw} ms"], body, right=range(1, 8))
 
-    lines += [
-        "",
-        "Peak RSS of the remotebook process (GNU time %M; its ssh clients are smaller, the master not counted):",
-    ]
-    lines += ["", "| process | median MiB | min | max |", "|---|---:|---:|---:|"]
-    for name in (COLD_UP, WARM_UP, STATUS, HELP):
-        rss = [s.rss_kb / 1024 for s in results.get(name, []) if s.rss_kb]
-        if rss:
-            lines.append(f"| {name} | {statistics.median(rss):.1f} | {min(rss):.1f} | {max(rss):.1f} |")
+    def r(a: str, b: str, d: int) -> str:
+        return _ratio_cell(res, row(a, d), row(b, d))
 
-    lines += ["", "Where the time goes (medians, s; ssh calls as timed in remotebook's DEBUG log):", ""]
-    lines += ["| step | cold `up` | warm `up` |", "|---|---:|---:|"]
-    phase_names: list[str] = []
-    for name in (COLD_UP, WARM_UP):
-        for s in results.get(name, []):
-            phase_names += [p for p in s.phases if p not in phase_names]
-    phase_names.sort(key=lambda p: (p == PHASE_REST, p != PHASE_START))  # start-up first, rest last
-    for phase in phase_names:
-        cells = []
-        for name in (COLD_UP, WARM_UP):
-            xs = [s.phases.get(phase, 0.0) for s in results.get(name, []) if s.phases]
-            cells.append(f"{statistics.median(xs):.3f}" if xs else "—")
-        lines.append(f"| {phase} | {cells[0]} | {cells[1]} |")
-    hand = [s.phases for s in results.get(COLD_HAND, []) if s.phases]
+    def v(a: str, b: str, d: int, goal: float) -> str:
+        x = common.ratio(res.get(row(a, d), []), res.get(row(b, d), []))
+        return common.verdict(x, goal, " ×") if x else "n/a"
+
+    st0, stw = common.median(res.get(row(STATUS, d0), [])), common.median(res.get(row(STATUS, dw), []))
+    help_ = common.median(res.get(RB_HELP, []))
+    ratios = [
+        ["warm `up` / by hand, warm", r(WARM_UP, WARM_HAND, d0), r(WARM_UP, WARM_HAND, dw), f"≤ {GOAL_WARM_HAND} × at {dw} ms", v(WARM_UP, WARM_HAND, dw, GOAL_WARM_HAND)],
+        ["warm `up` / bare ssh", r(WARM_UP, BARE, d0), r(WARM_UP, BARE, dw), f"≤ {GOAL_WARM_BARE} × at 0 ms", v(WARM_UP, BARE, d0, GOAL_WARM_BARE)],
+        ["by hand, warm / bare ssh", r(WARM_HAND, BARE, d0), r(WARM_HAND, BARE, dw), "(reference)", "—"],
+        ["cold `up` / by hand, cold", r(COLD_UP, COLD_HAND, d0), r(COLD_UP, COLD_HAND, dw), f"≤ {GOAL_COLD} × at {dw} ms", v(COLD_UP, COLD_HAND, dw, GOAL_COLD)],
+        ["no-change `sync push` / plain rsync", r(SYNC_RB, SYNC_PLAIN, d0), r(SYNC_RB, SYNC_PLAIN, dw), f"≤ {GOAL_SYNC} × at {dw} ms", v(SYNC_RB, SYNC_PLAIN, dw, GOAL_SYNC)],
+        ["`status`, s", f"{st0:.3f}" if st0 else "n/a", f"{stw:.3f}" if stw else "n/a", f"≤ {GOAL_STATUS_LOOP} s at 0, ≤ {GOAL_STATUS_WAN} s at {dw} ms",
+         f"0 ms: {common.verdict(st0, GOAL_STATUS_LOOP, ' s')}; {dw} ms: {common.verdict(stw, GOAL_STATUS_WAN, ' s')}"],
+        ["`remotebook --help`, s", f"{help_:.3f}" if help_ else "n/a", "", f"≤ {GOAL_HELP} s", common.verdict(help_, GOAL_HELP, " s")],
+    ]  # fmt: skip
+    lines += ["", "Ratios (medians over medians; in brackets the range of the per-round ratios):", ""]
+    lines += table(["ratio", "0 ms", f"{dw} ms", "goal", "verdict"], ratios)
+    for name in (WARM_UP, STATUS, COLD_UP):
+        lines += ["", *step_table(res, name, d0, dw)]
+    hand = [s.phases for s in res.get(row(COLD_HAND, dw), []) if s.phases]
     if hand:
-        lines += ["", "| by hand, cold: step | median s |", "|---|---:|"]
-        for phase in hand[0]:
-            lines.append(f"| {phase} | {statistics.median(p[phase] for p in hand):.3f} |")
-    if failed:
-        lines += ["", "Failed tries (retried):", ""]
-        lines += [f"- {name}: {len(errs)} × ({errs[-1][:200]})" for name, errs in failed.items()]
+        lines += ["", f"By hand, cold, at {dw} ms: " + "; ".join(
+            f"{k} {statistics.median(p[k] for p in hand):.3f} s" for k in hand[0]
+        )]  # fmt: skip
+    rss = [[name, f"{statistics.median(xs):.1f}"] for name in (row(WARM_UP, d0), row(STATUS, d0), RB_HELP, PY_START)
+           if (xs := [s.rss_kb / 1024 for s in res.get(name, []) if s.rss_kb])]  # fmt: skip
+    if rss:
+        lines += ["", "Peak RSS (GNU time %M), MiB: " + "; ".join(f"{n} {x}" for n, x in rss) + "."]
+    lines += timeline(bench, row(WARM_UP, dw)) + timeline(bench, row(STATUS, dw))
+    lines += common.failed_lines(bench.rec.failed)
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------
-# clean-up
-# --------------------------------------------------------------------------
+def step_table(res: dict[str, list[Sample]], name: str, d0: int, dw: int) -> list[str]:
+    """Median seconds per step at both delays, and the median round trips of each step at dw."""
+    a, b = res.get(row(name, d0), []), res.get(row(name, dw), [])
+    kinds: list[str] = []
+    for s in (*a, *b):
+        kinds += [k for k in s.phases if k not in kinds]
+    for s in b:
+        kinds += [k for k in s.info.get("step_turns", {}) if k not in kinds]
+    if not kinds:
+        return []
+
+    def med(samples: list[Sample], k: str) -> str:
+        xs = [s.phases.get(k, 0.0) for s in samples if s.phases]
+        return f"{statistics.median(xs):.3f}" if xs and k in {p for s in samples for p in s.phases} else "—"
+
+    def trips(k: str) -> str:
+        xs = [s.info["step_turns"].get(k, 0) for s in b if "step_turns" in s.info]
+        return f"{statistics.median(xs):g}" if xs else "—"
+
+    body = [[k, med(a, k), med(b, k), trips(k)] for k in kinds]
+    body.append(["**total**", *(f"{m:.3f}" if (m := common.median(x)) else "—" for x in (a, b)), _turns_cell(b)])
+    title = f"Steps of {name} (medians; ssh calls as timed in remotebook's DEBUG log, round trips from the proxy):"
+    return [title, "", *table(["step", "0 ms s", f"{dw} ms s", f"round trips at {dw} ms"], body, right=(1, 2, 3))]
 
 
-def _processes() -> Iterator[tuple[int, str, str]]:
-    out = subprocess.run(["ps", "-ww", "-eo", "pid=,stat=,args="], capture_output=True, text=True, timeout=30)
-    for line in out.stdout.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) == 3 and parts[0].isdigit():
-            yield int(parts[0]), parts[1], parts[2]
-
-
-def sweep(is_ours: Callable[[str], bool]) -> list[str]:
-    """Kill this run's leftover processes (ssh masters, tunnels, remote Jupyters); return what was found."""
-    me = os.getpid()
-    found: list[str] = []
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = [(pid, args) for pid, st, args in _processes() if pid != me and not st.startswith("Z") and is_ours(args)]
-        if not pids:
-            break
-        found += [f"{pid} {args[:120]}" for pid, args in pids if f"{pid} {args[:120]}" not in found]
-        for pid, _ in pids:
-            _signal_pid(pid, sig)
-        end = time.monotonic() + 5
-        while time.monotonic() < end and any(_alive(pid) for pid, _ in pids):
-            time.sleep(0.05)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-# --------------------------------------------------------------------------
-# main
-# --------------------------------------------------------------------------
+def timeline(bench: UpBench, name: str) -> list[str]:
+    """The calls of the last sample of `name`, in order: when, how long, how many round trips."""
+    runs = bench.steps.get(name, [])
+    if not runs:
+        return []
+    body = [
+        [f"{s.offset:.3f}" if s.kind != OUTSIDE else "", f"{s.seconds:.3f}" if s.kind != OUTSIDE else "", s.kind, str(s.turns)]
+        for s in runs[-1]
+    ]  # fmt: skip
+    return [
+        "",
+        f"One sample of {name}, call by call:",
+        "",
+        *table(["at s", "took s", "call", "round trips"], body, right=(0, 1, 3)),
+    ]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_up", description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=5, help="samples per warm/status/help/ssh measurement (default 5)")
+    common.add_common_args(p, runs=5)
     p.add_argument("--cold-runs", type=int, default=None, help="samples per cold measurement (default: --runs)")
-    p.add_argument("--no-netns", dest="netns", action="store_false", help="sshd on loopback, not in a namespace")
-    p.add_argument("--raw", type=Path, help="also write every sample as JSON to this file")
+    p.add_argument("--delay-ms", type=int, default=25, help="the delayed rows' delay each way, ms (default 25)")
+    p.add_argument("--no-sync", action="store_true", help="skip the no-change sync rows")
     args = p.parse_args(argv)
     if args.cold_runs is None:
         args.cold_runs = args.runs
-    if not (1 <= args.runs <= MAX_RUNS and 1 <= args.cold_runs <= MAX_RUNS):
-        p.error(f"--runs and --cold-runs must be between 1 and {MAX_RUNS}")
+    common.check_runs(p, args.runs, args.cold_runs)
+    if not 1 <= args.delay_ms <= 1000:
+        p.error("--delay-ms must be between 1 and 1000")
     return args
-
-
-def measure(bench: Bench, args: argparse.Namespace) -> None:
-    say("warm-up (discarded): --help, one ssh, one cold `up`")
-    for take in (bench.help, bench.bare_ssh, bench.cold_up):
-        bench.sample("warm-up", take)
-    bench.results.pop("warm-up", None)
-
-    say(f"cold block: {args.cold_runs} × (remotebook up, by hand), interleaved")
-    for i in range(args.cold_runs):
-        pair: list[tuple[str, Callable[[], Sample]]] = [(COLD_UP, bench.cold_up), (COLD_HAND, bench.cold_by_hand)]
-        for name, take in pair if i % 2 == 0 else pair[::-1]:
-            bench.sample(name, take, i)
-
-    say(f"warm block: {args.runs} × (remotebook up, by hand, bare ssh), interleaved")
-    with contextlib.suppress(MeasureError, HarnessError):
-        bench.go_cold()  # only tidies up after the cold block: each warm sample sets up its own server
-    trio: list[tuple[str, Callable[[], Sample]]] = [
-        (WARM_UP, bench.warm_up),
-        (WARM_HAND, bench.warm_by_hand),
-        (BARE, bench.bare_ssh),
-    ]
-    for i in range(args.runs):
-        k = i % len(trio)
-        for name, take in trio[k:] + trio[:k]:
-            bench.sample(name, take, i)
-
-    say(f"status/help block: {args.runs} × each")
-    for _ in range(args.runs):
-        bench.sample(STATUS, bench.status)
-        bench.sample(HELP, bench.help)
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    if os.geteuid() != 0:
-        say("needs root (the harness creates users, a network namespace and sshds)")
-        return 2
-    wait_quiet()
-    info = machine()
-    work = Path(tempfile.mkdtemp(prefix="rbbench-"))
-    runtime = Path(tempfile.mkdtemp(prefix="rbb-", dir="/tmp"))  # ssh control sockets: keep the path short
-    host: RemoteHost | None = None
-    bench: Bench | None = None
-    code = 0
-    try:
-        say("starting the harness remote")
-        try:
-            host = start_remote_host(work / "remote", netns=args.netns)
-        except (HarnessUnavailable, HarnessError) as e:
-            say(f"cannot start the harness: {e}")
-            return 1
-        bench = Bench(host, work, runtime)
-        try:
-            measure(bench, args)
-        except MeasureError as e:  # outside a retried sample (warm-up, block set-up): report what we have
-            say(f"stopped early: {e}")
-            code = 1
-        except KeyboardInterrupt:
-            say("interrupted: the table below has what was measured so far")
-            code = 130
-        print(render(info, bench.results, bench.failed, args), flush=True)
-        if args.raw:
-            raw = {"machine": info, "samples": {k: [asdict(s) for s in v] for k, v in bench.results.items()}}
-            args.raw.write_text(json.dumps(raw, indent=2) + "\n")
-    finally:
-        code = max(code, cleanup(host, bench, work, runtime))
-    return code
-
-
-def cleanup(host: RemoteHost | None, bench: Bench | None, work: Path, runtime: Path) -> int:
-    """Stop everything this run started; say (and kill) what was still left. Never raises."""
-    markers = [str(work) + "/", str(runtime) + "/"]
-    rb_root = jupyter_ports = None
-    if bench is not None:
-        rb_root = bench.rb_server_marker()
-        jupyter_ports = {f"--port={p} " for p in bench.hand_ports}
-        with contextlib.suppress(Exception):
-            bench.rb("down", ALIAS, timeout=60)  # stops the supervisor that the status block's `up --detach` left
-            bench.close_tunnels()
-            bench.close_masters()
-    if host is not None:
-        host.stop()
-
-    def is_ours(args: str) -> bool:
-        if any(m in args for m in markers):
-            return True
-        if "jupyter" in args and rb_root and rb_root in args:
-            return True
-        return "jupyter" in args and any(p in args + " " for p in jupyter_ports or ())
-
-    left = sweep(is_ours)
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(runtime, ignore_errors=True)
-    if left:
-        say("killed leftovers: " + "; ".join(left))
-        return 1
-    say("clean: no ssh or Jupyter process of this run is left")
-    return 0
+    return common.run_bench(
+        args,
+        "up",
+        lambda host, work, runtime: UpBench(host, work, runtime, args.delay_ms),
+        lambda bench: measure(bench, args),
+        lambda info, bench: render(info, bench, args),
+    )
 
 
 if __name__ == "__main__":

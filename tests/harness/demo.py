@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from tests.harness.local import remotebook_env
 from tests.harness.remote_host import HarnessError, HarnessUnavailable, start_remote_host
 from tests.integration.jupyter_client_lite import execute, request
 
@@ -53,13 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except (HarnessUnavailable, HarnessError) as e:
         print(f"demo: cannot start the throwaway remote: {e}", file=sys.stderr)
         return 1
-    env = {
-        **os.environ,
-        "REMOTEBOOK_SSH_CONFIG": str(host.ssh_config),
-        "REMOTEBOOK_STATE_DIR": str(work / "state"),
-        "REMOTEBOOK_CONFIG_DIR": str(work / "config"),
-        "REMOTEBOOK_RUNTIME_DIR": str(runtime),
-    }
+    env = remotebook_env(host, work / "state", runtime)
     try:
         print(f"ssh config: {host.ssh_config} (host alias `rbremote`, strict host-key checking)")
         _say("remotebook up: one ssh connection, Jupyter started on the remote, a local port forwarded")

@@ -10,7 +10,6 @@ of in a network namespace.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -18,14 +17,27 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
+from tests.harness import local
+from tests.harness.local import LockTimeout, machine_lock
 from tests.harness.remote_host import HarnessUnavailable, RemoteHost, start_remote_host
+
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration is an integration test: `pytest -m "not integration"` is the unit tier.
+
+    A conftest hook sees the whole session's items, so only those collected from this folder are marked.
+    """
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -41,37 +53,18 @@ def remote_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteHost
     netns = os.environ.get("REMOTEBOOK_HARNESS_NETNS", "1") != "0"
     if os.geteuid() != 0:
         _unavailable("needs root (network namespace, test users, sshd)")
-    with _machine_lock():
+    with contextlib.ExitStack() as stack:
+        # A second pytest run (or a bench) waits here for the first instead of resetting its users.
+        try:
+            stack.enter_context(machine_lock())
+        except LockTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
         try:
             host = start_remote_host(tmp_path_factory.mktemp("remote-host"), netns=netns)
         except HarnessUnavailable as exc:
             _unavailable(exc.reason)
-        try:
-            yield host
-        finally:
-            host.stop()
-
-
-@contextlib.contextmanager
-def _machine_lock(timeout: float = 3600.0) -> Iterator[None]:
-    """One harness per machine at a time: its unix users and their homes are machine-wide.
-
-    A second pytest run (or a bench) waits here for the first instead of resetting its users.
-    """
-    fd = os.open("/run/remotebook-harness.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail("another harness held /run/remotebook-harness.lock for an hour", pytrace=False)
-                time.sleep(0.5)  # waiting for another test run to finish, not for readiness
-        yield
-    finally:
-        os.close(fd)
+        stack.callback(host.stop)
+        yield host
 
 
 @pytest.fixture(autouse=True)
@@ -95,14 +88,7 @@ class Runner:
         self.project = project
         self.runtime = runtime
         self.state = state
-        self.env = {
-            **os.environ,
-            "REMOTEBOOK_SSH_CONFIG": str(host.ssh_config),
-            "REMOTEBOOK_STATE_DIR": str(state),
-            "REMOTEBOOK_CONFIG_DIR": str(state / "config"),
-            "REMOTEBOOK_RUNTIME_DIR": str(runtime),
-            "BROWSER": "true",  # never start a real browser from a test
-        }
+        self.env = local.remotebook_env(host, state, runtime)
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "remotebook", *args]
@@ -146,19 +132,15 @@ class Runner:
 
     def ssh_processes(self) -> list[str]:
         """Local ssh processes that use our control dir (masters and clients)."""
-        out = subprocess.run(["ps", "-ww", "-eo", "pid,stat,args"], capture_output=True, text=True, timeout=10)
-        return [
-            line for line in out.stdout.splitlines() if str(self.runtime) in line and "ssh" in line and " Z" not in line
-        ]
+        return [str(p) for p in local.ssh_processes(self.runtime)]
 
     def masters(self) -> list[str]:
         """ssh masters on our control dir: `up`'s (`ssh -f -N -o ControlMaster=yes`) or a backgrounded `[mux]`."""
-        return [line for line in self.ssh_processes() if "[mux]" in line or "ControlMaster=yes" in line]
+        return [str(p) for p in local.masters(self.runtime)]
 
     def ssh_clients(self) -> list[str]:
         """ssh processes on our control dir that are not masters (what a finished command must not leave)."""
-        masters = set(self.masters())
-        return [line for line in self.ssh_processes() if line not in masters]
+        return [str(p) for p in local.ssh_clients(self.runtime)]
 
     def jupyter_processes(self, user: str = "rbtest") -> list[str]:
         """Jupyter *servers* of that user (JupyterLab also runs short-lived node helpers)."""
@@ -175,19 +157,7 @@ class Runner:
 
     def supervisors(self) -> list[int]:
         """Pids of `remotebook _supervise` processes running with our state dir."""
-        marker = f"REMOTEBOOK_STATE_DIR={self.state}".encode()
-        found = []
-        for proc_dir in Path("/proc").iterdir():
-            try:
-                if (
-                    proc_dir.name.isdigit()
-                    and b"_supervise" in (proc_dir / "cmdline").read_bytes()
-                    and marker in (proc_dir / "environ").read_bytes()
-                ):
-                    found.append(int(proc_dir.name))
-            except OSError:
-                continue
-        return found
+        return local.supervisors(self.state)
 
     def stop_supervisors(self) -> None:
         """Kill background supervisors started with our state dir (they would reconnect)."""
