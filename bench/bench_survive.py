@@ -1,13 +1,15 @@
 """How fast the supervisor of `remotebook up --detach` brings a dropped tunnel back, and what it costs while idle.
 
-`.venv/bin/python -m bench.bench_survive [--runs N] [--outage S]` from the repo root, as root: it starts the
+`.venv/bin/python -m bench.bench_survive [--runs N] [--outage S[,S...]]` from the repo root, as root: it starts the
 throwaway remote of tests/harness (real sshd in a network namespace, user rbtest with JupyterLab on its
 login PATH), runs `remotebook up rbremote --detach`, which leaves a background supervisor
 (`python -m remotebook _supervise rbremote`), and measures, in one run and interleaved so that drift hits
 all sides alike:
 
 * the ssh master SIGKILLed -> the first HTTP 200 on GET /api/status through the same local port;
-* the link (the harness's veth) down for --outage seconds -> from link-up to the first 200 on that port;
+* the link (the harness's veth) down for each --outage (default 60, 300 and 600 s: long outages) -> from
+  link-up to the first 200 on that port; and while it is down, the supervisor's cost: ssh processes it
+  starts per minute (from its DEBUG log) and its CPU per minute (its own and its reaped children's);
 * the remote Jupyter SIGKILLed -> the first 200 (the supervisor starts the server again);
 * the baselines: a bare `ssh rbremote true`, and what a user does by hand after the master died: rerun
   `remotebook up rbremote --detach --no-browser` (timed from the spawn to the first 200);
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import random
@@ -55,15 +58,16 @@ from remotebook import outage, supervise
 RECONNECT_DEADLINE = 60.0  # from the fault (or link-up) to the first 200
 SETTLE_DEADLINE = 30.0  # before a sample: the supervisor watching, the tunnel answering
 KILL_DEADLINE = 5.0  # a SIGKILLed process is gone (or a zombie) within this
-DEFAULT_OUTAGE = 10.0
+DEFAULT_OUTAGES = "60,300,600"  # issue 16: outages of 1, 5 and 10 minutes
 DEFAULT_IDLE = 30.0
-MAX_OUTAGE = 600.0
+MAX_OUTAGE = 3600.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 GOAL_MASTER_S = 5.0  # the issue: back within 5 s of a killed master
 GOAL_LINK_S = 10.0  # ... and within 10 s of the link coming back
 GOAL_RSS_MIB = 30.0
 GOAL_CPU_PCT = 1.0  # "near zero": this bench reads it as at most 1 % of one core
+GOAL_OFFLINE_SPAWNS = 4.0  # issue 16: ssh processes per minute while offline
 
 MASTER = "supervisor: ssh master SIGKILLed → first 200, same port"
 RETYPE = "by hand: master died, rerun `remotebook up --detach` → first 200"
@@ -77,6 +81,9 @@ HWM_AFTER = "VmHWM after reconnects (the fault samples), MiB"
 CPU = "CPU while idle, % of one core (utime+stime, {idle:g} s window)"
 CPU_CHILDREN = "CPU of its reaped ssh children while idle, % of one core"
 SPAWNS = "ssh processes started per minute while idle"
+OFFLINE_SPAWNS = "offline {outage:g} s: ssh processes started per minute"
+OFFLINE_CPU = "offline {outage:g} s: CPU, % of one core (own + reaped children)"
+OFFLINE_TRIES = "offline {outage:g} s: reconnect tries"
 
 PH_DETECT = "detection: fault → supervisor says `reconnecting`"
 PH_REBUILD = "rebuild: `reconnecting` → `reconnected` (exit master, ssh session + bootstrap, forward, ready)"
@@ -163,7 +170,7 @@ def session_seconds(events: list[LogLine], start: float, end: float) -> float | 
 class Survive:
     """remotebook's supervisor under faults: a killed master, a killed Jupyter, a link outage; and idle."""
 
-    def __init__(self, host: RemoteHost, work: Path, runtime: Path, outage: float, idle: float) -> None:
+    def __init__(self, host: RemoteHost, work: Path, runtime: Path, outages: list[float], idle: float) -> None:
         self.host = host
         self.work = work
         self.runtime = runtime
@@ -173,9 +180,9 @@ class Survive:
         self.cfg = str(host.ssh_config)
         self.env = common.bench_env(host, work, runtime)
         self.rb_argv = common.remotebook_argv()
-        self.outage = outage
+        self.outages = outages
         self.idle = idle
-        self.link_row = LINK.format(outage=outage)
+        self.link_rows = [LINK.format(outage=o) for o in outages]
         self.rec = Recorder(host)
 
     # ---- helpers -----------------------------------------------------------
@@ -328,27 +335,40 @@ class Survive:
         phases, more = self.fault_phases(sup, wall, total)
         return {JUPYTER: Sample(total, phases=phases, info={**info, **more})}
 
-    def link_outage(self) -> dict[str, Sample]:
+    def link_outage(self, outage: float) -> dict[str, Sample]:
+        link_row = LINK.format(outage=outage)
         port, token, sup = self.ensure_supervised()
         before = int(self.health().get("reconnects") or 0)
         time.sleep(random.SystemRandom().uniform(0, supervise.CHECK_INTERVAL))
         down_wall = time.time()
+        own0, kids0 = proc_ticks(sup)
         self.host.set_link(False)
         try:
-            time.sleep(self.outage)  # the outage itself: what is simulated, not a wait for readiness
+            time.sleep(outage)  # the outage itself: what is simulated, not a wait for readiness
+            own1, kids1 = proc_ticks(sup)
+            tries = int(self.health().get("tries") or 0)
         finally:
             self.host.set_link(True)
         up_wall, t0 = time.time(), time.perf_counter()
         total = self.wait_back(port, token, "link back") - t0
         info = self.after_reconnect(sup, before, port)
         events = read_events(self.state, sup, down_wall)
+        spawned = [e for e in events if e.wall <= up_wall and e.message.startswith("run: ssh ")]
+        minutes = (up_wall - down_wall) / 60
+        cost = {
+            OFFLINE_SPAWNS.format(outage=outage): Sample(len(spawned) / minutes),
+            OFFLINE_CPU.format(outage=outage): Sample((own1 - own0 + kids1 - kids0) / CLK_TCK / (minutes * 60) * 100),
+            OFFLINE_TRIES.format(outage=outage): Sample(tries),
+        }
+        info["woke"] = self.health().get("woke")
         detect = first(events, is_reconnecting, down_wall)
         done = first(events, is_reconnected, detect.wall if detect else down_wall)
         if detect is None or done is None:
-            return {self.link_row: Sample(total, info={**info, "log": "no reconnecting/reconnected lines"})}
-        starts = [e for e in events if detect.wall <= e.wall <= done.wall and " -O exit " in e.message]
+            return {link_row: Sample(total, info={**info, "log": "no reconnecting/reconnected lines"}), **cost}
+        # every try that connects starts a master (`ssh -f -N -o ControlMaster=yes`)
+        starts = [e for e in events if detect.wall <= e.wall <= done.wall and "ControlMaster=yes" in e.message]
         failures = [e for e in events if detect.wall <= e.wall <= done.wall and "reconnect try" in e.message]
-        start = starts[-1].wall if starts else done.wall  # every try begins by closing the old master
+        start = starts[-1].wall if starts else done.wall
         base = up_wall
         phases = dict.fromkeys((PH_LATE, PH_INFLIGHT, PH_BACKOFF, PH_TRY), 0.0)
         if detect.wall > up_wall:  # the outage was shorter than detection: probes in flight still failed
@@ -373,7 +393,7 @@ class Survive:
             try_in_flight_at_link_up=start <= base or last_fail is not None,
             last_failure=failures[-1].message if failures else "",
         )
-        return {self.link_row: Sample(total, phases=phases, info=info)}
+        return {link_row: Sample(total, phases=phases, info=info), **cost}
 
     def retype(self) -> dict[str, Sample]:
         """The master died with no supervisor: the user reruns `up --detach` (noticing and typing not counted)."""
@@ -458,7 +478,7 @@ def row(name: str, samples: list[Sample], goal: str, v: str, digits: int = 3) ->
 
 def render(info: dict[str, str], bench: Survive, args: Any) -> str:
     res = bench.rec.results
-    link = bench.link_row
+    links = bench.link_rows
 
     def med(name: str) -> float | None:
         return common.median(res.get(name, []))
@@ -469,30 +489,40 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         saving = f"supervisor {diff:+.2f} s vs this, and nobody has to notice"
     bare = med(BARE)
     over_bare = f"{med(RETYPE) / bare:.2f} × bare ssh" if bare and med(RETYPE) else ""
-    c = supervise
+    c, b = supervise, outage.backoff_from(os.environ)
     lines = [
         f"## remotebook supervisor benchmark — {info['date']}",
         "",
         common.machine_line(info, args.netns)
-        + f" Runs: {args.runs}, after a discarded warm-up; outage {args.outage:g} s; idle window {args.idle:g} s. "
+        + f" Runs: {args.runs}, after a discarded warm-up; outages {', '.join(f'{o:g}' for o in args.outage)} s; "
+        f"idle window {args.idle:g} s. "
         f"Supervisor: check every {c.CHECK_INTERVAL:g} s, probe timeout {c.PROBE_TIMEOUT:g} s, "
-        f"stalled after {c.STALLED_AFTER} failed probes, backoff growing with the time offline to "
-        f"{outage.CAP:g} s.",
+        f"stalled after {c.STALLED_AFTER} failed probes; between tries it waits as long as it has been offline, "
+        f"from {outage.FLOOR:g} s to the cap {b.cap:g} s (reached {b.horizon:g} s into the outage), less when "
+        "the network shows signs of being back.",
         "",
         "| measurement | median s | min | max | n | goal | verdict |",
         "|---|---:|---:|---:|---:|---|---|",
         row(MASTER, res.get(MASTER, []), f"≤ {GOAL_MASTER_S:g} s", common.verdict(med(MASTER), GOAL_MASTER_S, " s")),
         row(RETYPE, res.get(RETYPE, []), "baseline (retyping not counted)", saving or "—"),
-        row(
-            link, res.get(link, []), f"≤ {GOAL_LINK_S:g} s after link-up", common.verdict(med(link), GOAL_LINK_S, " s")
+        *(
+            row(
+                link,
+                res.get(link, []),
+                f"≤ {GOAL_LINK_S:g} s after link-up",
+                common.verdict(med(link), GOAL_LINK_S, " s"),
+            )
+            for link in links
         ),
         row(JUPYTER, res.get(JUPYTER, []), "(no goal set)", "—"),
         row(BARE, res.get(BARE, []), "baseline: floor of any reconnect", "—"),
     ]
     if not args.netns:
-        lines.append(f"| {link} | — | — | — | 0 | needs the network namespace | not measured (--no-netns) |")
+        lines += [
+            f"| {link} | — | — | — | 0 | needs the network namespace | not measured (--no-netns) |" for link in links
+        ]
     rss, hwm, cpu = RSS.format(idle=args.idle), HWM.format(idle=args.idle), CPU.format(idle=args.idle)
-    after = [Sample(s.info.get("VmHWM", 0) / 1024) for name in (MASTER, link, JUPYTER) for s in res.get(name, [])]
+    after = [Sample(s.info.get("VmHWM", 0) / 1024) for name in (MASTER, *links, JUPYTER) for s in res.get(name, [])]
     after = [s for s in after if s.value]
     lines += [
         "",
@@ -515,9 +545,32 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         row(CPU_CHILDREN, res.get(CPU_CHILDREN, []), "(reference)", "—", 2),
         row(SPAWNS, res.get(SPAWNS, []), "(reference)", "—", 1),
     ]
+    if args.netns:
+        lines += ["", "While the link is down (from link-down to link-up):", ""]
+        lines += ["| measurement | median | min | max | n | goal | verdict |", "|---|---:|---:|---:|---:|---|---|"]
+        for o in args.outage:
+            spawns, cpu_off, tries = (x.format(outage=o) for x in (OFFLINE_SPAWNS, OFFLINE_CPU, OFFLINE_TRIES))
+            lines += [
+                row(
+                    spawns,
+                    res.get(spawns, []),
+                    f"≤ {GOAL_OFFLINE_SPAWNS:g}",
+                    common.verdict(med(spawns), GOAL_OFFLINE_SPAWNS, ""),
+                    1,
+                ),
+                row(
+                    cpu_off,
+                    res.get(cpu_off, []),
+                    f"≤ {GOAL_CPU_PCT:g} %",
+                    common.verdict(med(cpu_off), GOAL_CPU_PCT, " %"),
+                    3,
+                ),
+                row(tries, res.get(tries, []), "(reference)", "—", 0),
+            ]
     lines += ["", "Where the time goes (medians, s; from the supervisor's DEBUG log, millisecond stamps):", ""]
-    lines += ["| step | master killed | link back | Jupyter killed |", "|---|---:|---:|---:|"]
-    cols = (MASTER, link, JUPYTER)
+    heads = ["master killed", *(f"link back ({o:g} s)" for o in args.outage), "Jupyter killed"]
+    lines += [f"| step | {' | '.join(heads)} |", "|---|" + "---:|" * len(heads)]
+    cols = (MASTER, *links, JUPYTER)
     order = [PH_DETECT, PH_LATE, PH_INFLIGHT, PH_BACKOFF, PH_REBUILD, PH_TRY, PH_SESSION, PH_REST]
     for phase in order:
         cells = []
@@ -526,7 +579,19 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
             cells.append(f"{statistics.median(xs):.3f}" if xs else "—")
         if any(x != "—" for x in cells):
             lines.append(f"| {phase} | {' | '.join(cells)} |")
-    link_samples = res.get(link, [])
+    for link in links:
+        lines += link_summary(link, res.get(link, []))
+    if over_bare:
+        lines += ["", f"By hand after a dropped master, the rerun `up` took {over_bare}."]
+    if bench.rec.notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(bench.rec.notes)]
+    lines += common.failed_lines(bench.rec.failed)
+    return "\n".join(lines)
+
+
+def link_summary(link: str, link_samples: list[Sample]) -> list[str]:
+    """One paragraph on the link outages of one length: detection, failed tries, the sign that ended the wait."""
+    lines: list[str] = []
     if link_samples:
         n = len(link_samples)
         detect = [s.info["detected_after_down"] for s in link_samples if "detected_after_down" in s.info]
@@ -535,7 +600,7 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         flight = sum(1 for s in link_samples if s.info.get("try_in_flight_at_link_up"))
         why = next((s.info["last_failure"] for s in reversed(link_samples) if s.info.get("last_failure")), "")
         made = f"{min(fails)}" if min(fails) == max(fails) else f"{min(fails)}–{max(fails)}"
-        text = "Link outage: "
+        text = f"{link.split('→')[0].removeprefix('supervisor: ').strip()}: "
         if detect:
             text += f"the supervisor said `reconnecting` {statistics.median(detect):.2f} s (median) after link-down"
             text += f" (after link-up in {late} of {n} samples); " if late else "; "
@@ -543,12 +608,10 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
         if why:
             text += f" Last failure logged: `{why[:200]}`."
         lines += ["", text]
-    if over_bare:
-        lines += ["", f"By hand after a dropped master, the rerun `up` took {over_bare}."]
-    if bench.rec.notes:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in dict.fromkeys(bench.rec.notes)]
-    lines += common.failed_lines(bench.rec.failed)
-    return "\n".join(lines)
+        woke = [str(s.info.get("woke")) for s in link_samples if s.info.get("woke")]
+        if woke:
+            lines += ["", "The wait ended on: " + "; ".join(f"`{w}`" for w in woke) + "."]
+    return lines
 
 
 # --------------------------------------------------------------------------
@@ -559,13 +622,25 @@ def render(info: dict[str, str], bench: Survive, args: Any) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.bench_survive", description=__doc__.splitlines()[0])
     common.add_common_args(p, runs=3)
-    p.add_argument("--outage", type=float, default=DEFAULT_OUTAGE, help="link outage in seconds (default 10)")
+    p.add_argument(
+        "--outage",
+        type=durations,
+        default=durations(DEFAULT_OUTAGES),
+        help=f"link outages in seconds, comma-separated (default {DEFAULT_OUTAGES})",
+    )
     p.add_argument("--idle", type=float, default=DEFAULT_IDLE, help="idle window in seconds (default 30)")
     args = p.parse_args(argv)
     common.check_runs(p, args.runs)
-    if not (0 < args.outage <= MAX_OUTAGE and 1 <= args.idle <= MAX_OUTAGE):
+    if not (args.outage and all(0 < o <= MAX_OUTAGE for o in args.outage) and 1 <= args.idle <= MAX_OUTAGE):
         p.error(f"--outage and --idle must be between 0 and {MAX_OUTAGE:g} s (--idle at least 1)")
     return args
+
+
+def durations(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: {text!r}") from None
 
 
 def measure(bench: Survive, args: argparse.Namespace) -> None:
@@ -582,7 +657,7 @@ def measure(bench: Survive, args: argparse.Namespace) -> None:
         ("bare ssh", bench.bare),
     ]
     if args.netns:
-        block.append((f"link down {args.outage:g} s", bench.link_outage))
+        block += [(f"link down {o:g} s", functools.partial(bench.link_outage, o)) for o in args.outage]
     say(f"fault block: {args.runs} × ({', '.join(label for label, _ in block)}), interleaved")
     for i in range(args.runs):
         k = i % len(block)
