@@ -128,7 +128,7 @@ def _up(
             deadline=Deadline(waits.timeout or session.launcher.wait_seconds),
             show=waits.show or (lambda waiting: progress(waiting.line())),
         )
-        for note in getattr(session.launcher, "notes", ()):
+        for note in session.launcher.notes:
             session.notes.append(note)
             progress(note)
         progress(_server_line(server))
@@ -403,13 +403,12 @@ def status(session: Session) -> reports.ProjectReport:
     if tunnel_up and used is None and server and port:
         used = activity(port, server.token)
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=pid is not None)
-    ended = getattr(session.launcher, "ended", None)
     return dataclasses.replace(
         report,
         activity=used,
         supervisor=session.store.load(state.HEALTH),
         asked_status=True,
-        job=session.launcher.job or ended,
+        job=session.launcher.job or session.launcher.ended,
     )
 
 

@@ -22,10 +22,16 @@ class Queued:
     """A stand-in launcher whose server appears after `pending` ensures (a job waiting in a queue)."""
 
     kind = "test"
+    wait_seconds = 600.0
+    job = ended = None
+    notes: list[str] = []
 
     def __init__(self, pending: int) -> None:
         self.pending = pending
         self.calls = 0
+
+    def abandon(self) -> str:
+        return ""
 
     def ensure(self, token: str, *, batch: bool, restart_shut_down: bool) -> launch.Server | launch.Waiting:
         self.calls += 1

@@ -166,6 +166,8 @@ class Launcher(Protocol):
     kind: str
     wait_seconds: float  # how long `up` waits for ensure to return a Server (a queue takes longer)
     job: Job | None  # the scheduler's last word on the batch job (None for a server on the host)
+    ended: Job | None  # a job of ours that ended since (walltime, scancel...); None for a server on the host
+    notes: list[str]  # what ensure found worth telling the user (e.g. a TCP tunnel on a node)
 
     def abandon(self) -> str:
         """`up` failed or was interrupted before the server came: undo what ensure started (a queued job); what it did."""

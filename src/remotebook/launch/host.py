@@ -64,6 +64,8 @@ class HostLauncher:
         self.profile = profile
         self.wait_seconds = profile.start_timeout + 15
         self.job: Job | None = None  # never a batch job
+        self.ended: Job | None = None
+        self.notes: list[str] = []  # the bootstrap's warning travels on the Server instead
 
     def abandon(self) -> str:
         """A server on the host outlives a failed `up` (the next one finds it)."""
