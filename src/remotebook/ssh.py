@@ -175,9 +175,7 @@ def ensure_master(target: Target, *, batch: bool = False) -> bool:
     extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"] if batch else []
     extra += ["-o", "ControlMaster=yes", *master_options(target)[2:]]
     argv = target.argv(*extra, "-E", str(target.log_path), "-f", "-N", "-T", "--", target.destination)
-    result = _connecting(target, argv, timeout=MASTER_TIMEOUT)
-    if not result.ok:  # with -N, ssh's exit status is its own: anything but 0 is a failed connection
-        raise classify_failure(target.destination, result.stderr)
+    _connecting(target, argv, timeout=MASTER_TIMEOUT, own_exit=True)
     return True
 
 
@@ -258,9 +256,12 @@ def stream_script(target: Target, script: str, *, on_line: Callable[[str], None]
     return result
 
 
-def _connecting(target: Target, argv: list[str], *, timeout: float, input: str | None = None) -> proc.Result:
+def _connecting(
+    target: Target, argv: list[str], *, timeout: float, input: str | None = None, own_exit: bool = False
+) -> proc.Result:
     """Run an ssh that may connect; its own failure (exit 255, or no end in time) becomes one SSHError.
 
+    own_exit: the exit status is ssh's own (`-N`: no remote command), so any failure is one.
     The reason is in ssh's stderr or, for a master writing with -E, in its log since this call.
     """
     offset = target.log_size()
@@ -272,7 +273,7 @@ def _connecting(target: Target, argv: list[str], *, timeout: float, input: str |
         )
         err.kind = "timeout"
         raise err from e
-    if result.returncode == 255:
+    if result.returncode == 255 or (own_exit and not result.ok):
         raise classify_failure(target.destination, result.stderr + target.log_since(offset))
     return result
 
