@@ -183,9 +183,8 @@ def _resume(
     Returns (server, port, spec, the spec if this call added the forward), or None: then
     the bootstrap runs as on a cold start.
     """
-    token, old_port = previous.get("token"), previous.get("local_port")
-    saved = previous.get("server") if isinstance(previous.get("server"), dict) else None
-    server = launch.Server.from_saved(saved, str(token)) if saved and token else None
+    old_port = previous.get("local_port")
+    server = _saved_server(previous)
     if (
         server is None
         or not isinstance(old_port, int)
@@ -217,6 +216,12 @@ def _resume(
     if added:
         ssh.cancel(target, added)
     return None
+
+
+def _saved_server(previous: dict[str, Any]) -> launch.Server | None:
+    """The server this project's state describes (with its token), or None if the state has no whole one."""
+    saved, token = previous.get("server"), previous.get("token")
+    return launch.Server.from_saved(saved, str(token)) if isinstance(saved, dict) and token else None
 
 
 def connect(session: Session, previous: dict[str, Any], progress: Progress, *, batch: bool) -> int | None:
@@ -383,12 +388,11 @@ def status(session: Session) -> reports.ProjectReport:
     """
     previous = session.store.load() or {}
     pid = ssh.master_pid(session.target)
-    port, token = previous.get("local_port"), str(previous.get("token") or "")
-    saved = previous.get("server") if isinstance(previous.get("server"), dict) else None
-    server = launch.Server.from_saved(saved, token) if saved and token else None
+    port = previous.get("local_port")
+    server = _saved_server(previous)
     used = None
     if pid and server and isinstance(port, int) and previous.get("forward") and tunnel.held_by_master(pid, port):
-        used = activity(port, token)
+        used = activity(port, server.token)
     if used is None or session.launcher.kind == "slurm":  # a job's state and time left: only Slurm knows them
         found = None
         try:
@@ -397,11 +401,9 @@ def status(session: Session) -> reports.ProjectReport:
             session.notes.append(f"could not ask the remote: {e}")
         if used is None:
             server = found
-    tunnel_up = used is not None or bool(
-        pid and server and port and tunnel.held_by_master(pid, port) and tunnel.api_status(port, server.token) == 200
-    )
-    if tunnel_up and used is None and server and port:
-        used = activity(port, server.token)
+    if used is None and pid and server and isinstance(port, int) and tunnel.held_by_master(pid, port):
+        used = activity(port, server.token)  # its /api/status 200 is the proof that the tunnel works
+    tunnel_up = used is not None
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=pid is not None)
     return dataclasses.replace(
         report,
