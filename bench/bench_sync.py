@@ -208,16 +208,7 @@ class SyncBench:
             if check.returncode == 0:
                 return pids[0]
         self.close_masters()
-        opened = subprocess.run(
-            ["ssh", "-F", self.cfg, "-o", f"ControlPath={self.control}", "-o", "ControlMaster=yes"]
-            + ["-o", "ControlPersist=yes", ALIAS, "true"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=60,
-        )
-        if opened.returncode != 0:
-            raise MeasureError(f"cannot open the ssh master: {opened.stderr.decode(errors='replace').strip()}")
+        common.open_master(self.cfg, self.control, ALIAS)
         pids = self.master_pids()
         if len(pids) != 1:
             raise MeasureError(f"expected one ssh master of this run, found {pids}")

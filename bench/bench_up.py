@@ -420,15 +420,7 @@ class UpBench:
         check = subprocess.run([*base, "-O", "check", self.alias[delay]], capture_output=True, timeout=15)
         if check.returncode == 0:
             return
-        opened = subprocess.run(
-            [*base, "-o", "ControlMaster=yes", "-o", "ControlPersist=yes", self.alias[delay], "true"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=60,
-        )
-        if opened.returncode != 0:
-            raise MeasureError(f"cannot open the ssh master: {opened.stderr.decode(errors='replace').strip()}")
+        common.open_master(self.cfg, self.control_path(), self.alias[delay])
 
     def sync_push(self, delay: int, plain: bool) -> Sample:
         self.ensure_master(delay)  # untimed

@@ -227,6 +227,20 @@ def close_masters(ssh_config: str, runtime: Path) -> None:
             )
 
 
+def open_master(ssh_config: str, control_path: str, alias: str) -> None:
+    """A by-hand master on control_path (as a person's `ControlMaster=yes` + ControlPersist); MeasureError if refused."""
+    opened = subprocess.run(
+        ["ssh", "-F", ssh_config, "-o", f"ControlPath={control_path}", "-o", "ControlMaster=yes"]
+        + ["-o", "ControlPersist=yes", alias, "true"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
+    if opened.returncode != 0:
+        raise MeasureError(f"cannot open the ssh master: {opened.stderr.decode(errors='replace').strip()}")
+
+
 def new_remote_port(taken: set[int]) -> int:
     """A port for a Jupyter started by hand inside the namespace (nothing else listens there)."""
     for _ in range(100):
