@@ -49,17 +49,42 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(f"remote-host harness unavailable: {reason}")
 
 
+_LOCK = pytest.StashKey[contextlib.ExitStack]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Take the machine-wide harness lock before the first test, when the run has integration tests.
+
+    A second pytest run (or a bench) waits here for the first instead of resetting its users. Waiting
+    in the session hook, not in a fixture, keeps the wait out of the first test's per-test timeout.
+    """
+    if os.geteuid() != 0 or not any(item.get_closest_marker("integration") for item in session.items):
+        return
+    stack = contextlib.ExitStack()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say_waiting() -> None:
+        if reporter is not None:
+            reporter.write_line("another harness run holds the machine lock; waiting for it")
+
+    try:
+        stack.enter_context(machine_lock(on_wait=say_waiting))
+    except LockTimeout as exc:
+        raise pytest.UsageError(str(exc)) from None
+    session.stash[_LOCK] = stack
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _LOCK in session.stash:
+        session.stash[_LOCK].close()
+
+
 @pytest.fixture(scope="session")
 def remote_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteHost]:
     netns = os.environ.get("REMOTEBOOK_HARNESS_NETNS", "1") != "0"
     if os.geteuid() != 0:
         _unavailable("needs root (network namespace, test users, sshd)")
     with contextlib.ExitStack() as stack:
-        # A second pytest run (or a bench) waits here for the first instead of resetting its users.
-        try:
-            stack.enter_context(machine_lock())
-        except LockTimeout as exc:
-            pytest.fail(str(exc), pytrace=False)
         try:
             host = start_remote_host(tmp_path_factory.mktemp("remote-host"), netns=netns)
         except HarnessUnavailable as exc:
