@@ -100,6 +100,29 @@ def clear_password(session: Session) -> PasswordReport:
     )
 
 
+def change(
+    session: Session, secret: Secret | None, *, restart: bool, progress: Progress
+) -> tuple[PasswordReport, UpResult | None]:
+    """Set (or, with None, clear) the password, and restart the server if asked; what was done.
+
+    A one-off command leaves no ssh connection behind: a master this call made is closed
+    again, unless the project is up (again) and uses it.
+    """
+    from remotebook import session as sessions
+    from remotebook import ssh
+
+    had_master = ssh.master_pid(session.target) is not None
+    restarted = None
+    try:
+        report = clear_password(session) if secret is None else set_password(session, secret)
+        if restart:
+            restarted = restart_server(session, progress)
+    finally:
+        if not had_master and restarted is None:
+            sessions.release_master(session)
+    return report, restarted
+
+
 def restart_server(session: Session, progress: Progress) -> UpResult | None:
     """Stop this project's server so the change applies; bring it back up when the project was up.
 

@@ -9,6 +9,7 @@
         lab.save()
         lab.saved_notebook("demo.ipynb")             # what the server wrote, as JSON
         lab.screenshot("after-run")                  # a PNG under `artifacts`
+    browser.log_in(url_without_token, password)      # through Jupyter's login page instead
     browser.kill()                                   # SIGKILL: a crash or a closed lid, not a goodbye
 
 The browser is started here (not by Playwright) and Playwright attaches to it over the DevTools
@@ -304,6 +305,22 @@ class Browser:
         page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
         jupyter = JupyterPage(page, url, self.artifacts)
         jupyter.wait_app(timeout)
+        return jupyter
+
+    def log_in(self, url: str, password: str, timeout: float = PAGE_TIMEOUT) -> JupyterPage:
+        """Open `url` (no token: Jupyter answers with its login page), type the password, submit; the app on screen.
+
+        A refused password leaves the login page: BrowserError (with a screenshot).
+        """
+        page = self.new_page(url, timeout)
+        page.locator("#password_input").fill(password)
+        page.locator("#login_submit").click()
+        jupyter = JupyterPage(page, url, self.artifacts)
+        try:
+            jupyter.wait_app(timeout)
+        except Exception as exc:
+            shot = jupyter.screenshot("login-refused")
+            raise BrowserError(f"the login page did not let the password in (screenshot: {shot})") from exc
         return jupyter
 
     def new_page(self, url: str, timeout: float = PAGE_TIMEOUT) -> Page:

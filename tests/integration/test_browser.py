@@ -6,10 +6,13 @@ Screenshots are kept in test-artifacts/<test>/ (named at the end of pytest's out
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.harness.browser import Browser, output_text
+import pytest
+
+from tests.harness.browser import Browser, BrowserError, output_text
 from tests.harness.remote_host import HARNESS_PREFIX
 from tests.integration.conftest import Runner
 
@@ -59,3 +62,26 @@ def test_notebook7_in_chromium_runs_a_cell_and_saves_it_on_the_remote(rb: Runner
     shot = page.screenshot("notebook7-after-run")
     assert output_text(on_the_remote(rb, "nb7.ipynb")) == "42\n", shot
     assert Path(shot).stat().st_size > 0
+
+
+def test_with_a_password_the_opened_url_shows_the_login_page_and_the_password_gets_in(
+    rb: Runner, browser: Browser
+) -> None:
+    secret = "browser pass \u00e9 $HOME"
+    done = subprocess.run(
+        rb.argv("password", "rbremote", "--stdin"), cwd=rb.project, env=rb.env, input=secret + "\n",
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = rb.json("up", "rbremote", "--detach", "--no-browser")
+    assert "token=" not in report["url"]
+    login = browser.new_page(report["url"])
+    assert "/login" in login.url  # the URL remotebook opens asks for the password
+    with pytest.raises(BrowserError, match="did not let the password in"):
+        browser.log_in(report["url"], secret + "x", timeout=10)
+    lab = browser.log_in(report["url"], secret)
+    lab.screenshot("logged-in-with-password")
+    lab.create_notebook("pw.ipynb")
+    lab.open_notebook("pw.ipynb")
+    lab.wait_kernel_idle("pw.ipynb")
+    assert lab.run_cell("print(6*7)", expect="42").strip() == "42"

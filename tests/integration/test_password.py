@@ -165,7 +165,7 @@ def test_password_set_while_down_is_used_by_the_next_up(rb: Runner) -> None:
     assert out.returncode == 0, out.stderr
     assert "from the next `remotebook up rbremote`" in out.stdout
     assert rb.jupyter_processes() == []  # setting it starts nothing
-    assert rb.ssh_clients() == []
+    assert rb.ssh_processes() == []  # and leaves no connection behind
     up = rb.json("up", "rbremote", "--detach", "--no-browser")
     assert up["url"] == f"http://127.0.0.1:{up['local_port']}/lab"
     assert login(up["local_port"], "s3cret")[0] == 302

@@ -33,8 +33,7 @@ def password(app: AppContext, target: str | None, from_stdin: bool, clear: bool,
     sess = app.session(target)
     say = progress(as_json)
     say(f"connecting to {sess.profile.host}")
-    report = passwords.clear_password(sess) if secret is None else passwords.set_password(sess, secret)
-    restarted = passwords.restart_server(sess, say) if restart else None
+    report, restarted = passwords.change(sess, secret, restart=restart, progress=say)
     if as_json:
         click.echo(
             json.dumps({**report.as_json(), "restarted": restart, "url": restarted.report.url if restarted else None})
