@@ -2,21 +2,26 @@
 
     with start_browser(artifacts) as browser:         # one Chromium process, owned by `browser`
         lab = browser.open_jupyter(url)              # the URL `up`/`status --json` gives; logs in
+        lab.disable_news()                           # no "Jupyter news?" toast over the page
         lab.create_notebook("demo.ipynb")            # through Jupyter's contents API
         lab.open_notebook("demo.ipynb")              # in the page, as a user opens it
         lab.wait_kernel_idle("demo.ipynb")           # a cell typed before that can be dropped
         assert "42" in lab.run_cell("print(6*7)", expect="42")
-        lab.save()
+        lab.save("demo.ipynb")                       # Ctrl+S; waits until the file has outputs
         lab.saved_notebook("demo.ipynb")             # what the server wrote, as JSON
         lab.screenshot("after-run")                  # a PNG under `artifacts`
-    browser.log_in(url_without_token, password)      # through Jupyter's login page instead
+        browser.log_in(url_without_token, password)  # through Jupyter's login page instead
+
     browser.kill()                                   # SIGKILL: a crash or a closed lid, not a goodbye
+    again = start_browser(browser.artifacts, browser.profile)   # reopen
+    lab = again.open_jupyter(url)                    # with the token URL again: Jupyter's login
+    lab.open_notebook("demo.ipynb")                  # cookie is a session cookie, gone with the kill
 
 The browser is started here (not by Playwright) and Playwright attaches to it over the DevTools
-protocol on loopback, so the test owns the process: `kill()` ends it abruptly, `close()` politely,
-and a fresh `start_browser(...)` (same `profile` dir to keep cookies) reopens the page.
+protocol on loopback, so the test owns the process: `kill()` ends it abruptly, `close()` politely.
 No `playwright install`: the browser is /usr/bin/chromium (setup.sh installs it); with no
-internet here, its background networking, updates and sync are off.
+internet here, its background networking, updates and sync are off. The `browser` fixture
+(tests/integration/conftest.py) gives one per test, with its artifacts in test-artifacts/<test>/.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.browser import Browser, BrowserError, output_text
+from tests.harness.browser import Browser, BrowserError, output_text, start_browser
 from tests.harness.remote_host import HARNESS_PREFIX
 from tests.integration.conftest import Runner
 
@@ -41,6 +41,14 @@ def test_jupyterlab_in_chromium_runs_a_new_notebook_and_saves_it_on_the_remote(r
     assert "".join(code[0]["source"]) == "print(6*7)", shot
     assert output_text(saved) == "42\n", shot
     assert saved["metadata"]["kernelspec"]["name"] == "python3"
+
+    # What a durable-outputs test does next: the browser dies without a goodbye, then comes back.
+    browser.kill()
+    assert not browser.alive
+    with start_browser(browser.artifacts, browser.profile) as again:
+        reopened = again.open_jupyter(report["url"])
+        reopened.open_notebook(name)
+        assert reopened.page.locator(".jp-OutputArea-output").first.inner_text().strip() == "42"
 
 
 def test_notebook7_in_chromium_runs_a_cell_and_saves_it_on_the_remote(rb: Runner, browser: Browser) -> None:
