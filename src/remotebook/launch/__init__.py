@@ -52,6 +52,7 @@ class Server:
     warning: str = ""  # e.g. the host kills processes at logout
     kernel_transport: str = "tcp"  # "ipc": kernels talk ZMQ over unix sockets in the private runtime dir
     location: Location = field(default_factory=Location)
+    password: bool = False  # started with the project's password (`remotebook password`): the login page asks for it
 
     @classmethod
     def from_answer(cls, data: dict[str, Any], location: Location | None = None) -> Server:
@@ -72,6 +73,7 @@ class Server:
             warning=str(data.get("warning", "")),
             kernel_transport=str(data.get("kernel_transport") or "tcp"),
             location=location or Location("host", host),
+            password=data.get("password") is True,
         )
 
     @classmethod
@@ -91,6 +93,7 @@ class Server:
                 host=str(saved.get("host", "")),
                 action="running",
                 kernel_transport=str(saved.get("kernel_transport") or "tcp"),
+                password=saved.get("password") is True,
                 location=Location(
                     str(loc.get("kind", "host")),
                     str(loc.get("node", "")),
@@ -119,6 +122,7 @@ class Server:
             "log": self.log,
             "host": self.host,
             "started": self.started,
+            "password": self.password,
             "location": {
                 "kind": self.location.kind,
                 "node": self.location.node,
