@@ -41,6 +41,7 @@ class SlurmOptions:
     extra_args: tuple[str, ...] = ()  # more sbatch arguments, each one argument (never split by a shell)
     queue_timeout: int = 3600  # seconds `up` waits for the job to start; then it cancels it
     tunnel: str = "auto"  # how the tunnel reaches the node: auto (node-ssh), node-ssh, tcp
+    warn_before: int = 600  # seconds before the job's walltime ends that up, the supervisor and status warn
 
     def sbatch_args(self) -> tuple[str, ...]:
         named = (
@@ -68,6 +69,7 @@ _SLURM_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "extra_args": (list, "a list of strings (sbatch arguments, one per item)"),
     "queue_timeout": ((int, str), 'seconds, or a duration like "90m", "2h"'),
     "tunnel": (str, "one of: " + ", ".join(NODE_TUNNELS)),
+    "warn_before": ((int, str), 'seconds, or a duration like "10m" (a warning that long before the walltime)'),
 }
 
 
@@ -234,7 +236,7 @@ def _slurm_value_ok(key: str, value: Any) -> bool:
         return value in NODE_TUNNELS
     if key == "cpus":
         return bool(value >= 1)
-    if key == "queue_timeout":
+    if key in ("queue_timeout", "warn_before"):
         return parse_duration(value) is not None
     if key == "extra_args":
         return all(isinstance(item, str) for item in value)
@@ -244,9 +246,11 @@ def _slurm_value_ok(key: str, value: Any) -> bool:
 def _slurm_options(table: dict[str, Any]) -> SlurmOptions:
     table = dict(table)
     queue = parse_duration(table.pop("queue_timeout", SlurmOptions.queue_timeout))
+    warn = parse_duration(table.pop("warn_before", SlurmOptions.warn_before))
     return SlurmOptions(
         extra_args=tuple(table.pop("extra_args", ())),
         queue_timeout=SlurmOptions.queue_timeout if queue is None else queue,
+        warn_before=SlurmOptions.warn_before if warn is None else warn,
         **table,
     )
 

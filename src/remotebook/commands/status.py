@@ -58,6 +58,7 @@ def status_text(r: ProjectReport) -> str:
     if r.url:
         lines.append(f"  url:    {r.url}")
     lines += [f"  note:   {n}" for n in r.notes]
+    lines += [f"  warning: {w}" for w in r.warnings]
     if r.supervisor:
         lines.append("  watch:  " + supervisor_text(r.supervisor))
     return "\n".join(lines)

@@ -138,7 +138,9 @@ class SlurmLauncher:
     def _server(self, data: dict[str, Any], job_id: str) -> Server:
         """The job's Jupyter; its token is the one the job was given (slurm.sh checked), also for a fresh laptop."""
         node = str(data.get("node", ""))
-        location = Location("job", node, job_id, str(data.get("via", "")), str(data.get("login", "")))
+        left = self.job.time_left if self.job and self.job.job_id == job_id else None
+        ends_at = time.time() + left if left is not None else 0.0  # a time left, not Slurm's clock: no skew
+        location = Location("job", node, job_id, str(data.get("via", "")), str(data.get("login", "")), ends_at)
         server = Server.from_answer({**data, "action": "started" if self.submitted else "running"}, location)
         via_tcp = location.via == "tcp"
         server = dataclasses.replace(
@@ -222,7 +224,7 @@ class SlurmLauncher:
 def describe_end(job: st.Job) -> str:
     """'CANCELLED, exit 0:15' / 'TIMEOUT (walltime reached)' / 'FAILED (NonZeroExitCode), exit 3:0'."""
     text = job.state + (f" ({job.reason})" if job.reason else "")
-    if job.state == "TIMEOUT":
+    if job.state == "TIMEOUT" or job.reason == "TimeLimit":  # "COMPLETING (TimeLimit)" while Slurm ends it
         text += " (its walltime was reached)"
     return text + (f", exit {job.exit_code}" if job.exit_code and job.exit_code != "0:0" else "")
 
