@@ -42,6 +42,7 @@ class SlurmOptions:
     queue_timeout: int = 3600  # seconds `up` waits for the job to start; then it cancels it
     tunnel: str = "auto"  # how the tunnel reaches the node: auto (node-ssh), node-ssh, tcp
     warn_before: int = 600  # seconds before the job's walltime ends that up, the supervisor and status warn
+    allow_tcp: bool = False  # tunnel = "auto" may fall back to a TCP port on the node that other users can reach
 
     def sbatch_args(self) -> tuple[str, ...]:
         named = (
@@ -69,6 +70,7 @@ _SLURM_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "extra_args": (list, "a list of strings (sbatch arguments, one per item)"),
     "queue_timeout": ((int, str), 'seconds, or a duration like "90m", "2h"'),
     "tunnel": (str, "one of: " + ", ".join(NODE_TUNNELS)),
+    "allow_tcp": (bool, "true or false (may auto fall back to a TCP port on the node)"),
     "warn_before": ((int, str), 'seconds, or a duration like "10m" (a warning that long before the walltime)'),
 }
 
@@ -207,7 +209,7 @@ def _validate_key(path: Path, where: str, key: str, value: Any, known: dict[str,
     if key not in known:
         raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(known))})", hint=FIX_HINT)
     types, expected = known[key]
-    ok = isinstance(value, types) and not isinstance(value, bool)
+    ok = isinstance(value, types) and (types is bool or not isinstance(value, bool))  # true is not the integer 1
     if ok and known is _SLURM_KEYS:
         ok = _slurm_value_ok(key, value)
     elif ok and key == "slurm":

@@ -154,6 +154,43 @@ def test_tcp_on_the_node_when_ssh_to_nodes_is_refused(rb: Runner, cluster: Slurm
     assert any("only the token protects it" in note for note in report["notes"])
 
 
+def test_auto_falls_back_to_a_tcp_relay_in_the_job_when_ssh_to_nodes_is_refused_and_tcp_is_allowed(
+    rb: Runner, cluster: SlurmCluster
+) -> None:
+    cluster.set_node_ssh(False)
+    slurm_profile(rb, "allow_tcp = true\n")
+    out = rb.run("up", "hpc", "--detach", "--no-browser", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "warning: the tunnel reaches the node on TCP" in out.stderr  # said loudly
+    report = rb.json("status", "hpc")
+    location = report["server"]["location"]
+    assert location["via"] == "tcp-relay" and location["node"] == NODE
+    assert report["server"]["endpoint"].startswith(cluster.node_address + ":")
+    port, token = report["local_port"], report["token"]
+    assert request(port, "GET", "/api/status", token)[0] == 200
+    assert request(port, "GET", "/api/status", None)[0] == 403  # the token is what protects the port
+    assert f"to the job's node {NODE} failed" in out.stderr and "TCP relay in job" in out.stderr
+    status = rb.run("status", "hpc")
+    assert status.returncode == 0, status.stderr
+    assert "TCP relay in the job (ssh to the node was refused" in status.stdout
+    masters = rb.masters()
+    os.kill(int(masters[0].split()[0]), signal.SIGKILL)  # the supervisor reuses the job's relay, no new try
+
+    def reconnected() -> bool:
+        got = json.loads(rb.run("status", "hpc", "--json").stdout)
+        return bool((got.get("supervisor") or {}).get("reconnects")) and answers(port, token)
+
+    wait_until(reconnected, timeout=60)
+    again = rb.json("status", "hpc")
+    assert again["server"]["location"]["job"] == location["job"]
+    assert again["server"]["endpoint"] == report["server"]["endpoint"]
+    assert len(cluster.jobs()) == 1
+    down = rb.run("down", "hpc", "--server", timeout=90)
+    assert down.returncode == 0, down.stderr
+    assert cluster.jobs() == []
+    wait_until(lambda: cluster.node_processes() == [])  # the relay ended with the job
+
+
 class Lines:
     """A process's stderr, read line by line in a thread (a test polls what came so far)."""
 

@@ -67,6 +67,8 @@ def status_text(r: ProjectReport) -> str:
 _VIA = {
     "node-ssh": "tunnel through the login node, then ssh to the node's unix socket",
     "tcp": "tunnel through the login node to TCP on the node (other cluster users can reach it; the token protects it)",
+    "tcp-relay": "tunnel through the login node to a TCP relay in the job (ssh to the node was refused; other cluster "
+    "users can reach it; the token protects it)",
 }
 
 
