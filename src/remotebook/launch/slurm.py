@@ -51,6 +51,7 @@ STOP_TIMEOUT = 60.0  # scancel, then up to ~30 s until Slurm says the job ended
 FIRST_PAUSE = 3.0  # seconds between polls at first; sites rate-limit squeue/scontrol
 MAX_PAUSE = 30.0
 RELAY = Path(remote.__file__).parent / "relay.py"  # sent only to a profile that allows the TCP fallback
+SUBMITTED_PAUSE = 1.0  # an idle cluster starts a job within a second of sbatch; the backoff starts after
 STARTING_PAUSE = 1.0  # the job runs and Jupyter starts: its info file is read from the shared home
 
 
@@ -126,7 +127,7 @@ class SlurmLauncher:
                 self.notes.append(
                     f"the earlier job {previous.job_id} ended ({describe_end(previous)}): submitted a new one"
                 )
-            return self._waiting("SUBMITTED", "", self.submitted)
+            return self._waiting("SUBMITTED", "", self.submitted, pause=SUBMITTED_PAUSE)
         if action == "ended":
             raise self._ended(data)
         job = st.parse_scontrol_job(str(data.get("line", "")))
@@ -143,7 +144,7 @@ class SlurmLauncher:
     def _waiting(self, state: str, reason: str, job: str, estimate: str = "", pause: float | None = None) -> Waiting:
         if self._since is None:
             self._since = time.time()
-        self._polls += 1
+        self._polls += 0 if pause is not None else 1  # only the queue's polls back off
         gentle = min(MAX_PAUSE, FIRST_PAUSE * 1.4 ** max(0, self._polls - 1))
         return Waiting(state, reason, self._since, gentle if pause is None else pause, estimate, job)
 

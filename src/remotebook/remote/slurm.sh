@@ -166,11 +166,17 @@ rb_running() { # the job runs: its server, once Jupyter wrote its runtime info o
     rb_node=$(rb_field BatchHost "$rb_line")
     rb_node=${rb_node%%.*}
     rb_ndir="$HOME/.remotebook/$rb_node/$rb_key"
-    rb_njob='' rb_info=''
-    read -r rb_njob 2>/dev/null <"$rb_ndir/job" || :
-    if [ "$rb_njob" = "$rb_job" ]; then # files of an earlier job on that node are not this one's
-        for rb_f in "$rb_ndir"/runtime/jpserver-*.json; do [ -s "$rb_f" ] && rb_info=$rb_f && break; done
-    fi
+    rb_info='' n=0
+    while :; do # ensure waits (bounded) for Jupyter's runtime info here: file reads, no scheduler query
+        rb_njob=''
+        read -r rb_njob 2>/dev/null <"$rb_ndir/job" || :
+        if [ "$rb_njob" = "$rb_job" ]; then # files of an earlier job on that node are not this one's
+            for rb_f in "$rb_ndir"/runtime/jpserver-*.json; do [ -s "$rb_f" ] && rb_info=$rb_f && break; done
+        fi
+        [ -z "$rb_info" ] && [ "$RB_ACTION" = ensure ] && [ "$n" -lt 50 ] || break # ~5 s, then the next poll
+        sleep 0.1 2>/dev/null || sleep 1
+        n=$((n + 1))
+    done
     if [ -z "$rb_info" ]; then
         rb_answer "{\"ok\":true,\"action\":\"starting\",\"job\":$(rb_str "$rb_job"),\"line\":$(rb_text "$rb_line")}"
         exit 0
