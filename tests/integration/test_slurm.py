@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
+from typing import IO
 
 import pytest
 
 from tests.harness.slurm import NODE, SlurmCluster
 from tests.integration.conftest import Runner
 from tests.integration.jupyter_client_lite import execute, request, run_in, start_kernel
-from tests.integration.test_interrupt import ctrl_c, wait_for_line
+from tests.integration.test_interrupt import ctrl_c
 from tests.integration.test_survive import answers
 
 PROFILE = '[profiles.hpc]\nhost = "rbremote"\nscheduler = "slurm"\n[profiles.hpc.slurm]\ntime = "0:20:00"\n'
@@ -192,12 +192,11 @@ def test_auto_falls_back_to_a_tcp_relay_in_the_job_when_ssh_to_nodes_is_refused_
 
 
 class Lines:
-    """A process's stderr, read line by line in a thread (a test polls what came so far)."""
+    """A process's output, read line by line in a thread (a test polls what came so far; no select on a buffer)."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, stream: IO[str] | None) -> None:
         self.lines: list[str] = []
-        assert proc.stderr is not None
-        stream = proc.stderr
+        assert stream is not None
         self.reader = threading.Thread(target=lambda: self.lines.extend(iter(stream.readline, "")), daemon=True)
         self.reader.start()
 
@@ -210,7 +209,7 @@ def test_a_job_near_its_walltime_warns_once_then_ends_and_up_submits_a_new_one(
 ) -> None:
     rb.write_config(PROFILE.replace('"0:20:00"', '"2"') + 'warn_before = "100s"\n')  # warned ~20 s in
     proc = rb.spawn("up", "hpc", "--no-browser")
-    err = Lines(proc)
+    err = Lines(proc.stderr)
     try:
         wait_until(lambda: err.having("reaches its walltime"), timeout=150)
         status = rb.json("status", "hpc")
@@ -281,8 +280,10 @@ def test_logs_show_the_jobs_server_log_and_follow_it(rb: Runner, cluster: SlurmC
     assert out.returncode == 0, out.stderr
     assert "Jupyter Server" in out.stdout and "is running at" in out.stdout
     follow = rb.spawn("logs", "hpc", "-f", "-n", "50")
+    shown = Lines(follow.stdout)
     try:
-        wait_for_line(follow, "is running at")
+        wait_until(lambda: shown.having("is running at"), timeout=60)
+        assert follow.poll() is None  # it follows: still running
     finally:
         assert ctrl_c(follow) in (0, 130)
     assert rb.ssh_clients() == []  # the remote tail went with it
