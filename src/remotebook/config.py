@@ -41,6 +41,8 @@ class SlurmOptions:
     extra_args: tuple[str, ...] = ()  # more sbatch arguments, each one argument (never split by a shell)
     queue_timeout: int = 3600  # seconds `up` waits for the job to start; then it cancels it
     tunnel: str = "auto"  # how the tunnel reaches the node: auto (node-ssh), node-ssh, tcp
+    warn_before: int = 600  # seconds before the job's walltime ends that up, the supervisor and status warn
+    allow_tcp: bool = False  # tunnel = "auto" may fall back to a TCP port on the node that other users can reach
 
     def sbatch_args(self) -> tuple[str, ...]:
         named = (
@@ -68,6 +70,8 @@ _SLURM_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "extra_args": (list, "a list of strings (sbatch arguments, one per item)"),
     "queue_timeout": ((int, str), 'seconds, or a duration like "90m", "2h"'),
     "tunnel": (str, "one of: " + ", ".join(NODE_TUNNELS)),
+    "allow_tcp": (bool, "true or false (may auto fall back to a TCP port on the node)"),
+    "warn_before": ((int, str), 'seconds, or a duration like "10m" (a warning that long before the walltime)'),
 }
 
 
@@ -205,7 +209,7 @@ def _validate_key(path: Path, where: str, key: str, value: Any, known: dict[str,
     if key not in known:
         raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(known))})", hint=FIX_HINT)
     types, expected = known[key]
-    ok = isinstance(value, types) and not isinstance(value, bool)
+    ok = isinstance(value, types) and (types is bool or not isinstance(value, bool))  # true is not the integer 1
     if ok and known is _SLURM_KEYS:
         ok = _slurm_value_ok(key, value)
     elif ok and key == "slurm":
@@ -234,7 +238,7 @@ def _slurm_value_ok(key: str, value: Any) -> bool:
         return value in NODE_TUNNELS
     if key == "cpus":
         return bool(value >= 1)
-    if key == "queue_timeout":
+    if key in ("queue_timeout", "warn_before"):
         return parse_duration(value) is not None
     if key == "extra_args":
         return all(isinstance(item, str) for item in value)
@@ -244,9 +248,11 @@ def _slurm_value_ok(key: str, value: Any) -> bool:
 def _slurm_options(table: dict[str, Any]) -> SlurmOptions:
     table = dict(table)
     queue = parse_duration(table.pop("queue_timeout", SlurmOptions.queue_timeout))
+    warn = parse_duration(table.pop("warn_before", SlurmOptions.warn_before))
     return SlurmOptions(
         extra_args=tuple(table.pop("extra_args", ())),
         queue_timeout=SlurmOptions.queue_timeout if queue is None else queue,
+        warn_before=SlurmOptions.warn_before if warn is None else warn,
         **table,
     )
 

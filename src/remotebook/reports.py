@@ -56,6 +56,7 @@ class ProjectReport:
     supervisor: dict[str, Any] | None = None  # status: the supervisor's health file, as it wrote it
     asked_status: bool = False  # made by `status`: its JSON always says what the supervisor does
     job: Job | None = None  # status, for a server in a batch job: Slurm's word on it
+    warnings: tuple[str, ...] = ()  # status: what needs the user's attention soon (a job near its walltime)
 
     @property
     def local_port(self) -> int | None:
@@ -88,6 +89,7 @@ class ProjectReport:
         }
         if self.asked_status:
             out["supervisor"] = self.supervisor
+            out["warnings"] = list(self.warnings)
         if self.job is not None:
             out["job"] = self.job.as_json()
         return out

@@ -10,13 +10,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remotebook import launch, reports, ssh, state, tunnel
 from remotebook.config import Profile
 from remotebook.deadline import Deadline
 from remotebook.errors import InsecureServerError, NotRunningError, RemotebookError, TunnelError
 from remotebook.paths import Paths, private_dir
+
+if TYPE_CHECKING:
+    from remotebook.launch.slurm_text import Job
 
 log = logging.getLogger(__name__)
 
@@ -406,13 +409,25 @@ def status(session: Session) -> reports.ProjectReport:
         used = activity(port, server.token)  # its /api/status 200 is the proof that the tunnel works
     tunnel_up = used is not None
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=pid is not None)
+    job = session.launcher.job or session.launcher.ended
     return dataclasses.replace(
         report,
         activity=used,
         supervisor=session.store.load(state.HEALTH),
         asked_status=True,
-        job=session.launcher.job or session.launcher.ended,
+        job=job,
+        warnings=_job_warnings(session, job),
     )
+
+
+def _job_warnings(session: Session, job: Job | None) -> tuple[str, ...]:
+    """A running job within `warn_before` of its walltime, from Slurm's time left now."""
+    left = job.time_left if job is not None and job.state == "RUNNING" else None
+    if job is None or left is None:
+        return ()
+    now = time.time()
+    text = launch.walltime_warning(job.job_id, now + left, session.profile.slurm.warn_before, now)
+    return (text,) if text else ()
 
 
 def activity(port: int, token: str) -> reports.Activity | None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from remotebook import exitwatch, netwatch, outage, proc, session, ssh, state, tunnel
 from remotebook.deadline import poll
 from remotebook.errors import RemotebookError, SSHError
+from remotebook.launch import walltime_warning
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Health:
     woke: str = ""  # the last sign of the network that cut a wait short
     gave_up_reason: str = ""  # a kind retrying cannot fix (outage.gives_up)
     command: str = ""  # what the user runs then
+    warnings: list[str] = field(default_factory=list)  # said once each: a job near its walltime
+    warned_job: str = ""  # the job whose walltime warning was given (a new job gets its own)
 
 
 class Supervisor:
@@ -92,6 +95,7 @@ class Supervisor:
                     break
                 now = outage.clock()
                 slept, before = outage.slept(before, now, SLEEP_JUMP), now
+                self._warn_walltime()
                 reason = self._problem(slept)
                 if reason and not self._reconnect(reason, stop):
                     break
@@ -122,6 +126,19 @@ class Supervisor:
         if slept or self.failed_probes >= STALLED_AFTER:
             return "no answer through the tunnel" + (" after the computer slept" if slept else "")
         return ""
+
+    def _warn_walltime(self) -> None:
+        """Once per job, `warn_before` ahead of its walltime: from the end recorded at `up`, no scheduler query."""
+        saved = (self.sess.store.load() or {}).get("server")
+        location = (saved.get("location") or {}) if isinstance(saved, dict) else {}
+        job, ends_at = str(location.get("job") or ""), float(location.get("ends_at") or 0.0)
+        if not job or job == self.health.warned_job:
+            return
+        text = walltime_warning(job, ends_at, self.sess.profile.slurm.warn_before, time.time())
+        if text:
+            self.health.warned_job, self.health.warnings = job, [text]
+            self._publish()
+            self.say("warning: " + text)
 
     def _master(self) -> int | None:
         """The master's pid: asked once with `-O check`, then watched in /proc (no process every check)."""

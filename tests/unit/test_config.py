@@ -73,6 +73,9 @@ def test_no_target_and_no_default_is_a_config_error(tmp_path: Path) -> None:
         ('[profiles.a.slurm]\nextra_args = "--exclusive"\n', r"`profiles\.a\.slurm\.extra_args` must be a list"),
         ('[profiles.a.slurm]\ntunnel = "magic"\n', r"slurm\.tunnel` must be one of: auto, node-ssh, tcp"),
         ('[profiles.a.slurm]\nqueue_timeout = "soon"\n', r"slurm\.queue_timeout` must be seconds"),
+        ('[profiles.a.slurm]\nwarn_before = "-5"\n', r"slurm\.warn_before` must be seconds"),
+        ('[profiles.a.slurm]\nallow_tcp = "yes"\n', r"slurm\.allow_tcp` must be true or false"),
+        ("[profiles.a.slurm]\ncpus = true\n", r"slurm\.cpus` must be an integer"),
         ('[profiles.a]\nslurm = "gpu"\n', r"`profiles\.a\.slurm` must be a table"),
         ("profiles = 3\n", r"`profiles` must be a table"),
     ],
@@ -204,7 +207,8 @@ def test_a_slurm_profile_becomes_sbatch_arguments_each_one_argument(tmp_path: Pa
         tmp_path,
         '[profiles.a]\nhost = "h"\nscheduler = "slurm"\n[profiles.a.slurm]\npartition = "gpu"\ntime = "2:00:00"\n'
         'gres = "gpu:1"\ncpus = 4\nmem = "16G"\naccount = "proj; rm -rf ~"\nqos = "normal"\nconstraint = "a100"\n'
-        'extra_args = ["--exclusive", "--comment=two words"]\nqueue_timeout = "2h"\ntunnel = "tcp"\n',
+        'extra_args = ["--exclusive", "--comment=two words"]\nqueue_timeout = "2h"\ntunnel = "tcp"\n'
+        'warn_before = "90s"\nallow_tcp = true\n',
     )
     profile = config.resolve(config.load(tmp_path, tmp_path / "x", pins(path)), "a")
     assert profile.scheduler == "slurm"
@@ -220,5 +224,6 @@ def test_a_slurm_profile_becomes_sbatch_arguments_each_one_argument(tmp_path: Pa
         "--exclusive",
         "--comment=two words",
     )
-    assert (profile.slurm.queue_timeout, profile.slurm.tunnel) == (7200, "tcp")
+    assert (profile.slurm.queue_timeout, profile.slurm.tunnel, profile.slurm.warn_before) == (7200, "tcp", 90)
+    assert profile.slurm.allow_tcp is True
     assert config.resolve(config.load(tmp_path, tmp_path / "x"), "b").slurm.sbatch_args() == ()

@@ -81,7 +81,14 @@ def test_a_wait_past_its_deadline_is_a_server_error() -> None:
 def test_the_host_launcher_is_the_default_and_reports_the_host_as_location() -> None:
     server = launch.Server.from_answer(ANSWER)
     assert server.location == launch.Location("host", "node7")
-    assert server.as_json()["location"] == {"kind": "host", "node": "node7", "job": "", "via": "", "login": ""}
+    assert server.as_json()["location"] == {
+        "kind": "host",
+        "node": "node7",
+        "job": "",
+        "via": "",
+        "login": "",
+        "ends_at": 0.0,
+    }
 
 
 def test_reports_print_the_json_that_up_and_status_always_printed() -> None:

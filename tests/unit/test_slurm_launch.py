@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,7 @@ def test_sbatch_arguments_go_only_with_a_submission() -> None:
         (Job("5", "TIMEOUT", exit_code="0:0"), "TIMEOUT (its walltime was reached)"),
         (Job("5", "FAILED", "NonZeroExitCode", exit_code="3:0"), "FAILED (NonZeroExitCode), exit 3:0"),
         (Job("5", "NODE_FAIL", exit_code="0:9"), "NODE_FAIL, exit 0:9"),
+        (Job("5", "COMPLETING", "TimeLimit"), "COMPLETING (TimeLimit) (its walltime was reached)"),
     ],
 )
 def test_how_an_end_reads(job: Job, text: str) -> None:
@@ -67,3 +69,25 @@ def test_how_an_end_reads(job: Job, text: str) -> None:
 
 def test_clock() -> None:
     assert (slurm.clock(3723), slurm.clock(90061), slurm.clock(None)) == ("1:02:03", "1-1:01:01", "?")
+
+
+def test_a_running_job_records_when_its_walltime_ends_from_slurms_time_left() -> None:
+    lau = launcher()
+    line = (DATA / "scontrol-running.txt").read_text()  # RunTime=00:00:02 TimeLimit=02:00:00
+    data = {"action": "running", "job": "1", "node": "rbnode1", "via": "node-ssh", "endpoint": "/s", "pid": 7}
+    data |= {"line": line, "info": {"sock": "/n.sock", "token": "t", "version": "2"}}
+    before = time.time()
+    server = lau._read(data)
+    assert isinstance(server, launch.Server)
+    assert before + 7198 <= server.location.ends_at <= time.time() + 7198
+    again = launch.Server.from_saved(server.as_json(), "t")
+    assert again is not None and again.location == server.location
+
+
+def test_the_walltime_warning_comes_inside_its_window_only() -> None:
+    end = 10_000.0
+    assert launch.walltime_warning("7", end, 600, end - 601) == ""
+    text = launch.walltime_warning("7", end, 600, end - 599)
+    assert text.startswith("batch job 7 reaches its walltime in 9 min 59 s (at ") and "save your work" in text
+    assert launch.walltime_warning("7", 0.0, 600, end) == ""  # no limit known
+    assert "in 0 min 00 s" in launch.walltime_warning("7", end, 600, end + 5)

@@ -58,6 +58,7 @@ def status_text(r: ProjectReport) -> str:
     if r.url:
         lines.append(f"  url:    {r.url}")
     lines += [f"  note:   {n}" for n in r.notes]
+    lines += [f"  warning: {w}" for w in r.warnings]
     if r.supervisor:
         lines.append("  watch:  " + supervisor_text(r.supervisor))
     return "\n".join(lines)
@@ -66,6 +67,8 @@ def status_text(r: ProjectReport) -> str:
 _VIA = {
     "node-ssh": "tunnel through the login node, then ssh to the node's unix socket",
     "tcp": "tunnel through the login node to TCP on the node (other cluster users can reach it; the token protects it)",
+    "tcp-relay": "tunnel through the login node to a TCP relay in the job (ssh to the node was refused; other cluster "
+    "users can reach it; the token protects it)",
 }
 
 

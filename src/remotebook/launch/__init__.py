@@ -33,6 +33,7 @@ class Location:
     job: str = ""  # the scheduler's job id, for kind "job"
     via: str = ""  # how the tunnel reaches a job's node: "node-ssh" or "tcp"
     login: str = ""  # the login node that holds the relay (a round-robin alias may land elsewhere next time)
+    ends_at: float = 0.0  # when the job's walltime ends (this computer's clock, from Slurm's time left); 0: never
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Server:
                     str(loc.get("job", "")),
                     str(loc.get("via", "")),
                     str(loc.get("login", "")),
+                    float(loc.get("ends_at") or 0.0),
                 ),
             )
         except (KeyError, TypeError, ValueError):
@@ -129,6 +131,7 @@ class Server:
                 "job": self.location.job,
                 "via": self.location.via,
                 "login": self.location.login,
+                "ends_at": self.location.ends_at,
             },
         }
 
@@ -194,6 +197,18 @@ def launcher_for(target: ssh.Target, profile: Profile) -> Launcher:
     from remotebook.launch.host import HostLauncher
 
     return HostLauncher(target, profile)
+
+
+def walltime_warning(job: str, ends_at: float, warn_before: float, now: float) -> str:
+    """The warning once a job is within `warn_before` seconds of its walltime; "" before that (or no limit)."""
+    if not ends_at or not job or now < ends_at - warn_before:
+        return ""
+    left = max(0, int(ends_at - now))
+    when = time.strftime("%H:%M", time.localtime(ends_at))
+    return (
+        f"batch job {job} reaches its walltime in {left // 60} min {left % 60:02d} s (at {when}): Slurm then ends it "
+        "and its kernels; save your work (a new `remotebook up` after that submits a new job)"
+    )
 
 
 def wait_for_server(

@@ -12,9 +12,14 @@ ensure returns a Server whose endpoint is reachable from the login node:
   known_hosts with StrictHostKeyChecking=yes, and nothing listens on a TCP port: nobody but
   the user can connect at either end. The relay is re-made on whichever login node the
   master lands on, so a round-robin alias costs nothing but a new relay.
+- "tcp-relay" (tunnel = "auto" with allow_tcp = true, when ssh to the node is refused):
+  Jupyter stays on its unix socket; a step of the job itself (srun --overlap, remote/relay.py)
+  relays a TCP port on the node's address to it, and the login node's sshd forwards to that.
+  No resubmission: the choice is made, and recorded with the job, once it runs.
 - "tcp" (tunnel = "tcp", for clusters that forbid ssh to nodes): Jupyter listens on the
   node's address with the token, and the login node's sshd forwards to it. Other cluster
-  users can reach that port; only the token protects it.
+  users can reach that port (and the relay's); only the token protects it, which is why
+  neither is ever chosen without the profile saying so.
 
 A job found again (this laptop's state, or its comment `remotebook:<key of the remote
 root>` from another laptop) is reused. A job that ended is reported with Slurm's words and
@@ -27,6 +32,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from remotebook import remote, ssh
@@ -44,6 +50,8 @@ CALL_TIMEOUT = 60.0  # one poll, or a relay's start (ssh to the node has Connect
 STOP_TIMEOUT = 60.0  # scancel, then up to ~30 s until Slurm says the job ended
 FIRST_PAUSE = 3.0  # seconds between polls at first; sites rate-limit squeue/scontrol
 MAX_PAUSE = 30.0
+RELAY = Path(remote.__file__).parent / "relay.py"  # sent only to a profile that allows the TCP fallback
+SUBMITTED_PAUSE = 1.0  # an idle cluster starts a job within a second of sbatch; the backoff starts after
 STARTING_PAUSE = 1.0  # the job runs and Jupyter starts: its info file is read from the shared home
 
 
@@ -76,6 +84,9 @@ class SlurmLauncher:
             "JOB_NAME": kernel_name(self.profile.project_dir),
             "FOLLOW": "no",
             "LINES": "200",
+            "TUNNEL": self.profile.slurm.tunnel,
+            "ALLOW_TCP": "yes" if self.profile.slurm.allow_tcp else "no",
+            "RELAY": "",
         }
         base.update(values)
         args = self.profile.slurm.sbatch_args() if values.get("SUBMIT") == "yes" else ()
@@ -97,6 +108,8 @@ class SlurmLauncher:
         """One poll: submit if no job of ours lives (and we may), else Slurm's state, else the server."""
         submit = restart_shut_down and not self.submitted
         values = {"TOKEN": token, "SUBMIT": "yes" if submit else "no"}
+        if self.profile.slurm.allow_tcp and self.profile.slurm.tunnel == "auto":  # the relay the fallback starts
+            values["RELAY"] = RELAY.read_text()
         if submit:
             script = self.job_script()
             self._nonce = script.nonce
@@ -114,7 +127,7 @@ class SlurmLauncher:
                 self.notes.append(
                     f"the earlier job {previous.job_id} ended ({describe_end(previous)}): submitted a new one"
                 )
-            return self._waiting("SUBMITTED", "", self.submitted)
+            return self._waiting("SUBMITTED", "", self.submitted, pause=SUBMITTED_PAUSE)
         if action == "ended":
             raise self._ended(data)
         job = st.parse_scontrol_job(str(data.get("line", "")))
@@ -131,16 +144,18 @@ class SlurmLauncher:
     def _waiting(self, state: str, reason: str, job: str, estimate: str = "", pause: float | None = None) -> Waiting:
         if self._since is None:
             self._since = time.time()
-        self._polls += 1
+        self._polls += 0 if pause is not None else 1  # only the queue's polls back off
         gentle = min(MAX_PAUSE, FIRST_PAUSE * 1.4 ** max(0, self._polls - 1))
         return Waiting(state, reason, self._since, gentle if pause is None else pause, estimate, job)
 
     def _server(self, data: dict[str, Any], job_id: str) -> Server:
         """The job's Jupyter; its token is the one the job was given (slurm.sh checked), also for a fresh laptop."""
         node = str(data.get("node", ""))
-        location = Location("job", node, job_id, str(data.get("via", "")), str(data.get("login", "")))
+        left = self.job.time_left if self.job and self.job.job_id == job_id else None
+        ends_at = time.time() + left if left is not None else 0.0  # a time left, not Slurm's clock: no skew
+        location = Location("job", node, job_id, str(data.get("via", "")), str(data.get("login", "")), ends_at)
         server = Server.from_answer({**data, "action": "started" if self.submitted else "running"}, location)
-        via_tcp = location.via == "tcp"
+        via_tcp = location.via in ("tcp", "tcp-relay")
         server = dataclasses.replace(
             server,
             endpoint=str(data.get("endpoint", server.endpoint)),
@@ -150,6 +165,11 @@ class SlurmLauncher:
             if via_tcp
             else "",
         )
+        fallback = str(data.get("fallback", ""))
+        if fallback:
+            note = f"{fallback}: the tunnel uses a TCP relay in job {job_id} instead (allow_tcp = true)"
+            if note not in self.notes:
+                self.notes.append(note)
         self.submitted = ""  # it runs: a later failure of this `up` leaves it (the next `up` reuses it)
         return server
 
@@ -222,7 +242,7 @@ class SlurmLauncher:
 def describe_end(job: st.Job) -> str:
     """'CANCELLED, exit 0:15' / 'TIMEOUT (walltime reached)' / 'FAILED (NonZeroExitCode), exit 3:0'."""
     text = job.state + (f" ({job.reason})" if job.reason else "")
-    if job.state == "TIMEOUT":
+    if job.state == "TIMEOUT" or job.reason == "TimeLimit":  # "COMPLETING (TimeLimit)" while Slurm ends it
         text += " (its walltime was reached)"
     return text + (f", exit {job.exit_code}" if job.exit_code and job.exit_code != "0:0" else "")
 

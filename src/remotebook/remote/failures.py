@@ -85,9 +85,12 @@ def translate(answer: Answer, destination: str) -> RemotebookError:
         return TunnelError(
             where,
             hint="this cluster may not let you ssh to your job's node (pam_slurm_adopt off), or its host key is not "
-            'in known_hosts there; ask the admins, or set tunnel = "tcp" in the profile\'s [slurm] table '
-            "(then other cluster users can reach the port; only the token protects it)",
+            "in known_hosts there; ask the admins, or accept a TCP port on the node that other cluster users can "
+            'reach (only the token protects it): allow_tcp = true (a relay in the job) or tunnel = "tcp" in the '
+            "profile's [slurm] table",
         )
+    if answer.error == "relay_failed":
+        return TunnelError(where, hint="`remotebook logs` shows the job's output; `sinfo` whether its node is up")
     if answer.error == "sync_failed":  # exit 9, like rsync's own failures
         return SyncError(where, hint="choose a remote_dir you can write to, or check its permissions on the server")
     if answer.error == "install_failed":

@@ -100,8 +100,64 @@ rb_relay() { # NODE SOCKET: a unix socket on this login node that reaches SOCKET
     ssh -f -N -M -S "$rb_ctl" -o ControlPersist=no -o BatchMode=yes -o StrictHostKeyChecking=yes \
         -o ExitOnForwardFailure=yes -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o ConnectTimeout=10 \
         -o StreamLocalBindUnlink=yes -L "$rb_lsock:$2" -- "$1" </dev/null >/dev/null 2>"$rb_ldir/relay.err" ||
-        rb_fail node_ssh_refused "ssh from the login node $rb_login to the job's node $1 failed: $(tail -n 1 "$rb_ldir/relay.err")"
+        return 1
     rb_put "$rb_ldir/relay.to" "$rb_to"
+}
+
+rb_relay_step() { squeue -h -s -j "$rb_job" -o %j 2>/dev/null | grep -qx rb-relay; } # the job's relay step lives
+
+rb_tcp_relay() { # NODE SOCKET: a TCP port on NODE's address relayed to SOCKET by a step of the job (srun --overlap)
+    rb_pfile="$rb_jobs/relay-$rb_job.port"
+    rb_port=
+    if [ -s "$rb_pfile" ] && rb_relay_step; then read -r rb_port 2>/dev/null <"$rb_pfile" || :; fi
+    if [ -z "$rb_port" ] && [ "$RB_ACTION" = ensure ]; then
+        rb_naddr=$(scontrol -o show node "$1" 2>/dev/null | sed -n 's/.* NodeAddr=\([^ ]*\).*/\1/p')
+        [ -n "$rb_naddr" ] || rb_fail no_node_address "cannot find the address of node $1 (scontrol show node $1)"
+        rm -f -- "$rb_pfile"
+        rb_put "$rb_jobs/relay.py" "$RB_RELAY" && rb_put "$rb_jobs/relay-$rb_job.addr" "$rb_naddr" ||
+            rb_fail state_dir "cannot write to $rb_jobs (disk full?)"
+        rb_spid=
+        read -r rb_spid 2>/dev/null <"$HOME/.remotebook/$1/$rb_key/server.pid" || :
+        # The step runs on the node with the job's own python (Jupyter's), else python3; it ends with the job.
+        # shellcheck disable=SC2016 # the node's sh expands them
+        set -- srun --jobid="$rb_job" --overlap --nodes=1 --ntasks=1 --nodelist="$1" --job-name=rb-relay \
+            --input=none --output="$rb_jobs/relay-$rb_job.log" \
+            sh -c 'py=$(readlink "/proc/$1/exe" 2>/dev/null); [ -x "$py" ] || py=python3; shift; exec "$py" "$@"' \
+            sh "${rb_spid:-0}" "$rb_jobs/relay.py" "$rb_naddr" "$2" "$rb_pfile"
+        set -- nohup "$@"
+        command -v setsid >/dev/null 2>&1 && set -- setsid "$@"
+        "$@" </dev/null >"$rb_jobs/relay-$rb_job.srun" 2>&1 &
+        n=0
+        while [ "$n" -lt 150 ] && [ ! -s "$rb_pfile" ]; do # ~30 s: srun asks slurmctld, then the step starts on the node
+            sleep 0.2 2>/dev/null || sleep 1
+            n=$((n + 1))
+        done
+        read -r rb_port 2>/dev/null <"$rb_pfile" || :
+        [ -n "$rb_port" ] || rb_fail relay_failed "the TCP relay in job $rb_job did not start: $(cat -- "$rb_jobs/relay-$rb_job.srun" "$rb_jobs/relay-$rb_job.log" 2>/dev/null | tail -n 1)"
+        rb_put "$rb_jobs/via-$rb_job" tcp-relay
+    fi
+    rb_naddr=
+    read -r rb_naddr 2>/dev/null <"$rb_jobs/relay-$rb_job.addr" || :
+    rb_via=tcp-relay rb_endpoint="$rb_naddr:$rb_port"
+}
+
+rb_node_tunnel() { # NODE SOCKET: sets rb_via, rb_endpoint (and rb_fallback: why node ssh was not used)
+    rb_fallback='' rb_chosen=''
+    read -r rb_chosen 2>/dev/null <"$rb_jobs/via-$rb_job" || :
+    if [ "$rb_chosen" = tcp-relay ]; then # chosen for this job already: ssh to its node was refused
+        rb_fallback=$(cat -- "$rb_jobs/fallback-$rb_job" 2>/dev/null)
+        rb_tcp_relay "$1" "$2"
+    elif [ "$RB_ACTION" = query ] && [ ! -S "$rb_lsock" ]; then
+        rb_via=node-ssh rb_endpoint=$rb_lsock
+    elif rb_relay "$1" "$2"; then
+        rb_via=node-ssh rb_endpoint=$rb_lsock
+    else
+        rb_why="ssh from the login node $rb_login to the job's node $1 failed: $(tail -n 1 "$rb_ldir/relay.err")"
+        [ "$RB_TUNNEL" = auto ] && [ "$RB_ALLOW_TCP" = yes ] || rb_fail node_ssh_refused "$rb_why"
+        rb_put "$rb_jobs/fallback-$rb_job" "$rb_why"
+        rb_fallback=$rb_why
+        rb_tcp_relay "$1" "$2"
+    fi
 }
 
 rb_json_key() { sed -n "s/^  \"$1\": \"\\{0,1\\}\\([^\",]*\\)\"\\{0,1\\},\\{0,1\\}\$/\\1/p" -- "$2"; } # KEY jpserver.json
@@ -110,11 +166,17 @@ rb_running() { # the job runs: its server, once Jupyter wrote its runtime info o
     rb_node=$(rb_field BatchHost "$rb_line")
     rb_node=${rb_node%%.*}
     rb_ndir="$HOME/.remotebook/$rb_node/$rb_key"
-    rb_njob='' rb_info=''
-    read -r rb_njob 2>/dev/null <"$rb_ndir/job" || :
-    if [ "$rb_njob" = "$rb_job" ]; then # files of an earlier job on that node are not this one's
-        for rb_f in "$rb_ndir"/runtime/jpserver-*.json; do [ -s "$rb_f" ] && rb_info=$rb_f && break; done
-    fi
+    rb_info='' n=0
+    while :; do # ensure waits (bounded) for Jupyter's runtime info here: file reads, no scheduler query
+        rb_njob=''
+        read -r rb_njob 2>/dev/null <"$rb_ndir/job" || :
+        if [ "$rb_njob" = "$rb_job" ]; then # files of an earlier job on that node are not this one's
+            for rb_f in "$rb_ndir"/runtime/jpserver-*.json; do [ -s "$rb_f" ] && rb_info=$rb_f && break; done
+        fi
+        [ -z "$rb_info" ] && [ "$RB_ACTION" = ensure ] && [ "$n" -lt 50 ] || break # ~5 s, then the next poll
+        sleep 0.1 2>/dev/null || sleep 1
+        n=$((n + 1))
+    done
     if [ -z "$rb_info" ]; then
         rb_answer "{\"ok\":true,\"action\":\"starting\",\"job\":$(rb_str "$rb_job"),\"line\":$(rb_text "$rb_line")}"
         exit 0
@@ -126,9 +188,9 @@ rb_running() { # the job runs: its server, once Jupyter wrote its runtime info o
         rb_fail auth_off "the job's Jupyter does not use remotebook's token (a Jupyter config sets it?): remotebook cancelled job $rb_job"
     fi
     rb_sock=$(rb_json_key sock "$rb_info")
+    rb_fallback=
     if [ -n "$rb_sock" ]; then
-        [ "$RB_ACTION" = query ] && [ ! -S "$rb_lsock" ] || rb_relay "$rb_node" "$rb_sock"
-        rb_via=node-ssh rb_endpoint=$rb_lsock
+        rb_node_tunnel "$rb_node" "$rb_sock"
     else # tunnel = "tcp": Jupyter listens on the node's address, and only its token protects it
         rb_via=tcp rb_endpoint="$(rb_json_key hostname "$rb_info"):$(rb_json_key port "$rb_info")"
     fi
@@ -136,7 +198,7 @@ rb_running() { # the job runs: its server, once Jupyter wrote its runtime info o
     read -r rb_pid 2>/dev/null <"$rb_ndir/server.pid" || :
     rb_kt=
     read -r rb_kt 2>/dev/null <"$rb_ndir/kernel_transport" || :
-    rb_answer "{\"ok\":true,\"action\":\"running\",\"job\":$(rb_str "$rb_job"),\"node\":$(rb_str "$rb_node"),\"login\":$(rb_str "$rb_login"),\"via\":\"$rb_via\",\"endpoint\":$(rb_str "$rb_endpoint"),\"pid\":${rb_pid:-0},\"host\":$(rb_str "$rb_node"),\"log\":$(rb_str "$rb_ndir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"kernel_transport\":$(rb_str "${rb_kt:-tcp}"),\"line\":$(rb_text "$rb_line"),\"info\":$(tr "\n" " " <"$rb_info")}"
+    rb_answer "{\"ok\":true,\"action\":\"running\",\"job\":$(rb_str "$rb_job"),\"node\":$(rb_str "$rb_node"),\"login\":$(rb_str "$rb_login"),\"via\":\"$rb_via\",\"fallback\":$(rb_text "$rb_fallback"),\"endpoint\":$(rb_str "$rb_endpoint"),\"pid\":${rb_pid:-0},\"host\":$(rb_str "$rb_node"),\"log\":$(rb_str "$rb_ndir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"kernel_transport\":$(rb_str "${rb_kt:-tcp}"),\"line\":$(rb_text "$rb_line"),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
 rb_cancel() { # scancel our job and wait (bounded) until Slurm says it ended; then its files and the relay go
