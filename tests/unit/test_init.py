@@ -130,9 +130,13 @@ def test_write_ssh_config_without_a_terminal(capsys: pytest.CaptureFixture[str],
     assert "Host box\n    HostName box.example.net\n    User bob\n" in out and "added Host box" in err
     assert 'host = "box"' in (tmp_path / "remotebook.toml").read_text()
     assert len(list(tmp_path.glob("ssh_config.remotebook-*.bak"))) == 1
-    code, _, err = run(capsys, *args, "--force")
-    assert code == 0 and "already has a `Host box`; not changed" in err
+    code, _, err = run(capsys, *args)  # the same again: the block is there, the profile already uses it
+    assert code == 0 and "already has a `Host box` for bob@box.example.net; the profile uses it" in err
     assert cfg.read_text().count("Host box") == 1 and len(list(tmp_path.glob("ssh_config.remotebook-*.bak"))) == 1
+    code, _, err = run(capsys, *args[:3], "bob@box.elsewhere.org", *args[4:], "--force")
+    assert code == 0 and "already has a `Host box` for another host; not changed" in err
+    assert 'host = "bob@box.elsewhere.org"' in (tmp_path / "remotebook.toml").read_text()
+    assert cfg.read_text().count("Host box") == 1 and "elsewhere" not in cfg.read_text()
     code, _, err = run(capsys, "--ssh-config", str(cfg), "init", "old", "--no-check", "--write-ssh-config", "--force")
     assert code == 0 and 'host = "old"' in (tmp_path / "remotebook.toml").read_text()
     assert cfg.read_text().count("Host old") == 1

@@ -63,6 +63,9 @@ def _login(ask: Asker, target: Target, install_key: bool, key_file: Path | None)
         say(f"logging in to {name} needs a password (or a key ssh does not have)")
     key = key_file or keys.default_key()
     made = not key.exists()
+    if not made and problem.kind == "auth" and ssh.try_login(target, identity=str(key)) is None:
+        say(f"{key} already logs in to {name}; ssh only has to be told to offer it")
+        return "" if _offered(target, key) else str(key)
     question = f"{'Make an ed25519 key ' + str(key) if made else 'Use your key ' + str(key)} and install it on {name}?"
     if not ask.consent(question + " (ssh asks the password once)", install_key):
         hint = f"run `ssh {name}` once to check and accept its host key" if problem.kind == "host_key_unknown" else ""
@@ -88,6 +91,19 @@ def _offered(target: Target, key: Path) -> bool:
     return key.expanduser() in offered and target.options.get("identitiesonly", "no") == "no"
 
 
+def _same_host(app: AppContext, target: Target, alias: str) -> bool:
+    """Does the existing `Host alias` lead where the destination does (a block an earlier init wrote)?"""
+    from remotebook import ssh
+    from remotebook.errors import ConfigError
+    from remotebook.paths import private_dir
+
+    try:
+        there = ssh.resolve(alias, app.ssh_config, private_dir(app.paths.runtime_dir))
+    except ConfigError:
+        return False
+    return (there.hostname, there.port, there.user) == (target.hostname, target.port, target.user)
+
+
 def _host_block(app: AppContext, ask: Asker, target: Target, alias: str, identity: str, write: bool) -> str:
     """Offer the Host block (print it; write it with the flag or a yes); the host the profile should name."""
     from remotebook import sshconfig
@@ -100,7 +116,12 @@ def _host_block(app: AppContext, ask: Asker, target: Target, alias: str, identit
             say(f"{path} has `Host {target.destination}`; add `IdentityFile {identity}` to it yourself")
         return target.destination
     if alias in existing:
-        say(f"{path} already has a `Host {alias}`; not changed (give another name with --alias)")
+        if _same_host(app, target, alias):
+            say(
+                f"{path} already has a `Host {alias}` for {target.destination}; the profile uses it, the file is unchanged"
+            )
+            return alias
+        say(f"{path} already has a `Host {alias}` for another host; not changed (give another name with --alias)")
         return target.destination
     block = sshconfig.block(alias, target, identity)
     click.echo(f"A Host block for {path}, so that `ssh {alias}` (and `remotebook up {alias}`) work:")
