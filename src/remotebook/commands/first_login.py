@@ -54,6 +54,8 @@ def _login(ask: Asker, target: Target, install_key: bool, key_file: Path | None)
     if problem.kind not in ("auth", "host_key_unknown"):
         problem.hint = (problem.hint + "; " if problem.hint else "") + "or run init with --no-check"
         raise problem
+    if problem.kind == "host_key_unknown" and not ask.interactive:
+        raise problem  # nobody to compare the fingerprint: the user must see it first (its hint says how)
     if problem.kind == "host_key_unknown":
         say(
             f"ssh does not know the host key of {name} yet: ssh shows its fingerprint and asks; "
