@@ -26,6 +26,20 @@ def alias_for(target: Target, fallback: str) -> str:
         return target.hostname.split(".", 1)[0] or fallback
 
 
+def configured(target: Target) -> bool:
+    """Does some ssh config already map the destination to another HostName (an alias, maybe from an Include)?"""
+    return target.hostname.lower() != host_part(target.destination).lower()
+
+
+def host_part(destination: str) -> str:
+    """The host of `user@host` or `ssh://user@host:port` (`[v6]` unbracketed)."""
+    uri = destination.startswith("ssh://")
+    rest = destination.removeprefix("ssh://").rpartition("@")[2]
+    if uri and rest.startswith("[") and "]" in rest:
+        return rest[1 : rest.index("]")]
+    return rest.partition(":")[0] if uri else rest
+
+
 def block(alias: str, target: Target, identity: str = "") -> str:
     """The Host block: only what differs from ssh's defaults for this user."""
     lines = [f"Host {alias}", f"    HostName {target.hostname}"]

@@ -94,6 +94,10 @@ def test_host_block_has_only_what_differs_from_the_defaults() -> None:
         "    IdentityFile ~/.ssh/id_work",
     ]
     assert sshconfig.alias_for(fake_target("10.1.2.3"), "proj") == "proj"
+    for destination in ("box", "me@box", "ssh://me@box:2222", "ssh://box", "ssh://me@[box]:22"):
+        assert sshconfig.host_part(destination) == "box"
+    assert sshconfig.configured(ssh.Target("box", "", "", "box.example.org", "", 22, {}))
+    assert not sshconfig.configured(ssh.Target("ssh://me@Box:2", "", "", "box", "", 2, {}))
     assert sshconfig.hosts("Host a b !c\n  HostName x\nhost=d\nMatch host e\n") == {"a", "b", "d"}
 
 

@@ -113,9 +113,10 @@ def _host_block(app: AppContext, ask: Asker, target: Target, alias: str, identit
 
     path = Path(app.ssh_config) if app.ssh_config else sshconfig.default_file()
     existing = sshconfig.hosts(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else set()
-    if target.destination in existing:
+    if target.destination in existing or sshconfig.configured(target):
+        where = f"`Host {target.destination}` in {path}" if target.destination in existing else "your ssh config"
         if identity:
-            say(f"{path} has `Host {target.destination}`; add `IdentityFile {identity}` to it yourself")
+            say(f"{target.destination} comes from {where}; add `IdentityFile {identity}` to it yourself")
         return target.destination
     if alias in existing:
         if _same_host(app, target, alias):
