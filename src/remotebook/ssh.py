@@ -102,6 +102,14 @@ def resolve(destination: str, config_file: str, control_dir: Path) -> Target:
     )
 
 
+def identity_files(target: Target) -> list[Path]:
+    """Every key file ssh offers this destination (`ssh -G` lists one `identityfile` line each)."""
+    argv = ["ssh"] + (["-F", target.config_file] if target.config_file else []) + ["-G", "--", target.destination]
+    result = proc.run(argv, timeout=MUX_TIMEOUT)
+    lines = (line.split(" ", 1) for line in result.stdout.splitlines()) if result.ok else iter(())
+    return [Path(parts[1]).expanduser() for parts in lines if len(parts) == 2 and parts[0] == "identityfile"]
+
+
 def master_alive(target: Target) -> bool:
     return master_pid(target) is not None
 

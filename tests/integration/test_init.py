@@ -8,6 +8,7 @@ import pty
 import re
 import select
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ def login(remote_host: RemoteHost) -> Iterator[PasswordLogin]:
         yield found
 
 
-def client_config(rb: Runner, login: PasswordLogin, tmp_path: Path) -> Path:
+def client_config(rb: Runner, login: PasswordLogin, tmp_path: Path, strict: str = "yes") -> Path:
     """The laptop's ssh config for this test: host-key checking strict, no key of root's offered."""
     known = tmp_path / "known_hosts"
     known.write_text(login.known_hosts_line)
@@ -34,7 +35,7 @@ def client_config(rb: Runner, login: PasswordLogin, tmp_path: Path) -> Path:
 Host *
     UserKnownHostsFile {known}
     GlobalKnownHostsFile /dev/null
-    StrictHostKeyChecking yes
+    StrictHostKeyChecking {strict}
     UpdateHostKeys no
     IdentitiesOnly yes
     IdentityFile {tmp_path}/no-such-key
@@ -221,3 +222,36 @@ def test_the_wizard_on_a_terminal(rb: Runner, login: PasswordLogin, tmp_path: Pa
     assert key.with_name("id_ed25519.pub").read_text().strip() in authorized(rb, login)
     doctor = rb.run("doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+
+
+def test_an_unknown_host_key_is_shown_by_ssh_and_accepted_by_the_user(
+    rb: Runner, login: PasswordLogin, tmp_path: Path
+) -> None:
+    """On a terminal, with ssh's default StrictHostKeyChecking (ask), ssh itself shows the fingerprint and asks."""
+    client_config(rb, login, tmp_path, strict="ask")
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    key = tmp_path / "id_ed25519"
+    host_pub = rb.host.workdir / "sshd" / "host_ed25519.pub"
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-lf", str(host_pub)], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.split()[1]
+    env = {k: v for k, v in rb.env.items() if not k.startswith("SSH_ASKPASS") and k != "DISPLAY"}
+    flags = ("--profile", "p", "--remote-dir", "~/x", "--app", "lab", "--install-key", "--key-file", str(key))
+    term = Terminal(rb.argv("init", destination(login), *flags), rb.project, env)
+    term.expect(r"ssh does not know the host key")
+    term.expect(r"Enter passphrase")
+    term.type("")
+    term.expect(r"Enter same passphrase again: ")
+    term.type("")
+    shown = term.expect(r"Are you sure you want to continue connecting \(yes/no/\[fingerprint\]\)\? ")
+    assert fingerprint in shown
+    term.type("yes")
+    term.expect(r"password: ")
+    term.type(login.password)
+    term.expect(r"Add it to .*\? \[y/N\]: ")
+    term.type("")  # no: the profile names the destination itself
+    assert term.wait() == 0, term.seen
+    assert login.known_hosts_line.split()[1:] == known.read_text().split()[1:3]
+    assert f'host = "{destination(login)}"' in (rb.project / "remotebook.toml").read_text()
+    assert "Host p" not in (tmp_path / "ssh_config").read_text()

@@ -174,3 +174,10 @@ def test_init_help_lists_every_question_as_a_flag(capsys: pytest.CaptureFixture[
     code, out, _ = run(capsys, "init", "--help")
     for flag in ("--profile", "--remote-dir", "--app", "--install-key", "--key-file", "--write-ssh-config", "--yes"):
         assert flag in out
+
+
+def test_ssh_names_every_key_it_offers(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg"
+    cfg.write_text("Host a\n    IdentityFile ~/.ssh/one\n    IdentityFile /k/two\n")
+    target = ssh.Target("a", str(cfg), "", "a", "", 22, {})
+    assert ssh.identity_files(target) == [Path("~/.ssh/one").expanduser(), Path("/k/two")]

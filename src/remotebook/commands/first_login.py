@@ -89,8 +89,9 @@ def _login(ask: Asker, target: Target, install_key: bool, key_file: Path | None)
 
 def _offered(target: Target, key: Path) -> bool:
     """Does ssh already offer this key to the host (it is among its IdentityFile values)?"""
-    offered = {Path(f).expanduser() for f in target.options.get("identityfile", "").split() if f}
-    return key.expanduser() in offered and target.options.get("identitiesonly", "no") == "no"
+    from remotebook import ssh
+
+    return key.expanduser().absolute() in {path.absolute() for path in ssh.identity_files(target)}
 
 
 def _same_host(app: AppContext, target: Target, alias: str) -> bool:
