@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from remotebook import trust
-from remotebook.config import APPS, PROJECT_FILE, kernel_name, project_name
+from remotebook.config import APPS, PROJECT_FILE, host_problem, kernel_name, project_name
 from remotebook.errors import UsageError
 from remotebook.paths import Paths, default_paths
 
@@ -79,6 +79,9 @@ def render(answers: Answers) -> str:
             f"profile name {answers.profile!r} has characters a shell would trip on",
             hint="use letters, digits, '.', '_' and '-'",
         )
+    problem = host_problem(answers.host)
+    if problem:
+        raise UsageError(f"host `{answers.host}` {problem}", hint="give an ssh destination like user@host")
     if answers.app not in APPS:
         raise UsageError(f"app must be one of {', '.join(APPS)}, not {answers.app!r}")
     values = {key: json.dumps(value) for key, value in asdict(answers).items()}

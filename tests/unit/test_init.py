@@ -50,6 +50,9 @@ def test_two_folders_get_two_profile_names(tmp_path: Path) -> None:
 def test_bad_answers_are_usage_errors_and_write_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "init", "h", "--profile", "a b;rm")
     assert code == 2 and "profile name" in err and "Traceback" not in err
+    for host in ("-oProxyCommand=x", "h;rm -rf ~", "a b"):
+        code, _, err = run(capsys, "init", "--", host) if host.startswith("-") else run(capsys, "init", host)
+        assert code == 2 and f"host `{host}`" in err
     code, _, err = run(capsys, "init", "h", "--host", "other")
     assert code == 2 and "two hosts" in err
     assert not (tmp_path / "remotebook.toml").exists()
