@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from remotebook import __version__
+from remotebook.commands.completion import completion
 from remotebook.commands.context import AppContext
 from remotebook.commands.doctor import doctor
 from remotebook.commands.down import down
@@ -134,6 +135,7 @@ for _command in (
     password,
     trust,
     untrust,
+    completion,
 ):
     cli.add_command(_command)
 

@@ -286,16 +286,21 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
         idle_timeout=idle,
         **table,
     )
-    if profile.host.startswith("-"):
-        raise ConfigError(f"host `{profile.host}` cannot start with '-'", hint="give an ssh destination like user@host")
-    if _SHELL_CHARS.search(profile.host):
+    problem = host_problem(profile.host)
+    if problem:
+        raise ConfigError(f"host `{profile.host}` {problem}", hint="give an ssh destination like user@host")
+    return profile
+
+
+def host_problem(host: str) -> str:
+    """Why `host` cannot be an ssh destination here, or ""."""
+    if host.startswith("-"):
+        return "cannot start with '-'"
+    if _SHELL_CHARS.search(host):
         # ssh puts the destination into %h/%r of ProxyCommand and Match exec, which a shell runs
         # (OpenSSH < 9.6 does not refuse such names itself): a data key must not become a command.
-        raise ConfigError(
-            f"host `{profile.host}` contains a character no ssh destination has (quotes, $, ;, |, spaces, ...)",
-            hint="give an ssh destination like user@host",
-        )
-    return profile
+        return "contains a character no ssh destination has (quotes, $, ;, |, spaces, ...)"
+    return ""
 
 
 _SHELL_CHARS = re.compile(r"[\s'`\"$\\;&<>|(){}\x00-\x1f\x7f]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,14 @@ def resolve(destination: str, config_file: str, control_dir: Path) -> Target:
         port=int(options.get("port", "22") or 22),
         options=options,
     )
+
+
+def identity_files(target: Target) -> list[Path]:
+    """Every key file ssh offers this destination (`ssh -G` lists one `identityfile` line each)."""
+    argv = ["ssh"] + (["-F", target.config_file] if target.config_file else []) + ["-G", "--", target.destination]
+    result = proc.run(argv, timeout=MUX_TIMEOUT)
+    lines = (line.split(" ", 1) for line in result.stdout.splitlines()) if result.ok else iter(())
+    return [Path(parts[1]).expanduser() for parts in lines if len(parts) == 2 and parts[0] == "identityfile"]
 
 
 def master_alive(target: Target) -> bool:
@@ -292,6 +301,51 @@ def known_host(target: Target) -> bool | None:
         if file != "/dev/null" and path.is_file() and proc.run(lookup, timeout=MUX_TIMEOUT).ok:
             return True
     return False if files else None
+
+
+def direct_argv(target: Target, *extra: str) -> list[str]:
+    """ssh argv for a connection of its own: no master of ours (nor one a user left) answers it for the host."""
+    base = ["ssh"] + (["-F", target.config_file] if target.config_file else [])
+    return [*base, "-o", "ControlPath=none", "-o", "ControlMaster=no", *extra]
+
+
+def try_login(target: Target, identity: str = "") -> SSHError | None:
+    """Can we log in without anyone typing (BatchMode)? None if so, else why not (its `kind` says what)."""
+    extra = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"] + (["-i", identity] if identity else [])
+    argv = direct_argv(target, *extra, "-T", "--", target.destination, "true")
+    try:
+        _connecting(target, argv, timeout=BATCH_CONNECT, own_exit=True)
+    except SSHError as e:
+        return e
+    return None
+
+
+# Appends the key unless that exact line is there (a second run adds nothing), after a newline if the
+# file lacks its last one, in files only the user can read: what ssh-copy-id does. $1 is the key.
+_INSTALL_KEY = """umask 077
+mkdir -p "$HOME/.ssh" && touch "$HOME/.ssh/authorized_keys" || exit 1
+keys="$HOME/.ssh/authorized_keys"
+grep -qxF -- "$1" "$keys" && exit 0
+if [ -s "$keys" ] && [ -n "$(tail -c 1 "$keys")" ]; then printf '\\n' >> "$keys"; fi
+printf '%s\\n' "$1" >> "$keys"
+"""
+
+
+def install_key(target: Target, public_line: str, *, timeout: float = MASTER_TIMEOUT) -> None:
+    """Add `public_line` to the remote ~/.ssh/authorized_keys over a connection that may ask a password.
+
+    ssh asks on the terminal (or SSH_ASKPASS) itself: a password once, and an unknown host
+    key's fingerprint as the user's StrictHostKeyChecking says, which is never weakened here.
+    """
+    remote = shlex.join(["sh", "-c", _INSTALL_KEY, "sh", public_line.strip()])
+    argv = direct_argv(target, "-T", "--", target.destination, remote)
+    result = _connecting(target, argv, timeout=timeout)
+    if not result.ok:
+        raise SSHError(
+            f"could not add the key to ~/.ssh/authorized_keys on {target.destination}: "
+            f"{last_line(result.stderr) or f'exit {result.returncode}'}",
+            hint="is the remote home writable? add the key by hand (its .pub file)",
+        )
 
 
 def forward(target: Target, spec: str) -> None:

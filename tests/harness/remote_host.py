@@ -35,7 +35,7 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -701,7 +701,7 @@ def _create_netns(host: RemoteHost, x: int, y: int) -> None:
 # --------------------------------------------------------------------------
 
 
-def _sshd_config(host: RemoteHost, name: str, port: int, forwarding: bool) -> str:
+def _sshd_config(host: RemoteHost, name: str, port: int, forwarding: bool, password: bool = False) -> str:
     yes_no = "yes" if forwarding else "no"
     nopy_home = pwd.getpwnam(NOPY_USER).pw_dir
     return f"""\
@@ -712,7 +712,7 @@ HostKey {host.workdir / "sshd" / "host_ed25519"}
 PidFile {host.workdir / "sshd" / f"{name}.pid"}
 AuthorizedKeysFile .ssh/authorized_keys
 PubkeyAuthentication yes
-PasswordAuthentication no
+PasswordAuthentication {"yes" if password else "no"}
 KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin no
@@ -735,10 +735,10 @@ Match User {NOPY_USER}
 """
 
 
-def _start_sshd(host: RemoteHost, name: str, port: int, forwarding: bool) -> _Sshd:
+def _start_sshd(host: RemoteHost, name: str, port: int, forwarding: bool, password: bool = False) -> _Sshd:
     sshd_dir = host.workdir / "sshd"
     config = sshd_dir / f"{name}.conf"
-    _write(config, _sshd_config(host, name, port, forwarding), 0o600)
+    _write(config, _sshd_config(host, name, port, forwarding, password), 0o600)
     logfile = host.workdir / "logs" / f"sshd-{name}.log"
     stderr_path = host.workdir / "logs" / f"sshd-{name}.stderr"
     # sshd re-execs itself for each connection: it needs its absolute path.
@@ -986,3 +986,44 @@ def _populate(host: RemoteHost, workdir: Path) -> None:
     _wait_sshd_ready(host, main)
     _wait_sshd_ready(host, nofwd)
     _write(workdir / "harness.json", json.dumps(host.describe(), indent=2) + "\n", 0o600)
+
+
+# --------------------------------------------------------------------------
+# a password login, for the tests of `remotebook init` installing a key
+# --------------------------------------------------------------------------
+
+_PASSWORD_PORT_IN_NETNS = 2223
+
+
+@dataclass(frozen=True)
+class PasswordLogin:
+    """An sshd that also takes passwords, and the known_hosts line for it."""
+
+    address: str
+    port: int
+    user: str
+    password: str
+    known_hosts_line: str
+
+
+@contextlib.contextmanager
+def password_login(host: RemoteHost, user: str = JUPYTER_USER) -> Iterator[PasswordLogin]:
+    """A third sshd with `PasswordAuthentication yes` (UsePAM stays off: sshd checks /etc/shadow) and a
+    random password for `user`, both undone after the block; the main sshds keep refusing passwords."""
+    port = _PASSWORD_PORT_IN_NETNS if host.netns is not None else _free_tcp_port()
+    password = secrets.token_urlsafe(12)
+    proc = subprocess.run(["chpasswd"], input=f"{user}:{password}\n", capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise HarnessError(f"chpasswd failed: {proc.stderr.strip()}")
+    sshd = None
+    try:
+        sshd = _start_sshd(host, "password", port, forwarding=True, password=True)
+        _wait_sshd_ready(host, sshd)
+        host_pub = (host.workdir / "sshd" / "host_ed25519.pub").read_text()
+        line = f"{_known_host_name(host.address, port)} {_pub_key_body(host_pub)}\n"
+        yield PasswordLogin(host.address, port, user, password, line)
+    finally:
+        _run(["usermod", "-p", "*", user], check=False)  # back to "no password, not locked"
+        if sshd is not None and sshd in host._sshds:
+            _stop_listeners([sshd.proc] if sshd.proc.poll() is None else [])
+            host._sshds.remove(sshd)

@@ -39,6 +39,9 @@ need rsync rsync
 need iproute2 ip
 need procps ps
 need procps pkill
+# `remotebook completion zsh|fish` is sourced in the shells it is for (tests/unit/test_completion.py).
+need zsh zsh
+need fish fish
 # Lmod, as clusters have it: /etc/profile.d/lmod.sh defines `module` in every user's login
 # shell (and costs it ~50 ms). The tests' modulefiles live in the test users' homes.
 need lmod /usr/share/lmod/lmod/libexec/lmod

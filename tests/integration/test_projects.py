@@ -32,7 +32,7 @@ def second(rb: Runner, tmp_path: Path) -> Iterator[Runner]:
 
 def init(*runners: Runner) -> None:
     for r in runners:
-        out = r.run("init", "--host", "rbremote")
+        out = r.run("init", "--host", "rbremote", "--profile", "server")
         assert out.returncode == 0, out.stderr
 
 

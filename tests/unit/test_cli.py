@@ -305,7 +305,7 @@ def test_init_writes_an_approved_file_and_the_user_config_is_trusted(
     from remotebook import init, trust
 
     monkeypatch.setattr(init, "TEMPLATE", init.TEMPLATE + 'setup = ["module load x"]\n')
-    assert run(capsys, "init", "--host", "h")[0] == 0
+    assert run(capsys, "init", "--host", "h", "--profile", "server")[0] == 0
     assert trust.entries(cli.AppContext("", False).paths)[str(tmp_path / "remotebook.toml")]["by"] == "init"
     opened = stub_session(monkeypatch)
     assert run(capsys, "status", "server")[0] == 8 and opened[0].setup == ("module load x",)

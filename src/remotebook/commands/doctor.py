@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ MARKS = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red")
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every check.")
 @click.pass_obj
 def doctor(app: AppContext, target: str | None, as_json: bool) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext, progress
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option("--server", "stop_server", is_flag=True, help="Also stop the remote Jupyter server.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj

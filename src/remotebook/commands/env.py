@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext, progress
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @click.command(name="env")
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option(
     "-r",
     "--requirements",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("-n", "--lines", default=200, show_default=True, type=click.IntRange(0, 100000))
 @click.pass_obj

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext, open_browser
 
 
 @click.command(name="open")
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.pass_obj
 def open_(app: AppContext, target: str | None) -> None:
     """Open the browser at TARGET's running notebook."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext, progress
 from remotebook.errors import SSHError, UsageError
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("notebook", required=False)
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option("--detach", is_flag=True, help="Start the run and return; `run --attach` follows it later.")
 @click.option(
     "--attach", is_flag=True, help="Follow a run (from its first output) until it ends, then pull the notebook."

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext
 from remotebook.commands.list import list_projects, shown_path
 from remotebook.errors import EXIT_NOT_RUNNING
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def status(app: AppContext, target: str | None, as_json: bool) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext, open_browser, progress
 from remotebook.commands.sync import report_sync
 from remotebook.errors import RemotebookError
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option("--port", type=click.IntRange(1, 65535), help="Local port to use; fail if it is taken.")
 @click.option("--detach", is_flag=True, help="Return once ready; the forward lives on in the ssh master.")
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
