@@ -29,9 +29,25 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_help_documents_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for number in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "130"):
+    for number in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "130"):
         assert f"\n    {number} " in out
-    for command in ("up", "status", "down", "open", "logs", "init", "sync", "reqs", "env", "trust", "untrust"):
+    for command in (
+        "up",
+        "status",
+        "down",
+        "open",
+        "logs",
+        "init",
+        "sync",
+        "reqs",
+        "env",
+        "trust",
+        "untrust",
+        "doctor",
+        "run",
+        "password",
+        "completion",
+    ):
         assert command in out
 
 

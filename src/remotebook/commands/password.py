@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from remotebook.commands.completion import complete_target
 from remotebook.commands.context import AppContext, progress
 from remotebook.errors import UsageError
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_target)
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from stdin (one line), not a prompt.")
 @click.option("--clear", is_flag=True, help="Remove the password: only the token logs in, from the next start.")
 @click.option("--restart", is_flag=True, help="Restart the server now so the change applies (it stays up if it was).")
