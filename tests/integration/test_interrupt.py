@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -14,21 +15,41 @@ import pytest
 from tests.integration.conftest import Runner
 from tests.integration.jupyter_client_lite import request
 
+_LINES: dict[int, queue.Queue[str]] = {}
+
+
+def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """One reader thread per process: a select() on the pipe misses lines already in the text buffer."""
+    if proc.pid not in _LINES:
+        lines: queue.Queue[str] = queue.Queue()
+        assert proc.stdout is not None
+        stdout = proc.stdout
+
+        def read() -> None:
+            for line in stdout:
+                lines.put(line)
+            lines.put("")  # the end of the output
+
+        threading.Thread(target=read, daemon=True).start()
+        _LINES[proc.pid] = lines
+    return _LINES[proc.pid]
+
 
 def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> str:
-    assert proc.stdout is not None
+    lines = _lines_of(proc)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if needle in line:
-                return line
-            if not line and proc.poll() is not None:
-                break
-    raise AssertionError(
-        f"no line with {needle!r}; exit {proc.poll()}, stderr: {proc.stderr.read() if proc.stderr else ''}"
-    )
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if needle in line:
+            return line
+        if not line:
+            break
+    ended = proc.poll()
+    stderr = proc.stderr.read() if proc.stderr and ended is not None else "(still running)"
+    raise AssertionError(f"no line with {needle!r}; exit {ended}, stderr: {stderr}")
 
 
 def ctrl_c(proc: subprocess.Popen[str], timeout: float = 30) -> int:
