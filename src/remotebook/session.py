@@ -188,7 +188,7 @@ def _resume(
     the bootstrap runs as on a cold start.
     """
     old_port = previous.get("local_port")
-    server = _saved_server(previous)
+    server = saved_server(previous)
     if (
         server is None
         or not isinstance(old_port, int)
@@ -222,7 +222,7 @@ def _resume(
     return None
 
 
-def _saved_server(previous: dict[str, Any]) -> launch.Server | None:
+def saved_server(previous: dict[str, Any]) -> launch.Server | None:
     """The server this project's state describes (with its token), or None if the state has no whole one."""
     saved, token = previous.get("server"), previous.get("token")
     return launch.Server.from_saved(saved, str(token)) if isinstance(saved, dict) and token else None
@@ -393,7 +393,7 @@ def status(session: Session) -> reports.ProjectReport:
     previous = session.store.load() or {}
     pid = ssh.master_pid(session.target)
     port = previous.get("local_port")
-    server = _saved_server(previous)
+    server = saved_server(previous)
     used = None
     if pid and server and isinstance(port, int) and previous.get("forward") and tunnel.held_by_master(pid, port):
         used = activity(port, server.token)
