@@ -59,6 +59,7 @@ class LiveView:
         self.watch = Watch(sess)
         self.stop_server = False  # `Q`
         self.quit_by_key = False
+        self.failed = ""  # a bug in the view: `up` ends (the terminal given back) and says so
         self._closing = threading.Event()
         self._repoll = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -78,7 +79,7 @@ class LiveView:
             console=console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False
         )
         self._live.start()
-        self._thread = threading.Thread(target=self._loop, name="live-view", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="live-view", daemon=True)
         self._thread.start()
 
     def say(self, line: str) -> None:
@@ -110,6 +111,15 @@ class LiveView:
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # a full pipe already wakes the loop; a closed one: we are done
             os.write(self._wake_w, b"!")
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as e:  # a view that cannot draw must not leave a frozen screen behind
+            log.debug("the live view failed", exc_info=True)
+            self.failed = repr(e)
+            self.stop.set()
+            self.supervisor.poke()
 
     def _loop(self) -> None:
         next_poll = next_draw = 0.0

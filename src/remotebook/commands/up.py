@@ -192,6 +192,10 @@ def _supervise_here(app: AppContext, sess: Session, supervisor: Supervisor, *, s
         restore()
         if fd is not None:
             os.close(fd)
+    if view is not None and view.failed:
+        raise RemotebookError(
+            f"the live view failed: {view.failed}", hint="run with -v and report it; `up | cat` shows plain lines"
+        )
     if view is None or not view.quit_by_key:
         return stop_server
     stop_server = stop_server or view.stop_server
