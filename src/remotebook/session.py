@@ -430,6 +430,11 @@ def _job_warnings(session: Session, job: Job | None) -> tuple[str, ...]:
     return (text,) if text else ()
 
 
+# Asking is not using: without this, every look (`status`, the live view's polls) would reset the
+# server's idle time, and its idle_timeout would never shut it down. (/api/status never counts.)
+KERNELS_UNTRACKED = "/api/kernels?no_track_activity=1"
+
+
 def activity(port: int, token: str) -> reports.Activity | None:
     """Uptime, idle time and kernels, as Jupyter's own API reports them; None unless it answered 200.
 
@@ -439,7 +444,7 @@ def activity(port: int, token: str) -> reports.Activity | None:
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         asked = pool.submit(tunnel.api_get, port, token, "/api/status")
-        _, kernels = tunnel.api_get(port, token, "/api/kernels")
+        _, kernels = tunnel.api_get(port, token, KERNELS_UNTRACKED)
         status, info = asked.result()
     if status != 200 or not isinstance(info, dict):
         return None
