@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.live import Live
 
-from remotebook.commands.live_screen import Screen, render
+from remotebook.commands.live_screen import Screen, render, signature
 from remotebook.errors import RemotebookError
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class LiveView:
         self._winch: Any = None
         self._thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
+        self._shown: tuple[object, ...] = ()  # the signature of the screen last drawn, and the size
 
     def start(self) -> None:
         self._saved = termios.tcgetattr(self._stdin)
@@ -123,26 +124,25 @@ class LiveView:
 
     def _loop(self) -> None:
         next_poll = next_draw = 0.0
+        force = True
         while not self._closing.is_set():
-            now = time.monotonic()
-            if now >= next_poll or self._repoll.is_set():
+            if time.monotonic() >= next_poll or self._repoll.is_set():
                 self._repoll.clear()
                 self._poll()
                 next_poll = time.monotonic() + POLL_EVERY
-                next_draw = 0.0
-            if time.monotonic() >= next_draw:
-                if not self._draw():
+            if force or time.monotonic() >= next_draw:
+                if not self._draw(force=force):
                     return
-                next_draw = time.monotonic() + REDRAW_EVERY
+                next_draw, force = time.monotonic() + REDRAW_EVERY, False
             timeout = max(0.0, min(next_poll, next_draw) - time.monotonic())
             ready = select.select([self._stdin, self._wake_r], [], [], timeout)[0]
             if self._wake_r in ready:
                 os.read(self._wake_r, 512)
-                next_draw = 0.0  # a resize, an event: draw now
+                force = True  # a resize, an event: draw now
             if self._stdin in ready:
                 if not self._keys():
                     return
-                next_draw = 0.0
+                force = True
 
     def _poll(self) -> None:
         try:
@@ -151,12 +151,18 @@ class LiveView:
             self.screen.event(f"could not ask: {e}")
         self.screen.polled_at = time.monotonic()
 
-    def _draw(self) -> bool:
-        """False once the terminal is gone."""
+    def _draw(self, *, force: bool) -> bool:
+        """Draw unless nothing shown would change (after the first minute uptime moves by minutes); False once
+        the terminal is gone."""
         if self._live is None:
             return False
+        now = time.monotonic()
+        shown = (signature(self.screen, now), self._live.console.size)
+        if shown == self._shown and not force:
+            return True
+        self._shown = shown
         try:
-            self._live.update(render(self.screen, time.monotonic()), refresh=True)
+            self._live.update(render(self.screen, now), refresh=True)
         except OSError:
             return False
         return True

@@ -60,23 +60,43 @@ def render(screen: Screen, now: float) -> RenderableType:
 
 
 def _health(screen: Screen, since_poll: float) -> RenderableType:
-    r = screen.report
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    if r is None:
-        grid.add_row("server", "asking...")
-        return grid
-    title = f"{r.target} ({r.host})" if r.host != r.target else r.target
-    grid.add_row("remotebook", Text(title, style="bold"))
-    grid.add_row("url", Text(r.url or "(none: the tunnel is down)", style="cyan" if r.url else "red"))
-    grid.add_row("server", _server_text(r, int(since_poll)))
-    grid.add_row("kernels", _kernels_text(r))
-    grid.add_row("tunnel", _tunnel_text(r))
-    grid.add_row("sync", screen.last_sync)
-    if r.job is not None:
-        grid.add_row("job", job_text(r.job, r.server.location.via if r.server else ""))
+    for label, value in _rows(screen, since_poll):
+        grid.add_row(label, value)
     return grid
+
+
+def _rows(screen: Screen, since_poll: float) -> list[tuple[str, Text]]:
+    r = screen.report
+    if r is None:
+        return [("server", Text("asking..."))]
+    title = f"{r.target} ({r.host})" if r.host != r.target else r.target
+    rows = [
+        ("remotebook", Text(title, style="bold")),
+        ("url", Text(r.url or "(none: the tunnel is down)", style="cyan" if r.url else "red")),
+        ("server", _server_text(r, int(since_poll))),
+        ("kernels", _kernels_text(r)),
+        ("tunnel", _tunnel_text(r)),
+        ("sync", Text(screen.last_sync)),
+    ]
+    if r.job is not None:
+        rows.append(("job", Text(job_text(r.job, r.server.location.via if r.server else ""))))
+    return rows
+
+
+def signature(screen: Screen, now: float) -> tuple[object, ...]:
+    """What `render` would show, as plain values: the same signature twice, nothing to redraw."""
+    rows = tuple(value.plain for _, value in _rows(screen, now - screen.polled_at))
+    return (
+        rows,
+        tuple(screen.events),
+        tuple(screen.log_tail or ()),
+        screen.log_tail is None,
+        screen.show_help,
+        screen.busy,
+    )
 
 
 def _server_text(r: ProjectReport, since_poll: int) -> Text:
