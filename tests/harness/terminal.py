@@ -20,7 +20,7 @@ import subprocess
 import termios
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,11 @@ class Terminal:
         with self._lock:
             return self.raw.find(raw, since)
 
+    def count(self, raw: bytes, since: int = 0) -> int:
+        """How often these bytes were written after `since` (a bench counts redraws so)."""
+        with self._lock:
+            return self.raw.count(raw, since)
+
     def text(self, since: int = 0) -> str:
         with self._lock:
             data = bytes(self.raw[since:])
@@ -93,6 +98,16 @@ class Terminal:
                 break
             time.sleep(0.05)
         raise AssertionError(f"{needle!r} not on the screen (exit {self.proc.poll()}):\n{self.text(since)[-3000:]}")
+
+    def wait_for_line(self, wanted: Callable[[str], bool], *, since: int = 0, timeout: float = 60.0) -> str:
+        """The first line of the text since `since` that is `wanted`; AssertionError at the deadline."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            found = [line for line in self.text(since).split("\n") if wanted(line)]
+            if found:
+                return found[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no such line on the screen (exit {self.proc.poll()}):\n{self.text(since)[-3000:]}")
 
     def press(self, keys: bytes) -> None:
         os.write(self.controller, keys)
