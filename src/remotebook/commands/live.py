@@ -80,8 +80,21 @@ class LiveView:
             console=console, screen=True, auto_refresh=False, redirect_stdout=False, redirect_stderr=False
         )
         self._live.start()
+        for handler in self._screen_handlers():
+            handler.addFilter(self._to_screen)
         self._thread = threading.Thread(target=self._run, name="live-view", daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _screen_handlers() -> list[logging.Handler]:
+        """The log's handlers that write to the terminal (not the log file): the screen takes their lines."""
+        return [h for h in logging.getLogger("remotebook").handlers if type(h) is logging.StreamHandler]
+
+    def _to_screen(self, record: logging.LogRecord) -> bool:
+        """While the view is up, a warning is an event on it, not text over it (the log file keeps everything)."""
+        if record.levelno >= logging.WARNING:
+            self.screen.event(record.getMessage())
+        return False
 
     def say(self, line: str) -> None:
         """An event (the supervisor's words): shown under the health lines, and the report asked again."""
@@ -95,6 +108,8 @@ class LiveView:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=THREAD_WAIT)
+        for handler in self._screen_handlers():
+            handler.removeFilter(self._to_screen)
         if self._live is not None:
             with contextlib.suppress(OSError):  # a hung-up terminal takes no escape codes
                 self._live.stop()
@@ -105,6 +120,8 @@ class LiveView:
             signal.signal(signal.SIGWINCH, self._winch)
         if self._worker is not None:
             self._worker.join(timeout=ACTION_WAIT)
+            if self._worker.is_alive():
+                return  # it still wakes the loop when done: its pipe must not become some other file's fd
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
