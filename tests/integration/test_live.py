@@ -122,6 +122,18 @@ def test_every_way_out_restores_the_terminal_and_leaves_no_ssh(rb: Runner, way_o
     assert len(rb.jupyter_processes()) == 1
 
 
+def test_a_closed_window_ends_the_view_with_nothing_left(rb: Runner) -> None:
+    """A real hang-up: the screen cannot be given back (no terminal), but `up` ends cleanly all the same."""
+    term, _ = start(rb)
+    try:
+        term.hang_up()  # the kernel sends SIGHUP; every write to the terminal fails from now on
+        assert term.wait(timeout=60) in (0, 130)
+    finally:
+        term.close()
+    assert rb.ssh_processes() == []
+    assert len(rb.jupyter_processes()) == 1
+
+
 def test_a_batch_job_shows_its_node_and_its_time_going_down(rb: Runner, cluster: SlurmCluster) -> None:
     rb.write_config(SLURM_PROFILE)
     term, view = start(rb, "hpc")
