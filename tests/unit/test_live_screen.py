@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remotebook.commands.live_screen import Screen, text_of
+from remotebook.commands.live_screen import Screen, signature, text_of
 from remotebook.launch import Location, Server
 from remotebook.launch.slurm_text import Job
 from remotebook.reports import Activity, Kernel, ProjectReport, Tunnel
@@ -78,3 +78,11 @@ def test_help_log_tail_events_and_the_last_sync() -> None:
 
 def test_before_the_first_answer_the_screen_says_it_is_asking() -> None:
     assert "asking..." in text_of(Screen())
+
+
+def test_the_signature_changes_only_with_what_is_shown() -> None:
+    screen = Screen(report=report(health={"state": "watching"}), polled_at=100.0)
+    later = signature(screen, 100.0 + 30)  # uptime 1h, idle 1m: the same on the screen 30 s on
+    assert signature(screen, 100.0) == later
+    screen.event("opened the browser")
+    assert signature(screen, 100.0 + 30) != later
