@@ -416,11 +416,11 @@ def status(session: Session) -> reports.ProjectReport:
         supervisor=session.store.load(state.HEALTH),
         asked_status=True,
         job=job,
-        warnings=_job_warnings(session, job),
+        warnings=job_warnings(session, job),
     )
 
 
-def _job_warnings(session: Session, job: Job | None) -> tuple[str, ...]:
+def job_warnings(session: Session, job: Job | None) -> tuple[str, ...]:
     """A running job within `warn_before` of its walltime, from Slurm's time left now."""
     left = job.time_left if job is not None and job.state == "RUNNING" else None
     if job is None or left is None:

@@ -44,12 +44,14 @@ class Watch:
         if pid and server and isinstance(port, int) and saved.get("forward") and tunnel.held_by_master(pid, port):
             used = session.activity(port, server.token)  # never the token to a port our master does not hold
         report = session.describe(self.sess, server, port, tunnel_up=used is not None, master=pid is not None)
+        job = self._job()
         return dataclasses.replace(
             report,
             activity=used,
             supervisor=self.sess.store.load(state.HEALTH),
             asked_status=True,
-            job=self._job(),
+            job=job,
+            warnings=session.job_warnings(self.sess, job),
         )
 
     def _job(self) -> Job | None:

@@ -86,3 +86,10 @@ def test_the_signature_changes_only_with_what_is_shown() -> None:
     assert signature(screen, 100.0) == later
     screen.event("opened the browser")
     assert signature(screen, 100.0 + 30) != later
+
+
+def test_a_walltime_warning_stands_out() -> None:
+    from dataclasses import replace
+
+    warned = replace(report(), warnings=("job 77 ends in 9 min (walltime): save your work",))
+    assert "warning     job 77 ends in 9 min" in text_of(Screen(report=warned), width=120)

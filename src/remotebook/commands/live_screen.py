@@ -83,6 +83,7 @@ def _rows(screen: Screen, since_poll: float) -> list[tuple[str, Text]]:
     ]
     if r.job is not None:
         rows.append(("job", Text(job_text(r.job, r.server.location.via if r.server else ""))))
+    rows += [("warning", Text(w, style="bold yellow")) for w in r.warnings]
     return rows
 
 
