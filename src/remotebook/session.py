@@ -188,7 +188,7 @@ def _resume(
     the bootstrap runs as on a cold start.
     """
     old_port = previous.get("local_port")
-    server = _saved_server(previous)
+    server = saved_server(previous)
     if (
         server is None
         or not isinstance(old_port, int)
@@ -222,7 +222,7 @@ def _resume(
     return None
 
 
-def _saved_server(previous: dict[str, Any]) -> launch.Server | None:
+def saved_server(previous: dict[str, Any]) -> launch.Server | None:
     """The server this project's state describes (with its token), or None if the state has no whole one."""
     saved, token = previous.get("server"), previous.get("token")
     return launch.Server.from_saved(saved, str(token)) if isinstance(saved, dict) and token else None
@@ -393,7 +393,7 @@ def status(session: Session) -> reports.ProjectReport:
     previous = session.store.load() or {}
     pid = ssh.master_pid(session.target)
     port = previous.get("local_port")
-    server = _saved_server(previous)
+    server = saved_server(previous)
     used = None
     if pid and server and isinstance(port, int) and previous.get("forward") and tunnel.held_by_master(pid, port):
         used = activity(port, server.token)
@@ -416,11 +416,11 @@ def status(session: Session) -> reports.ProjectReport:
         supervisor=session.store.load(state.HEALTH),
         asked_status=True,
         job=job,
-        warnings=_job_warnings(session, job),
+        warnings=job_warnings(session, job),
     )
 
 
-def _job_warnings(session: Session, job: Job | None) -> tuple[str, ...]:
+def job_warnings(session: Session, job: Job | None) -> tuple[str, ...]:
     """A running job within `warn_before` of its walltime, from Slurm's time left now."""
     left = job.time_left if job is not None and job.state == "RUNNING" else None
     if job is None or left is None:
@@ -428,6 +428,11 @@ def _job_warnings(session: Session, job: Job | None) -> tuple[str, ...]:
     now = time.time()
     text = launch.walltime_warning(job.job_id, now + left, session.profile.slurm.warn_before, now)
     return (text,) if text else ()
+
+
+# Asking is not using: without this, every look (`status`, the live view's polls) would reset the
+# server's idle time, and its idle_timeout would never shut it down. (/api/status never counts.)
+KERNELS_UNTRACKED = "/api/kernels?no_track_activity=1"
 
 
 def activity(port: int, token: str) -> reports.Activity | None:
@@ -439,7 +444,7 @@ def activity(port: int, token: str) -> reports.Activity | None:
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         asked = pool.submit(tunnel.api_get, port, token, "/api/status")
-        _, kernels = tunnel.api_get(port, token, "/api/kernels")
+        _, kernels = tunnel.api_get(port, token, KERNELS_UNTRACKED)
         status, info = asked.result()
     if status != 200 or not isinstance(info, dict):
         return None

@@ -130,25 +130,43 @@ def listened_by(pid: int, port: int) -> bool | None:
 
     Before a token goes to a saved port, this proves the listener is our ssh master and
     not some program that took the port after our forward died. Linux: the socket's inode
-    from /proc/net/tcp among the master's fds; elsewhere lsof, if it is there.
+    from /proc/net/tcp among the master's fds; elsewhere lsof, if it is there. The kernel
+    spends milliseconds writing /proc/net/tcp, and the supervisor and the live view ask
+    every few seconds: while the inode found last time is still an fd of `pid`, that
+    socket is still open, so still bound to the port, and the table is not read again.
     """
+    known = _LISTENERS.get((pid, port))
+    if known is not None and known in _socket_inodes(pid):
+        return True
+    _LISTENERS.pop((pid, port), None)
     try:
         table = Path("/proc/net/tcp").read_text()
     except OSError:
         return _listened_by_lsof(pid, port)
-    inodes = listening_inodes(table, port)
+    held = listening_inodes(table, port) & _socket_inodes(pid)
+    if held:
+        _LISTENERS[(pid, port)] = min(held)
+    return bool(held)
+
+
+_LISTENERS: dict[tuple[int, int], str] = {}  # (pid, port) -> the inode of the listener found there last
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets among a process's fds (empty if it is gone)."""
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
-        return False
+        return set()
+    found = set()
     for fd in fds:
         try:
             link = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        if link.startswith("socket:[") and link[8:-1] in inodes:
-            return True
-    return False
+        if link.startswith("socket:["):
+            found.add(link[8:-1])
+    return found
 
 
 def listening_inodes(table: str, port: int) -> set[str]:

@@ -192,3 +192,20 @@ def test_listened_by_tells_our_process_from_another() -> None:
         assert tunnel.listened_by(os.getpid(), port) is True
         assert tunnel.listened_by(1, port) is False  # pid 1 does not hold our socket
     assert tunnel.listened_by(os.getpid(), port) is False  # closed: nobody listens
+
+
+def test_listened_by_follows_a_new_listener_on_the_same_port() -> None:
+    """The inode remembered from the last look is checked first; a new socket on the port is found anew."""
+    with socket.socket() as first:
+        first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        first.bind(("127.0.0.1", 0))
+        first.listen()
+        port = first.getsockname()[1]
+        assert tunnel.listened_by(os.getpid(), port) is True
+        assert tunnel.listened_by(os.getpid(), port) is True  # from the remembered inode
+    with socket.socket() as other:  # a socket of ours, but not a listener on that port
+        assert tunnel.listened_by(os.getpid(), port) is False
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        assert tunnel.listened_by(os.getpid(), port) is True

@@ -83,7 +83,7 @@ def up(
         if detach:
             _spawn_supervisor(app, sess)
         else:
-            _supervise_here(sess, supervisor, stop_server=stop_server, quiet=as_json)
+            stop_server = _supervise_here(app, sess, supervisor, stop_server=stop_server, quiet=as_json)
     except KeyboardInterrupt:  # the way to end a foreground `up`: not an error
         if not as_json:
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
@@ -161,30 +161,47 @@ def _env_first(sess: Session, *, quiet: bool) -> None:
     say(describe(outcome).splitlines()[0])
 
 
-def _supervise_here(sess: Session, supervisor: Supervisor, *, stop_server: bool, quiet: bool) -> None:
-    """Stay until Ctrl-C, reconnecting after a drop or a sleep (prompts, if any, come here)."""
+def _supervise_here(app: AppContext, sess: Session, supervisor: Supervisor, *, stop_server: bool, quiet: bool) -> bool:
+    """Stay until Ctrl-C (or `q`), reconnecting after a drop or a sleep; True: stop the server on the way out.
+
+    On a terminal the live view shows the state and takes keys; elsewhere plain lines.
+    """
     import os
     import threading
 
     from remotebook import supervise
+    from remotebook.commands import live
 
-    if not quiet:
+    stop = threading.Event()
+    view = live.LiveView(app, sess, supervisor, stop) if live.wanted(quiet) else None
+    if view is None and not quiet:
         what = "stops the server too" if stop_server else "removes the forward; the server keeps running"
         click.echo(f"Press Ctrl-C to quit ({what}).", err=True)
-    done = threading.Event()
-    restore = _sync_keys(sess, done)
+    restore = _sync_keys(sess, stop) if view is None else view.close
     fd = sess.store.try_lock(supervise.LOCK)
     try:
+        if view is not None:
+            supervisor.say = view.say  # the supervisor's words go on the screen, not under it
+            view.start()
         if fd is None:  # `up --detach` left a supervisor: it keeps the tunnel; we only wait
             supervisor.say("a background supervisor keeps this tunnel alive")
-            done.wait()
+            stop.wait()
         else:
-            supervisor.run(threading.Event())
+            supervisor.run(stop)
     finally:
-        done.set()
+        stop.set()
         restore()
         if fd is not None:
             os.close(fd)
+    if view is not None and view.failed:
+        raise RemotebookError(
+            f"the live view failed: {view.failed}", hint="run with -v and report it; `up | cat` shows plain lines"
+        )
+    if view is None or not view.quit_by_key:
+        return stop_server
+    stop_server = stop_server or view.stop_server
+    click.echo("» closing the tunnel" + (" and stopping the server" if stop_server else ""), err=True)
+    return stop_server
 
 
 def _sync_keys(sess: Session, done: threading.Event) -> Callable[[], None]:
