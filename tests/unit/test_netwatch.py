@@ -82,7 +82,10 @@ def test_a_host_that_answered_all_along_is_no_sign(closed_port: socket.socket) -
     w = watch_for(closed_port.getsockname()[1])
     try:
         w.tried(reached=True)
-        assert w.wait(0.5) == ""
+        for _ in range(50):  # the probe connects in the background: on a busy machine, give it a few waits
+            assert w.wait(0.2) == ""
+            if w.probe is not None and w.probe.reachable is True:
+                break
         assert w.probe is not None and w.probe.reachable is True
     finally:
         w.close()
@@ -96,6 +99,6 @@ def test_a_sign_waits_for_not_before(closed_port: socket.socket) -> None:
         w.tried(reached=False)
         start = time.monotonic()
         assert w.wait(10, not_before=start + 0.5).endswith("answers")
-        assert 0.5 <= time.monotonic() - start < 2
+        assert 0.5 <= time.monotonic() - start < 8  # well before the 10 s timeout: the sign ended it
     finally:
         w.close()
