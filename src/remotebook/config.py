@@ -90,6 +90,7 @@ class Profile:
     exclude: tuple[str, ...] = ()  # rsync patterns never pushed or pulled
     pull: tuple[str, ...] = ()  # what `sync pull` brings back, besides notebooks
     scheduler: str = "none"  # "slurm": the server runs in a batch job on a compute node
+    durable_outputs: bool = False  # browser cells run on the server, which saves what they print (durable.py)
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     source: str = ""  # which file defined it, for messages
     project_dir: Path = field(default=Path("."), compare=False)
@@ -123,6 +124,7 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "pull": (list, "a list of strings (paths in the project)"),
     "scheduler": (str, "one of: " + ", ".join(SCHEDULERS)),
     "slurm": (dict, "a table (`[profiles.NAME.slurm]`)"),
+    "durable_outputs": (bool, "true or false"),
 }
 
 
@@ -205,7 +207,7 @@ def _validate_key(path: Path, where: str, key: str, value: Any, known: dict[str,
     if key not in known:
         raise ConfigError(f"{path}: unknown key `{where}` (known: {', '.join(sorted(known))})", hint=FIX_HINT)
     types, expected = known[key]
-    ok = isinstance(value, types) and not isinstance(value, bool)
+    ok = isinstance(value, types) and (types is bool or not isinstance(value, bool))
     if ok and known is _SLURM_KEYS:
         ok = _slurm_value_ok(key, value)
     elif ok and key == "slurm":
