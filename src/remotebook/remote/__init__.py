@@ -17,7 +17,7 @@ SCRIPTS = {
     "bootstrap": (*ACTIONS, "durable"),
     "env": ("probe", "install"),
     "sync": ("mkdir", "restore"),
-    "run": ("start", "status", "follow", "list"),
+    "run": ("start", "status", "follow", "list", "stop"),
     "doctor": ("check",),
     "slurm": ACTIONS,
 }
