@@ -104,6 +104,7 @@ def test_a_cell_run_from_a_room_keeps_printing_into_the_saved_notebook_after_eve
     assert any(str(envs[0].parent) in line for line in rb.jupyter_processes())
     status = rb.run("status", "dur")
     assert "outputs: durable" in status.stdout, status.stdout
+    assert rb.json("status", "dur")["server"]["durable_outputs"] is True
 
     port, token = int(report["local_port"]), str(report["token"])
     room, ws = open_room(port, token, "ticks.ipynb")

@@ -86,3 +86,10 @@ def test_an_env_with_the_extensions_has_another_hash_and_one_without_keeps_its_o
     plain = env_hash("rbtiny==1.0\n", True, "/usr/bin/python3", (3, 11, 2))
     assert env_hash("rbtiny==1.0\n", True, "/usr/bin/python3", (3, 11, 2), ()) == plain
     assert env_hash("rbtiny==1.0\n", True, "/usr/bin/python3", (3, 11, 2), tuple(durable.requirements())) != plain
+
+
+def test_status_says_in_words_whether_outputs_are_durable() -> None:
+    from remotebook.commands.status import outputs_text
+
+    assert outputs_text(True).startswith("durable (cells run on the server")
+    assert outputs_text(False).startswith("not durable") and "up --durable" in outputs_text(False)
