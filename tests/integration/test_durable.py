@@ -149,6 +149,7 @@ def test_durable_outputs_that_cannot_be_installed_are_refused_and_nothing_is_lef
     assert "Traceback" not in out.stderr
     assert rb.jupyter_processes() == []
     assert list((rb.host.home("rbtest") / ".remotebook" / "envs").glob("rb-myproject-*")) == []
+    assert list((rb.host.home("rbtest") / ".remotebook").glob("*/[0-9]*")) == []  # no server dir either
     assert rb.ssh_processes() == []
     assert rb.state_files() == []
 

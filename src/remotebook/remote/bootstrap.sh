@@ -462,12 +462,15 @@ case $RB_ACTION in
     durable) # which Jupyter `up` would start, and the versions of the durable-outputs extensions beside it
         mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
         rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
+        rb_made=no
+        [ -d "$rb_dir" ] || rb_made=yes
         rb_private_dir "$rb_dir" || rb_fail state_dir "cannot create a private dir $rb_dir"
         rb_find_jupyter soft
         rb_dv='{}'
         # shellcheck disable=SC2086 # RB_DURABLE_PINS is a word list of name==version
         [ -n "$rb_py" ] && rb_dv=$(rb_durable_versions $RB_DURABLE_PINS)
         [ -n "$rb_dv" ] || rb_dv='{}'
+        [ "$rb_made" = yes ] && rm -rf -- "$rb_dir" # a look leaves no server dir behind (a refused `up` neither)
         rb_answer "{\"ok\":true,\"action\":\"durable\",\"jupyter\":$(rb_str "$rb_jup"),\"python\":$(rb_str "$rb_py"),\"source\":$(rb_str "$rb_source"),\"check\":$rb_dv}"
         ;;
     query)
