@@ -17,6 +17,7 @@ from remotebook.commands.init import init
 from remotebook.commands.list import list_
 from remotebook.commands.logs import logs
 from remotebook.commands.open import open_
+from remotebook.commands.password import password
 from remotebook.commands.reqs import reqs
 from remotebook.commands.run import run
 from remotebook.commands.status import status
@@ -50,7 +51,8 @@ EXIT_CODES_HELP = f"""\b
 Exit codes:
   0    success
   {EXIT_ERROR}    unexpected error (run with -v for details)
-  {EXIT_USAGE}    bad command-line usage
+  {EXIT_USAGE}    bad command-line usage (password: empty, the two differ, no terminal
+       without --stdin)
   {EXIT_CONFIG}    config file malformed or invalid
   {EXIT_SSH}    cannot reach, authenticate to, or trust the host
   {EXIT_REMOTE}    the remote lacks python3 (3.8+ for env), jupyter, a writable remote_dir,
@@ -132,6 +134,7 @@ for _command in (
     run,
     reqs,
     env_command,
+    password,
     trust,
     untrust,
 ):

@@ -49,8 +49,9 @@ class Session:
         return "/tree" if self.profile.app == "notebook" else "/lab"
 
     def url(self, port: int, server: launch.Server, with_token: bool = True) -> str:
+        """The page to open; a server with the project's password gets no token in it: its login page asks."""
         base = server.base_url.rstrip("/")
-        query = f"?token={server.token}" if with_token else ""
+        query = f"?token={server.token}" if with_token and not server.password else ""
         return f"http://{tunnel.LOOPBACK}:{port}{base}{self.app_path()}{query}"
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from remotebook import netwatch, outage, proc, session, ssh, state, tunnel
+from remotebook import exitwatch, netwatch, outage, proc, session, ssh, state, tunnel
 from remotebook.deadline import poll
 from remotebook.errors import RemotebookError, SSHError
 
@@ -55,6 +55,8 @@ class Supervisor:
         self.health = Health()
         self.failed_probes = 0
         self.master_pid: int | None = None  # cached by _master
+        self._tick = threading.Event()  # ends the wait between checks: poke(), or the master's exit
+        self._done = threading.Event()  # set when run() returns: the exit watchers end with it
         self.last_result: session.UpResult | None = None
         self.backoff = outage.backoff_from(os.environ)
         self._watch: netwatch.Watch | None = None
@@ -67,24 +69,34 @@ class Supervisor:
         return self._watch
 
     def poke(self) -> None:
-        """End a wait between tries now (from a signal handler: SIGUSR1 from `up`, or SIGTERM)."""
+        """End a wait now, between checks or between tries (from a signal handler: SIGUSR1 from `up`, or SIGTERM).
+
+        Whoever sets run()'s `stop` from elsewhere pokes too, so that the loop sees it at once.
+        """
+        self._tick.set()
         if self._watch is not None:
             self._watch.poke()
 
     def run(self, stop: threading.Event) -> Health:
         """Watch until `stop`; SIGUSR1 (from another `up`) then means "try now", in the background and the foreground."""
         self._publish()
+        self._done.clear()
         before = outage.clock()
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGUSR1, lambda *_: self.poke()) if main else None
         try:
-            while not stop.wait(CHECK_INTERVAL):
+            while not stop.is_set():
+                self._tick.wait(CHECK_INTERVAL)  # a dead master ends it at once (_master watches its pid)
+                self._tick.clear()
+                if stop.is_set():
+                    break
                 now = outage.clock()
                 slept, before = outage.slept(before, now, SLEEP_JUMP), now
                 reason = self._problem(slept)
                 if reason and not self._reconnect(reason, stop):
                     break
         finally:
+            self._done.set()
             if self._watch is not None:
                 self._watch.close()
             if main:
@@ -116,6 +128,8 @@ class Supervisor:
         target = self.sess.target
         if self.master_pid is None or not ssh.still_master(self.master_pid, target.control_path):
             self.master_pid = ssh.master_pid(target)
+            if self.master_pid is not None:  # its exit wakes the loop: a reconnect need not wait for the next check
+                exitwatch.watch_exit(self.master_pid, self._tick, self._done, CHECK_INTERVAL)
         return self.master_pid
 
     def _reconnect(self, reason: str, stop: threading.Event) -> bool:

@@ -49,6 +49,9 @@ need slurmctld /usr/sbin/slurmctld
 need slurmd /usr/sbin/slurmd
 need slurm-client sbatch
 need munge /usr/sbin/munged
+# The browser tests (tests/harness/browser.py): Playwright (pyproject's test extra) drives
+# Debian's chromium; no `playwright install`, no browser download.
+need chromium /usr/bin/chromium
 # The venv is made from Debian's python3 (root's pyenv python lives in a 0700
 # home that remote users cannot execute); `-m venv` needs ensurepip from python3-venv.
 need python3 /usr/bin/python3
@@ -97,6 +100,8 @@ make_venv() {
 make_venv "$VENV" "$REQS"
 # A Jupyter too old for --sock, to test the TCP fallback for real.
 make_venv "$PREFIX/old-jupyter-venv" "$HERE/old-jupyter-requirements.txt"
+# Notebook 7 (`app = "notebook"`), apart from the shared venv so that venv never changes.
+make_venv "$PREFIX/notebook-venv" "$HERE/notebook-requirements.txt"
 
 # --- 3. what the `remotebook env` tests install on the remote ---------------------
 # A wheelhouse for /usr/bin/python3 (the tests serve it as a local index: the remote has

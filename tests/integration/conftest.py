@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -28,7 +29,11 @@ from tests.harness.local import LockTimeout, machine_lock
 from tests.harness.remote_host import HarnessUnavailable, RemoteHost, start_remote_host
 from tests.harness.slurm import SlurmCluster, start_slurm
 
+if TYPE_CHECKING:  # Playwright is imported by the browser tests only
+    from tests.harness.browser import Browser
+
 _HERE = Path(__file__).parent
+ARTIFACTS = _HERE.parents[1] / "test-artifacts"  # git-ignored; kept after the run (screenshots)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -77,6 +82,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if _LOCK in session.stash:
         session.stash[_LOCK].close()
+
+
+_ARTIFACT_DIRS = pytest.StashKey[list[Path]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say where the browser tests left their screenshots (also with -q, also when they passed)."""
+    for folder in config.stash.get(_ARTIFACT_DIRS, []):
+        terminalreporter.write_line(f"browser artifacts: {folder}")
 
 
 @pytest.fixture(scope="session")
@@ -213,6 +227,26 @@ def rb(remote_host: RemoteHost, tmp_path: Path) -> Iterator[Runner]:
         runner.stop_supervisors()
         runner.close_masters()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """A headless Chromium (tests/harness/browser.py); screenshots and its log go to test-artifacts/<test>/.
+
+    The folder is emptied first and named at the end of pytest's output. To reopen after
+    `browser.kill()`, call `start_browser(browser.artifacts, browser.profile)` and close that one.
+    """
+    from tests.harness.browser import remove_profile, start_browser
+
+    artifacts = ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+    shutil.rmtree(artifacts, ignore_errors=True)
+    request.config.stash.setdefault(_ARTIFACT_DIRS, []).append(artifacts)
+    chromium = start_browser(artifacts)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+        remove_profile(chromium.profile)
 
 
 @pytest.fixture(scope="session")

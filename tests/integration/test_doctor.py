@@ -25,10 +25,9 @@ def append_profile(rb: Runner, text: str, user: str = "rbtest") -> None:
         profile.write(text)
 
 
-def test_healthy_host_every_check_passes_fast_in_one_connection(rb: Runner) -> None:
-    started = time.monotonic()
+def test_healthy_host_every_check_passes_in_one_connection(rb: Runner) -> None:
+    # How fast: bench/bench_doctor.py (the goal is <= 2 s), never a wall-clock assert here.
     data = rb.json("doctor", "rbremote")
-    elapsed = time.monotonic() - started
     found = statuses(data)
     assert list(found)[:6] == [
         "ssh reachable",
@@ -41,7 +40,6 @@ def test_healthy_host_every_check_passes_fast_in_one_connection(rb: Runner) -> N
     assert {name for name, status in found.items() if status not in ("ok",)} <= {"disk and quota"}, data["checks"]
     assert "--sock" in checks(data)["Jupyter"]["found"]
     assert data["ok"] is True
-    assert elapsed < 5, elapsed  # ≤ 2 s of its own; the rest is Python start-up on a busy machine
     assert rb.masters() == []  # the master doctor made is closed again
     log = (rb.state / "remotebook.log").read_text()
     assert log.count("remote exchange:") == 1  # every remote check in one round trip

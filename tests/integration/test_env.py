@@ -13,7 +13,6 @@ import pwd
 import shutil
 import stat
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,14 +109,12 @@ def test_env_makes_a_kernel_that_notebooks_use_then_does_nothing_twice_and_survi
     assert status == 200 and specs["default"] == KERNEL
     assert kernel_run(report, "import rbtiny; rbtiny.VALUE") == "42"
 
-    # the same requirements again: nothing installed, nothing asked of the index, and quick
+    # the same requirements again: nothing installed, nothing asked of the index
     log_mtime = (env / "install.log").stat().st_mtime_ns
     asked = len(index.requests)
-    start = time.monotonic()
     again = rb.run("env", "rbremote")
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"env {KERNEL} is up to date (1 requirements)"
-    assert time.monotonic() - start < 10
     assert (env / "install.log").stat().st_mtime_ns == log_mtime
     assert len(index.requests) == asked
 

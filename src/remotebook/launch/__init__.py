@@ -53,6 +53,7 @@ class Server:
     kernel_transport: str = "tcp"  # "ipc": kernels talk ZMQ over unix sockets in the private runtime dir
     durable: bool = False  # started with durable outputs: browser cells run on the server, which saves them
     location: Location = field(default_factory=Location)
+    password: bool = False  # started with the project's password (`remotebook password`): the login page asks for it
 
     @classmethod
     def from_answer(cls, data: dict[str, Any], location: Location | None = None) -> Server:
@@ -74,6 +75,7 @@ class Server:
             kernel_transport=str(data.get("kernel_transport") or "tcp"),
             durable=data.get("durable") is True,
             location=location or Location("host", host),
+            password=data.get("password") is True,
         )
 
     @classmethod
@@ -94,6 +96,7 @@ class Server:
                 action="running",
                 kernel_transport=str(saved.get("kernel_transport") or "tcp"),
                 durable=saved.get("durable_outputs") is True,
+                password=saved.get("password") is True,
                 location=Location(
                     str(loc.get("kind", "host")),
                     str(loc.get("node", "")),
@@ -123,6 +126,7 @@ class Server:
             "log": self.log,
             "host": self.host,
             "started": self.started,
+            "password": self.password,
             "location": {
                 "kind": self.location.kind,
                 "node": self.location.node,

@@ -14,7 +14,7 @@ BOOTSTRAP = HERE / "bootstrap.sh"
 COMMON = HERE / "common.sh"  # helpers every script gets, sent before it
 ACTIONS = ("ensure", "query", "stop", "logs")
 SCRIPTS = {
-    "bootstrap": (*ACTIONS, "durable"),
+    "bootstrap": (*ACTIONS, "durable", "password_set", "password_clear"),
     "env": ("probe", "install"),
     "sync": ("mkdir", "restore"),
     "run": ("start", "status", "follow", "list", "stop"),

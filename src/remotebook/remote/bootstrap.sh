@@ -11,6 +11,9 @@ rb_dirs() { # ROOT (canonical), D (per-server state dir), SOCK, ENV (made by `re
     # Per host: a home on NFS is shared by many nodes, and a pid means nothing elsewhere.
     # shellcheck disable=SC2154 # rb_key: set by rb_canonical_root (common.sh)
     rb_dir="$HOME/.remotebook/$rb_host/$rb_key"
+    # `remotebook password`: per project, not per host (a shared home serves every node), and
+    # outside rb_dir, which `down --server` removes. Jupyter finds it on JUPYTER_CONFIG_PATH.
+    rb_auth="$HOME/.remotebook/auth/$rb_key"
     rb_sock="$rb_dir/jupyter.sock"
     if [ "${#rb_sock}" -gt 100 ]; then # sockaddr_un holds ~104 bytes
         rb_sock="${TMPDIR:-/tmp}/rb-$(id -u)-$rb_key/jupyter.sock"
@@ -129,7 +132,9 @@ rb_report() { # ACTION PID: the answer for a running server
     read -r rb_durable 2>/dev/null <"$rb_dir/durable" || :
     read -r rb_kt 2>/dev/null <"$rb_dir/kernel_transport" || : # servers of older remotebooks: tcp
     [ -f "$rb_dir/warning" ] && read -r rb_warning <"$rb_dir/warning"
-    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"kernel_transport\":$(rb_str "${rb_kt:-tcp}"),\"warning\":$(rb_str "$rb_warning"),\"durable\":$([ "$rb_durable" = yes ] && echo true || echo false),\"info\":$(tr "\n" " " <"$rb_info")}"
+    rb_pw=false
+    [ -f "$rb_dir/password" ] && rb_pw=true # the server was started with the project's password
+    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"password\":$rb_pw,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"kernel_transport\":$(rb_str "${rb_kt:-tcp}"),\"warning\":$(rb_str "$rb_warning"),\"durable\":$([ "$rb_durable" = yes ] && echo true || echo false),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
 rb_token_config() { # the Jupyter config files that mention a token: where one set to "" likely is
@@ -306,6 +311,11 @@ rb_server_env() { # the server's environment: this project's kernels, the user's
     # The token reaches it through a 0600 file named in the environment, never argv.
     JUPYTER_RUNTIME_DIR="$rb_dir/runtime" JUPYTER_TOKEN_FILE="$rb_dir/token"
     export JUPYTER_PATH JUPYTER_RUNTIME_DIR JUPYTER_TOKEN_FILE
+    if [ -f "$rb_auth/jupyter_server_config.json" ]; then
+        # First on the path, so it wins over a password in ~/.jupyter; the hash never goes on argv.
+        JUPYTER_CONFIG_PATH="$rb_auth${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+        export JUPYTER_CONFIG_PATH
+    fi
     rb_user_locale # notebooks and kernels get the user's locale and umask, not the script's
 }
 
@@ -355,6 +365,8 @@ rb_start() {
     rb_put "$rb_dir/transport" "$rb_transport" && rb_put "$rb_dir/kernel_transport" "$rb_kt" &&
         rb_put "$rb_dir/python" "$rb_py" && rb_put "$rb_dir/durable" "$rb_durable" && rb_put "$rb_dir/server.log" "" ||
         rb_fail state_dir "cannot write to $rb_dir (disk full?)"
+    rm -f -- "$rb_dir/password"
+    [ -f "$rb_auth/jupyter_server_config.json" ] && rb_put "$rb_dir/password" yes
     if [ "$rb_transport" = unix ]; then
         rb_private_dir "${rb_sock%/*}" || rb_fail state_dir "cannot create a private dir ${rb_sock%/*}"
         rm -f -- "$rb_sock" # a socket left by a crash would block the bind
@@ -437,6 +449,51 @@ rb_stop() {
     rb_answer "{\"ok\":true,\"action\":\"stopped\",\"pid\":$rb_pid,\"how\":\"$rb_how\"}"
 }
 
+rb_password_set() { # hash RB_PASSWORD with the server's own jupyter_server, into rb_auth (0600)
+    rb_find_jupyter
+    set +x # setup may have turned tracing on: nothing below may print the clear text
+    rb_private_dir "$rb_auth" || rb_fail state_dir "cannot create a private dir $rb_auth"
+    # The clear text reaches python on fd 3 through a here-document (the shell's own pipe):
+    # never argv, never the environment, never a file.
+    rb_alg=$("$rb_py" - "$rb_auth/jupyter_server_config.json" 3<<RBPASSWORD 2>"$rb_dir/password.log" <<'PYEOF'
+$RB_PASSWORD
+RBPASSWORD
+import json, os, sys
+try:
+    import jupyter_server
+    from jupyter_server.auth import passwd
+except ImportError as e:
+    sys.exit("this python has no jupyter_server: %s" % e)
+with os.fdopen(3) as f:
+    secret = f.read()[:-1]  # the here-document's own newline
+hashed = passwd(secret)  # Jupyter's default algorithm (argon2), as `jupyter server password` does
+if int(jupyter_server.__version__.split(".")[0]) >= 2:
+    config = {"PasswordIdentityProvider": {"hashed_password": hashed, "allow_password_change": False}}
+else:  # jupyter_server 1 reads it from ServerApp
+    config = {"ServerApp": {"password": hashed, "allow_password_change": False}}
+path = sys.argv[1]
+fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as out:
+    json.dump(config, out)
+os.replace(path + ".new", path)
+print(hashed.split(":", 1)[0])
+PYEOF
+    ) || rb_fail no_jupyter "could not hash the password with $rb_py" "$rb_dir/password.log"
+    rm -f -- "$rb_dir/password.log"
+    rb_running=false
+    rb_find_server && rb_running=true
+    rb_answer "{\"ok\":true,\"action\":\"password_set\",\"algorithm\":$(rb_str "$rb_alg"),\"running\":$rb_running,\"file\":$(rb_str "$rb_auth/jupyter_server_config.json")}"
+}
+
+rb_password_clear() {
+    rb_had=false
+    [ -f "$rb_auth/jupyter_server_config.json" ] && rb_had=true
+    rm -rf -- "$rb_auth" || rb_fail state_dir "cannot remove $rb_auth"
+    rb_running=false
+    rb_find_server && rb_running=true
+    rb_answer "{\"ok\":true,\"action\":\"password_cleared\",\"had\":$rb_had,\"running\":$rb_running}"
+}
+
 rb_root=$(rb_abs "$RB_ROOT")
 case $RB_ACTION in
     ensure)
@@ -493,6 +550,12 @@ case $RB_ACTION in
         rb_log_mark # what the login shell printed before this line is not the server's log
         if [ "$RB_FOLLOW" = yes ]; then exec tail -n "$RB_LINES" -f -- "$rb_dir/server.log"; fi
         exec tail -n "$RB_LINES" -- "$rb_dir/server.log"
+        ;;
+    password_set | password_clear)
+        [ -d "$rb_root" ] || mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
+        rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
+        rb_private_dir "$rb_dir" || rb_fail state_dir "cannot create a private dir $rb_dir"
+        if [ "$RB_ACTION" = password_set ]; then rb_password_set; else rb_password_clear; fi
         ;;
     *) rb_fail usage "unknown action $RB_ACTION" ;;
 esac
