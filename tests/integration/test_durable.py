@@ -5,6 +5,7 @@ jupyter-server-nbmodel into the project's env with uv, from a PEP 503 index serv
 process out of the durable wheelhouse that setup.sh downloaded. Then a cell runs the way a
 browser runs it with nbmodel's executor (the room opened, POST /api/kernels/ID/execute with
 the document and cell ids), every client goes away, and the server's file gets every line.
+The browser test does the same through JupyterLab in a real Chromium, killed mid-cell.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import websocket  # websocket-client
 
+from tests.harness.browser import Browser, start_browser
 from tests.harness.remote_host import HARNESS_PREFIX, JUPYTER_VENV, SETUP_HINT, RemoteHost
 from tests.integration.conftest import Runner, _unavailable
 from tests.integration.jupyter_client_lite import request
@@ -42,10 +44,19 @@ def index(remote_host: RemoteHost, tmp_path_factory: pytest.TempPathFactory) -> 
         served.close()
 
 
-def write_notebook(path: Path) -> None:
+def write_notebook(path: Path, source: str = TICKS) -> None:
     """nbformat 4.5: nbmodel finds a cell by its id."""
-    cell = {"id": "ticks", "cell_type": "code", "source": TICKS, "metadata": {}, "outputs": [], "execution_count": None}
-    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}))
+    cell: dict[str, Any] = {
+        "id": "ticks",
+        "cell_type": "code",
+        "source": source,
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+    }
+    # a kernelspec, so that JupyterLab opens it without asking which kernel
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": meta, "cells": [cell]}))
 
 
 def printed(path: Path) -> list[str]:
@@ -160,3 +171,43 @@ def test_durable_outputs_that_cannot_be_installed_are_refused_and_nothing_is_lef
     assert f"{JUPYTER_VENV}/bin/jupyter lacks jupyter-collaboration, jupyter-server-nbmodel" in own.stderr
     assert "-m pip install jupyter-collaboration==5.0.4 jupyter-server-nbmodel==0.2.9" in own.stderr
     assert rb.jupyter_processes() == [] and rb.ssh_processes() == []
+
+
+BROWSER_LINES = 30
+BROWSER_TICKS = f"import time\nfor i in range({BROWSER_LINES}):\n    print('line', i, flush=True)\n    time.sleep(1)\n"
+
+
+@pytest.mark.timeout(600)
+def test_a_browser_killed_5s_into_a_30s_cell_finds_every_line_when_it_comes_back(
+    rb: Runner, index: SimpleIndex, browser: Browser
+) -> None:
+    rb.write_config(
+        f'[profiles.dur]\nhost = "rbremote"\ndurable_outputs = true\n'
+        f'setup = ["PATH={UV_BIN}:$PATH", "export UV_DEFAULT_INDEX={index.url}"]\n'
+    )
+    write_notebook(rb.project / "long.ipynb", BROWSER_TICKS)
+    out = rb.run("up", "dur", "--sync", "--detach", "--no-browser", "--json", timeout=420)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    lab = browser.open_jupyter(report["url"])
+    lab.disable_news()
+    lab.open_notebook("long.ipynb")
+    try:
+        lab.wait_kernel_idle("long.ipynb")
+    finally:
+        lab.screenshot("opened")
+    lab.page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()  # as a user runs it: Shift+Enter
+    lab.page.keyboard.press("Shift+Enter")
+    output = lab.page.locator(".jp-OutputArea-output").first
+    wait_for(lambda: "line 4" in (output.inner_text() if output.count() else ""), 60, "5 s of the cell's output")
+    browser.kill()  # no goodbye: a crash or a closed lid
+    saved = rb.host.home("rbtest") / "myproject" / "long.ipynb"
+    assert len(printed(saved)) < BROWSER_LINES
+
+    wait_for(lambda: len(printed(saved)) >= BROWSER_LINES, 90, "every line in the saved notebook")
+    assert printed(saved) == [f"line {i}" for i in range(BROWSER_LINES)]
+    with start_browser(browser.artifacts, browser.profile) as again:
+        reopened = again.open_jupyter(report["url"])
+        reopened.open_notebook("long.ipynb")
+        shown = reopened.page.locator(".jp-OutputArea-output").first.inner_text()
+        assert shown.splitlines() == [f"line {i}" for i in range(BROWSER_LINES)], reopened.screenshot("reopened")
