@@ -29,6 +29,7 @@ from remotebook.commands.up import up
 from remotebook.errors import (
     EXIT_CONFIG,
     EXIT_DIFFERS,
+    EXIT_DURABLE,
     EXIT_ERROR,
     EXIT_INSECURE,
     EXIT_INSTALL,
@@ -69,6 +70,8 @@ Exit codes:
        commands you have not approved (`remotebook trust`)
   {EXIT_RUN_FAILED}   run: a cell raised an error or does not parse, or the kernel died
        (the outputs until then are saved in the notebook)
+  {EXIT_DURABLE}   durable outputs: the server's Jupyter lacks their extensions and
+       remotebook could not install them (the hint says what to run)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 

@@ -94,6 +94,7 @@ class Profile:
     exclude: tuple[str, ...] = ()  # rsync patterns never pushed or pulled
     pull: tuple[str, ...] = ()  # what `sync pull` brings back, besides notebooks
     scheduler: str = "none"  # "slurm": the server runs in a batch job on a compute node
+    durable_outputs: bool = False  # browser cells run on the server, which saves what they print (durable.py)
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     source: str = ""  # which file defined it, for messages
     project_dir: Path = field(default=Path("."), compare=False)
@@ -127,6 +128,7 @@ _KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "pull": (list, "a list of strings (paths in the project)"),
     "scheduler": (str, "one of: " + ", ".join(SCHEDULERS)),
     "slurm": (dict, "a table (`[profiles.NAME.slurm]`)"),
+    "durable_outputs": (bool, "true or false"),
 }
 
 

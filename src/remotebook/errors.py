@@ -19,6 +19,7 @@ EXIT_INSTALL = 11  # env: a package failed to install on the remote (the previou
 EXIT_INSECURE = 12  # the server answers without a token (auth off); remotebook stopped what it started
 EXIT_UNTRUSTED = 13  # a project file is not trusted: owned/writable by others, or not approved (`remotebook trust`)
 EXIT_RUN_FAILED = 14  # run: a cell raised, does not parse, or the kernel died; what ran is saved in the notebook
+EXIT_DURABLE = 15  # durable outputs: the server's Jupyter lacks the extensions and remotebook could not install them
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
@@ -96,6 +97,12 @@ class RunFailedError(RemotebookError):
     """`remotebook run`: a cell failed (an error, a syntax error) or the kernel died."""
 
     exit_code = EXIT_RUN_FAILED
+
+
+class DurableError(RemotebookError):
+    """Durable outputs were asked for, and the server's Jupyter lacks the extensions that make them."""
+
+    exit_code = EXIT_DURABLE
 
 
 class CommandError(RemotebookError):

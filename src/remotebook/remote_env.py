@@ -155,16 +155,21 @@ def check_python(probe: Probe, destination: str) -> tuple[int, int, int]:
     return version
 
 
-def env_hash(requirements: str, jupyter_lab: bool, python: str, version: tuple[int, int, int]) -> str:
+def env_hash(
+    requirements: str, jupyter_lab: bool, python: str, version: tuple[int, int, int], extra: tuple[str, ...] = ()
+) -> str:
     """What an env holds is decided by these; the same hash means there is nothing to do."""
     digest = hashlib.sha256()
-    for part in (
+    parts = [
         "remotebook-env/1",
         "\n".join(significant_lines(requirements)),  # a comment edit installs nothing
         "jupyterlab" if jupyter_lab else "",
         python,
         f"{version[0]}.{version[1]}",
-    ):
+    ]
+    if extra:  # (envs made before durable outputs keep their hash)
+        parts.append(" ".join(extra))
+    for part in parts:
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
@@ -182,6 +187,7 @@ def _values(profile: Profile, **extra: str) -> dict[str, str]:
         "LAB": "no",
         "REQS": "",
         "HASH": "",
+        "EXTRA": "",  # more requirements, space-separated (durable outputs' pinned extensions)
     }
     values.update(extra)
     return values
@@ -192,13 +198,16 @@ def probe(sess: Session, *, tags: bool) -> Probe:
     return Probe.from_answer(call(sess.target, request, timeout=PROBE_TIMEOUT).data)
 
 
-def install(sess: Session, reqs: Requirements, digest: str, *, jupyter_lab: bool, offline: bool) -> dict[str, Any]:
+def install(
+    sess: Session, reqs: Requirements, digest: str, *, jupyter_lab: bool, offline: bool, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     values = _values(
         sess.profile,
         REQS=reqs.text,
         HASH=digest,
         LAB="yes" if jupyter_lab else "no",
         WHEELS="yes" if offline else "no",
+        EXTRA=" ".join(extra),
     )
     return call(sess.target, Request("env", "install", values), timeout=INSTALL_TIMEOUT).data
 
@@ -210,14 +219,23 @@ def run(
     jupyter_lab: bool = False,
     offline: bool = False,
     force: bool = False,
+    durable: bool | None = None,
     keep_connection: bool = False,
     progress: Progress = lambda _: None,
 ) -> Outcome:
     """Create or update the env, or say it is up to date; one probe and at most one install round trip.
 
+    durable: also JupyterLab and the durable-outputs extensions (default: the profile's
+    durable_outputs, when the project env's Jupyter is the one `up` runs).
     keep_connection: leave the ssh master this made (`up --env` goes on with it: one 2FA prompt).
     """
+    from remotebook import durable as durable_outputs
+
     profile = sess.profile
+    if durable is None:
+        durable = profile.durable_outputs and durable_outputs.wants_project_env(sess)
+    extra = tuple(durable_outputs.requirements()) if durable else ()
+    jupyter_lab = jupyter_lab or durable
     reqs = load_requirements(profile.project_dir, requirements)
     had_master = ssh.master_alive(sess.target)
     if not had_master:
@@ -227,14 +245,14 @@ def run(
         progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
         found = probe(sess, tags=offline)
         version = check_python(found, profile.host)
-        digest = env_hash(reqs.text, jupyter_lab, found.python, version)
+        digest = env_hash(reqs.text, jupyter_lab, found.python, version, extra)
         outcome = _outcome(sess, found, reqs)
         if found.ready and found.kernel and found.hash == digest and not force:
             return outcome
-        progress(_plan_line(found, reqs, jupyter_lab))
+        progress(_plan_line(found, reqs, jupyter_lab, extra))
         if offline:
-            outcome.wheels = _ship_wheels(sess, found, reqs, jupyter_lab, progress)
-        done = install(sess, reqs, digest, jupyter_lab=jupyter_lab, offline=offline)
+            outcome.wheels = _ship_wheels(sess, found, reqs, jupyter_lab, progress, extra)
+        done = install(sess, reqs, digest, jupyter_lab=jupyter_lab, offline=offline, extra=extra)
     except BaseException:
         if not had_master and keep_connection:  # a failed `up --env` leaves no connection behind either
             release_master(sess)
@@ -264,22 +282,24 @@ def _outcome(sess: Session, found: Probe, reqs: Requirements) -> Outcome:
     )
 
 
-def _plan_line(found: Probe, reqs: Requirements, jupyter_lab: bool) -> str:
+def _plan_line(found: Probe, reqs: Requirements, jupyter_lab: bool, more: tuple[str, ...] = ()) -> str:
     verb = "updating" if found.ready else "creating"
-    extra = "ipykernel" + (", jupyterlab" if jupyter_lab else "")
+    extra = ", ".join(["ipykernel", *(["jupyterlab"] if jupyter_lab else []), *more])
     return (
         f"{verb} {found.env} with {found.installer} ({found.python_version.strip()}): "
         f"{reqs.count} requirement(s) from {reqs.source} + {extra}"
     )
 
 
-def _ship_wheels(sess: Session, found: Probe, reqs: Requirements, jupyter_lab: bool, progress: Progress) -> int:
+def _ship_wheels(
+    sess: Session, found: Probe, reqs: Requirements, jupyter_lab: bool, progress: Progress, more: tuple[str, ...] = ()
+) -> int:
     """--wheels: download here for the server's Python and platform, push them beside the env."""
     if found.wheel is None:
         raise RemoteEnvError(
             f"{sess.profile.host}: {found.python} could not tell its platform tags", hint="run with -v and report it"
         )
-    extra = ["ipykernel", *(["jupyterlab"] if jupyter_lab else []), *(["pip"] if found.uv else [])]
+    extra = ["ipykernel", *(["jupyterlab"] if jupyter_lab else []), *(["pip"] if found.uv else []), *more]
     with tempfile.TemporaryDirectory(prefix="remotebook-wheels-") as tmp:
         folder = Path(tmp) / "wheels"
         progress(f"downloading wheels here for {wheels.describe(found.wheel)}")

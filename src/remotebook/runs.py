@@ -24,6 +24,7 @@ from remotebook.session import Session
 
 START_TIMEOUT = 120.0  # the start checks every cell (one python on the server) before it detaches
 QUERY_TIMEOUT = 30.0
+STOP_TIMEOUT = 90.0  # the remote side waits ~30 s for the interrupt and the last save, then TERM, then KILL
 FOLLOW_BACKSTOP = 7 * 86400.0  # a follow lasts as long as the run; this only bounds a lost one
 ACTIVE = ("starting", "running")
 Value = str | int | float | bool | None
@@ -213,13 +214,25 @@ def list_runs(sess: Session) -> list[Run]:
     return sorted(found, key=lambda run: run.started or 0.0)
 
 
+def stop(sess: Session, notebook: str) -> Run:
+    """Interrupt a detached run: its kernel is interrupted, what ran is saved, it ends as "stopped"."""
+    data = call(sess.target, _request(sess, "stop", notebook), timeout=STOP_TIMEOUT, persist=SHORT_PERSIST).data
+    run = Run.from_answer(data["runs"][0])
+    if data.get("how") == "none":
+        raise NotRunningError(
+            f"{notebook} is not running on {sess.profile.host} (its last run: {run.state})",
+            hint="`remotebook run --list` shows the runs",
+        )
+    return run
+
+
 def follow(sess: Session, notebook: str, write: Callable[[str], None]) -> None:
     """The run log from its start, until the run ends (rides the master when one runs)."""
     stream(sess.target, _request(sess, "follow", notebook), write=write, timeout=FOLLOW_BACKSTOP)
 
 
 def chosen(sess: Session, notebook: str | None) -> str:
-    """`--attach` without a notebook: the one run that is going on, else the latest."""
+    """`--attach` or `--stop` without a notebook: the one run that is going on, else the latest."""
     if notebook is not None:
         return notebook_path(sess, notebook) if Path(notebook).exists() else notebook
     runs = list_runs(sess)

@@ -4,7 +4,8 @@
 # Idempotent and cheap when warm: it only calls apt-get when a needed command is
 # missing, and only rebuilds the Jupyter venv when the sha256 of
 # remote-requirements.txt differs from the stamp written by the last good install;
-# likewise the wheelhouse of the `env` tests (wheelhouse-requirements.txt, ~50 MB) and uv.
+# likewise the wheelhouses of the `env` tests (wheelhouse-requirements.txt, ~50 MB), of the
+# durable-outputs tests (durable-requirements.txt, ~100 MB) and uv.
 # Nothing here is needed at test time: tests/harness/remote_host.py never
 # downloads or installs anything, it raises HarnessUnavailable pointing here.
 set -eu
@@ -109,19 +110,30 @@ make_venv "$PREFIX/notebook-venv" "$HERE/notebook-requirements.txt"
 # A wheelhouse for /usr/bin/python3 (the tests serve it as a local index: the remote has
 # no internet), and uv as a bare binary (its wheel ships one) for the uv code path.
 # Stamped like the venvs: downloaded again only when the requirements file changes.
-WHEELHOUSE="$PREFIX/wheelhouse"
-WREQS="$HERE/wheelhouse-requirements.txt"
-want=$(sha256sum "$WREQS" | cut -d' ' -f1)
-if [ "$(cat "$WHEELHOUSE/.stamp" 2>/dev/null)" = "$want" ]; then
-    say "wheelhouse: up to date ($WHEELHOUSE)"
-else
-    say "wheelhouse: downloading $WREQS"
-    rm -rf "$WHEELHOUSE"
-    "$VENV/bin/python" -m pip download -q --only-binary :all: -d "$WHEELHOUSE" -r "$WREQS" 2>&1 | grep -v '^WARNING' || true
-    ls "$WHEELHOUSE"/ipykernel-*.whl "$WHEELHOUSE"/jupyterlab-*.whl >/dev/null # fail here if the download failed
-    printf '%s\n' "$want" >"$WHEELHOUSE/.stamp"
-    say "wheelhouse: $(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels"
-fi
+# make_wheelhouse DIR REQUIREMENTS WHEEL...: download again only when the requirements changed;
+# the named wheels must be there afterwards.
+make_wheelhouse() {
+    dir=$1 wreqs=$2
+    shift 2
+    want=$(sha256sum "$wreqs" | cut -d' ' -f1)
+    if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$want" ]; then
+        say "wheelhouse: up to date ($dir)"
+        return
+    fi
+    say "wheelhouse: downloading $wreqs"
+    rm -rf "$dir"
+    "$VENV/bin/python" -m pip download -q --only-binary :all: -d "$dir" -r "$wreqs" 2>&1 | grep -v '^WARNING' || true
+    for wheel in "$@"; do
+        ls "$dir"/"$wheel"-*.whl >/dev/null # fail here if the download failed
+    done
+    printf '%s\n' "$want" >"$dir/.stamp"
+    say "wheelhouse: $(find "$dir" -name '*.whl' | wc -l) wheels in $dir"
+}
+make_wheelhouse "$PREFIX/wheelhouse" "$HERE/wheelhouse-requirements.txt" ipykernel jupyterlab
+# Durable outputs (tests/integration/test_durable.py): the server extensions, pinned as in
+# src/remotebook/durable.py, with the JupyterLab they serve; `remotebook env` installs them from it.
+make_wheelhouse "$PREFIX/durable-wheelhouse" "$HERE/durable-requirements.txt" \
+    jupyter_collaboration jupyter_server_nbmodel jupyterlab ipykernel
 if [ -x "$PREFIX/uv/bin/uv" ]; then
     say "uv: present ($PREFIX/uv/bin/uv)"
 else

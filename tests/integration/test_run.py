@@ -150,3 +150,29 @@ def test_a_local_edit_made_during_the_run_is_kept_and_the_executed_notebook_land
     [beside] = rb.project.glob("nb.remote-*.ipynb")
     assert json.loads(beside.read_text()) == on_server(rb, "nb.ipynb")
     assert outputs_text(on_server(rb, "nb.ipynb")) == "ran\n"
+
+
+def test_run_stop_interrupts_the_kernel_saves_what_ran_and_records_the_run_stopped(project: Runner) -> None:
+    rb = project
+    ticks = "import time\nfor i in range(120):\n    print('tick', i, flush=True)\n    time.sleep(1)\n"
+    write_notebook(rb.project / "long.ipynb", code("print('first', flush=True)"), code(ticks), code("print('never')"))
+    out = rb.run("run", "long.ipynb", "s", "--detach")
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: "tick 2" in saved_text(rb, "long.ipynb"), 60, "a few ticks saved on the server")
+
+    stop = rb.run("run", "--stop", "long.ipynb", "s", timeout=120)
+    assert stop.returncode == 0, stop.stderr
+    assert "long.ipynb: stopped during cell 2; the outputs until then are saved" in stop.stdout
+    (only,) = rb.json("run", "--list", "s")["runs"]
+    assert (only["state"], only["alive"]) == ("stopped", False)
+    text = saved_text(rb, "long.ipynb")
+    assert "first" in text and "tick 2" in text and "KeyboardInterrupt" in text  # interrupted, not killed
+    assert "never" not in text and "tick 119" not in text
+    local = json.loads((rb.project / "long.ipynb").read_text())  # pulled back
+    assert "tick 2" in outputs_text(local)
+    assert [line for line in rb.host.ps().splitlines() if line.startswith("rbtest") and "ipykernel" in line] == []
+    assert rb.ssh_clients() == []
+
+    again = rb.run("run", "--stop", "long.ipynb", "s")
+    assert again.returncode == 8, again.stderr
+    assert "long.ipynb is not running on rbremote (its last run: stopped)" in again.stderr

@@ -23,13 +23,16 @@ class AppContext:
         self.ssh_config = ssh_config
         self.verbose = verbose
 
-    def session(self, target: str | None, *, existing: bool = False) -> Session:
+    def session(self, target: str | None, *, existing: bool = False, durable: bool = False) -> Session:
         """The session for TARGET in this folder's project.
 
         existing: a command about something already up (status, open, logs, down): when
         this folder's project has no state for TARGET but exactly one other project
         does, that one is meant (`remotebook down gpu-box` from another folder).
+        durable: durable outputs whatever the profile says (`up --durable`).
         """
+        import dataclasses
+
         from remotebook import config, session, trust
 
         cfg = config.load(Path.cwd(), self.paths.user_config, trust.approvals(self.paths))
@@ -39,6 +42,8 @@ class AppContext:
             if elsewhere is not None:
                 cfg = config.load(elsewhere[0], self.paths.user_config, trust.approvals(self.paths))
                 profile = config.resolve(cfg, elsewhere[1], self.ssh_config)
+        if durable:
+            profile = dataclasses.replace(profile, durable_outputs=True)
         return session.Session.open(self.paths, profile)
 
     def in_project(self) -> bool:

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 @click.option(
     "--wheels", is_flag=True, help="Download the wheels here and install them offline there (no network there)."
 )
+@click.option(
+    "--durable",
+    is_flag=True,
+    help="Also JupyterLab and the durable-outputs extensions (as a profile with durable_outputs = true).",
+)
 @click.option("--force", is_flag=True, help="Install again even if the requirements did not change.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
@@ -38,6 +43,7 @@ def env_command(
     requirements: Path | None,
     jupyter_lab: bool,
     wheels: bool,
+    durable: bool,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -55,6 +61,7 @@ def env_command(
         jupyter_lab=jupyter_lab,
         offline=wheels,
         force=force,
+        durable=True if durable else None,
         progress=progress(as_json),
     )
     if as_json:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 @click.option(
     "--attach", is_flag=True, help="Follow a run (from its first output) until it ends, then pull the notebook."
 )
+@click.option(
+    "--stop", "stop_", is_flag=True, help="Stop a run: its kernel is interrupted, what ran is saved and pulled back."
+)
 @click.option("--list", "list_", is_flag=True, help="Show this project's runs on TARGET and their state.")
 @click.option(
     "-p",
@@ -42,6 +45,7 @@ def run(
     target: str | None,
     detach: bool,
     attach: bool,
+    stop_: bool,
     list_: bool,
     parameters: tuple[tuple[str, str], ...],
     as_json: bool,
@@ -54,19 +58,22 @@ def run(
     through sync's rules (a local edit made meanwhile is never overwritten). A failing
     cell stops the run (exit 14).
     """
-    if sum([detach, attach, list_]) > 1:
-        raise UsageError("--detach, --attach and --list go alone", hint="choose one")
+    if sum([detach, attach, stop_, list_]) > 1:
+        raise UsageError("--detach, --attach, --stop and --list go alone", hint="choose one")
     if list_:
         _list(app, notebook if target is None else target, as_json)
         return
-    if notebook is None and not attach:
+    if notebook is None and not (attach or stop_):
         raise UsageError("which notebook?", hint="remotebook run NOTEBOOK [TARGET]")
-    if attach and parameters:
-        raise UsageError("-p goes with a new run, not --attach")
+    if (attach or stop_) and parameters:
+        raise UsageError("-p goes with a new run, not --attach or --stop")
     from remotebook import runs
 
     sess = app.session(target)
     say = progress(as_json)
+    if stop_:
+        _stop(sess, runs.chosen(sess, notebook), as_json)
+        return
     if attach:
         name = runs.chosen(sess, notebook)
         _follow_to_end(sess, runs.status(sess, name), as_json, pushed=False)
@@ -106,6 +113,26 @@ def _follow_to_end(sess: Session, run: Run, as_json: bool, *, pushed: bool) -> N
     failure = runs.failure_of(run)
     if failure is not None:
         raise failure
+
+
+def _stop(sess: Session, name: str, as_json: bool) -> None:
+    from remotebook import runs
+
+    progress(as_json)(f"stopping {name} on {sess.profile.host}")
+    run = runs.stop(sess, name)
+    pulled, kept = runs.pull(sess, name)
+    if as_json:
+        report = runs.RunReport(sess.profile.host, run, pulled=pulled, kept=kept)
+        click.echo(json.dumps(report.as_json()))
+        return
+    where = f" during cell {run.failure.cell}" if run.failure and run.failure.cell else ""
+    click.echo(f"{name}: {run.state}{where}; the outputs until then are saved in the notebook")
+    if kept:
+        click.echo(
+            f"{name} was edited here meanwhile: it stays, the stopped run's notebook is beside it as {kept}", err=True
+        )
+    elif pulled:
+        click.echo(f"pulled the notebook of the stopped run, {name}")
 
 
 def _print(report: RunReport, as_json: bool) -> None:

@@ -46,6 +46,7 @@ def status_text(r: ProjectReport) -> str:
         where = "unix sockets in the private runtime dir" if s.kernel_transport == "ipc" else "the remote's 127.0.0.1"
         lines.append(f"  kernel: transport {s.kernel_transport} ({where})")
         lines.append(f"  root:   {s.root_dir}")
+        lines.append("  outputs: " + outputs_text(s.durable))
         if r.activity is not None:
             lines.append("  usage:  " + activity_text(r.activity))
     else:
@@ -63,6 +64,12 @@ def status_text(r: ProjectReport) -> str:
     if r.supervisor:
         lines.append("  watch:  " + supervisor_text(r.supervisor))
     return "\n".join(lines)
+
+
+def outputs_text(durable: bool) -> str:
+    if durable:
+        return "durable (cells run on the server, which saves what they print while no browser is open)"
+    return "not durable (a cell's output reaches the notebook only through an open browser; see `up --durable`)"
 
 
 _VIA = {

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     "--env", "env_first", is_flag=True, help="`reqs` + `env` before the server starts: the project's kernel, ready."
 )
 @click.option(
+    "--durable",
+    is_flag=True,
+    help="Durable outputs (as durable_outputs = true): cells run on the server, which saves what they print.",
+)
+@click.option(
     "--wait-timeout",
     type=click.FloatRange(min=1),
     help="Seconds to wait for the server; a batch job still queued then is cancelled (default: slurm.queue_timeout).",
@@ -54,13 +59,14 @@ def up(
     stop_server: bool,
     sync_first: bool,
     env_first: bool,
+    durable: bool,
     wait_timeout: float | None,
     keep_job: bool,
 ) -> None:
     """Start (or reuse) Jupyter on TARGET and forward a local port to it."""
     from remotebook import session, supervise
 
-    sess = app.session(target)
+    sess = app.session(target, durable=durable)
     if not detach:  # a closed terminal (SIGHUP) or a plain kill ends a foreground `up` like Ctrl-C
         _interrupt_on(signal.SIGHUP, signal.SIGTERM)
     supervise.try_now(sess, progress(as_json))  # a supervisor waiting between tries tries now, not a second `up`
@@ -68,10 +74,17 @@ def up(
         _push_first(sess, quiet=as_json)
     if env_first:
         _env_first(sess, quiet=as_json)
+    if sess.profile.durable_outputs:
+        _durable_first(sess, quiet=as_json)
     if keep_job and hasattr(sess.launcher, "keep_job"):
         sess.launcher.keep_job = True
     waits = session.Waits(show=_waiting_line(as_json), timeout=wait_timeout)
     result = session.up(sess, port=port, progress=progress(as_json), waits=waits)
+    if sess.profile.durable_outputs and not result.server.durable:
+        progress(as_json)(
+            f"warning: this server was started without durable outputs; `remotebook down {sess.profile.name} "
+            "--server`, then `up` again, restarts it with them (its kernels stop)"
+        )
     supervisor = supervise.Supervisor(sess, batch=False, say=progress(as_json))
     try:
         if as_json:
@@ -159,6 +172,19 @@ def _env_first(sess: Session, *, quiet: bool) -> None:
             say(f"unresolved: import {name} ({where}): add its distribution to {path.name} by hand")
     outcome = remote_env.run(sess, keep_connection=True, progress=say)
     say(describe(outcome).splitlines()[0])
+
+
+def _durable_first(sess: Session, *, quiet: bool) -> None:
+    """Durable outputs: the extensions are beside the server's Jupyter (installed into the project env if need be)."""
+    from remotebook import durable, session, ssh
+
+    had_master = ssh.master_alive(sess.target)
+    try:
+        durable.ensure(sess, progress(quiet))
+    except BaseException:
+        if not had_master:  # a refused `up` leaves no connection behind
+            session.release_master(sess)
+        raise
 
 
 def _supervise_here(app: AppContext, sess: Session, supervisor: Supervisor, *, stop_server: bool, quiet: bool) -> bool:

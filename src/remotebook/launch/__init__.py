@@ -52,6 +52,7 @@ class Server:
     action: str  # "started" or "running" (found)
     warning: str = ""  # e.g. the host kills processes at logout
     kernel_transport: str = "tcp"  # "ipc": kernels talk ZMQ over unix sockets in the private runtime dir
+    durable: bool = False  # started with durable outputs: browser cells run on the server, which saves them
     location: Location = field(default_factory=Location)
     password: bool = False  # started with the project's password (`remotebook password`): the login page asks for it
 
@@ -73,6 +74,7 @@ class Server:
             action=str(data.get("action", "")),
             warning=str(data.get("warning", "")),
             kernel_transport=str(data.get("kernel_transport") or "tcp"),
+            durable=data.get("durable") is True,
             location=location or Location("host", host),
             password=data.get("password") is True,
         )
@@ -94,6 +96,7 @@ class Server:
                 host=str(saved.get("host", "")),
                 action="running",
                 kernel_transport=str(saved.get("kernel_transport") or "tcp"),
+                durable=saved.get("durable_outputs") is True,
                 password=saved.get("password") is True,
                 location=Location(
                     str(loc.get("kind", "host")),
@@ -117,6 +120,7 @@ class Server:
             "pid": self.pid,
             "transport": self.transport,
             "kernel_transport": self.kernel_transport,
+            "durable_outputs": self.durable,
             "endpoint": self.endpoint,
             "base_url": self.base_url,
             "version": self.version,

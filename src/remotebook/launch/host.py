@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from remotebook import ssh
+from remotebook import durable, ssh
 from remotebook.config import Profile, kernel_name
 from remotebook.launch import Location, Server, Stopped, Waiting
 from remotebook.remote.door import Request, call, stream
@@ -49,6 +49,8 @@ def bootstrap_values(profile: Profile, **extra: str) -> dict[str, str]:
         "LINES": "200",
         "RUN": "detached",  # how the server is run: detached here; `exec` in the foreground in a batch job
         "KERNEL": kernel_name(profile.project_dir),  # names this project's env (`remotebook env`)
+        "DURABLE": "yes" if profile.durable_outputs else "no",  # browser cells run on the server (durable.py)
+        "DURABLE_PINS": " ".join(durable.requirements()),
     }
     values.update(extra)
     return values

@@ -14,10 +14,10 @@ BOOTSTRAP = HERE / "bootstrap.sh"
 COMMON = HERE / "common.sh"  # helpers every script gets, sent before it
 ACTIONS = ("ensure", "query", "stop", "logs")
 SCRIPTS = {
-    "bootstrap": (*ACTIONS, "password_set", "password_clear"),
+    "bootstrap": (*ACTIONS, "durable", "password_set", "password_clear"),
     "env": ("probe", "install"),
     "sync": ("mkdir", "restore"),
-    "run": ("start", "status", "follow", "list"),
+    "run": ("start", "status", "follow", "list", "stop"),
     "doctor": ("check",),
     "slurm": ACTIONS,
 }

@@ -127,13 +127,14 @@ rb_lock() { # one starter at a time per server dir; mkdir is atomic, also on NFS
 }
 
 rb_report() { # ACTION PID: the answer for a running server
-    rb_transport='' rb_kt='' rb_warning=''
+    rb_transport='' rb_kt='' rb_warning='' rb_durable=''
     read -r rb_transport 2>/dev/null <"$rb_dir/transport" || :
+    read -r rb_durable 2>/dev/null <"$rb_dir/durable" || :
     read -r rb_kt 2>/dev/null <"$rb_dir/kernel_transport" || : # servers of older remotebooks: tcp
     [ -f "$rb_dir/warning" ] && read -r rb_warning <"$rb_dir/warning"
     rb_pw=false
     [ -f "$rb_dir/password" ] && rb_pw=true # the server was started with the project's password
-    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"password\":$rb_pw,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"kernel_transport\":$(rb_str "${rb_kt:-tcp}"),\"warning\":$(rb_str "$rb_warning"),\"info\":$(tr "\n" " " <"$rb_info")}"
+    rb_answer "{\"ok\":true,\"action\":$(rb_str "$1"),\"pid\":$2,\"password\":$rb_pw,\"dir\":$(rb_str "$rb_dir"),\"log\":$(rb_str "$rb_dir/server.log"),\"root_dir\":$(rb_str "$rb_root"),\"host\":$(rb_str "$rb_host"),\"transport\":$(rb_str "$rb_transport"),\"kernel_transport\":$(rb_str "${rb_kt:-tcp}"),\"warning\":$(rb_str "$rb_warning"),\"durable\":$([ "$rb_durable" = yes ] && echo true || echo false),\"info\":$(tr "\n" " " <"$rb_info")}"
 }
 
 rb_token_config() { # the Jupyter config files that mention a token: where one set to "" likely is
@@ -165,18 +166,23 @@ rb_check_auth() { # the server must use remotebook's token: else it is stopped a
     rb_fail auth_off "$rb_why; remotebook stopped that server"
 }
 
-rb_find_jupyter() { # sets JUP (the jupyter executable) and PY (its python)
+rb_find_jupyter() { # [soft]: sets JUP (the jupyter executable), PY (its python), SOURCE (env, profile, path; soft: none)
     rb_activate "$rb_dir/setup.log"
     # shellcheck disable=SC2154 # rb_env: set by rb_canonical_root (common.sh)
     if [ -n "$RB_JUPYTER" ]; then
+        rb_source=profile
         rb_jup=$(rb_abs "$RB_JUPYTER")
         [ -x "$rb_jup" ] || rb_fail no_jupyter "jupyter = $rb_jup is not an executable file on the remote"
     elif [ -z "$RB_VENV$RB_CONDA_ENV" ] && [ -x "$rb_env/bin/jupyter-server" ]; then
         # `remotebook env --jupyter` put a Jupyter server in this project's env (bin/jupyter
         # alone is not one: ipykernel brings jupyter_core's)
+        rb_source="env"
         rb_jup="$rb_env/bin/jupyter"
     else
+        rb_source=path
+        [ -n "$RB_VENV$RB_CONDA_ENV" ] && rb_source=profile
         rb_jup=$(command -v jupyter 2>/dev/null) || {
+            [ "${1:-}" = soft ] && [ "$rb_source" = path ] && rb_source=none rb_jup='' rb_py='' && return 0
             command -v python3 >/dev/null 2>&1 || command -v python >/dev/null 2>&1 ||
                 rb_fail no_python "no python3 and no jupyter on the remote PATH (login shell)"
             rb_fail no_jupyter "python3 is there but jupyter is not on the remote PATH (login shell)"
@@ -222,6 +228,51 @@ PYEOF
         '' | none) rb_fail no_jupyter_server "$rb_jup runs $rb_py, which has no jupyter_server (Jupyter 4 or newer is needed)" ;;
         *\ no\ *) rb_fail no_app "the $RB_APP app is not installed beside $rb_jup" ;;
     esac
+}
+
+rb_durable_versions() { # PINS...: {"versions": {name: version or ""}, "lacks": [names absent or of another major.minor]}
+    "$rb_py" - "$@" <<'PYEOF' 2>/dev/null
+import json, sys
+try:
+    from importlib.metadata import version
+except ImportError:  # Python < 3.8
+    version = None
+found, lacks = {}, []
+for pin in sys.argv[1:] + ["jupyter-server-ydoc==", "jupyter-server-fileid=="]:
+    name, want = pin.split("==")
+    try:
+        found[name] = version(name) if version else ""
+    except Exception:
+        found[name] = ""
+    if want and found[name].split(".")[:2] != want.split(".")[:2]:
+        lacks.append(name)
+print(json.dumps({"versions": found, "lacks": lacks}))
+PYEOF
+}
+
+rb_durable_args() { # JUPYTER_ARGS... -> sets rb_dargs: durable settings, the extensions' stores in the state dir
+    # shellcheck disable=SC2086 # RB_DURABLE_PINS is a word list of name==version
+    rb_dv=$(rb_durable_versions $RB_DURABLE_PINS)
+    rb_durable=no
+    case $rb_dv in
+        *'"lacks": []'*) [ "$RB_DURABLE" = yes ] && rb_durable=yes ;;
+        *) [ "$RB_DURABLE" = yes ] && rb_fail durable_missing "durable outputs need $RB_DURABLE_PINS beside $rb_jup, and $rb_py lacks them (or has other versions)" ;;
+    esac
+    rb_dargs=
+    case $rb_dv in
+        *'"jupyter-server-ydoc": ""'*) ;;
+        *'"jupyter-server-ydoc"'*) # jupyter-collaboration is there: its stores never go into the notebook root
+            rb_dargs="--SQLiteYStore.db_path=$rb_dir/ystore.db
+--BaseFileIdManager.db_path=$rb_dir/file_id.db
+--YDocExtension.session_store_path=$rb_dir/collaboration_sessions.json"
+            ;;
+    esac
+    # Rooms never expire (else a notebook is left half-written 60 s after the last tab closed),
+    # and the browser's cells run on the server, which writes their outputs into the saved model.
+    [ "$rb_durable" = yes ] && rb_dargs="$rb_dargs
+--YDocExtension.document_cleanup_delay=None
+--YDocExtension.server_side_execution=True"
+    return 0
 }
 
 rb_kernel_transport() { # JUPYTER_ARGS...: sets rb_kt, ipc (ZMQ over unix sockets in the 0700 runtime dir) where it works
@@ -304,6 +355,7 @@ rb_start() {
         case $rb_vers in *\ sock\ *) rb_transport=unix ;; *) rb_transport=tcp ;; esac
     fi
     rb_kernel_transport "$@"
+    rb_durable_args
     rb_private_dir "$rb_dir/runtime" || rb_fail state_dir "cannot create a private dir $rb_dir/runtime"
     rm -f -- "$rb_dir"/runtime/jpserver-*.json "$rb_dir"/runtime/jpserver-*-open.html
     rb_put "$rb_dir/token" "$RB_TOKEN" || :
@@ -311,7 +363,7 @@ rb_start() {
     read -r rb_tok 2>/dev/null <"$rb_dir/token" || :
     [ "$rb_tok" = "$RB_TOKEN" ] || rb_fail auth_off "the token file $rb_dir/token did not get written whole (disk full?), and remotebook never starts Jupyter without a token"
     rb_put "$rb_dir/transport" "$rb_transport" && rb_put "$rb_dir/kernel_transport" "$rb_kt" &&
-        rb_put "$rb_dir/python" "$rb_py" && rb_put "$rb_dir/server.log" "" ||
+        rb_put "$rb_dir/python" "$rb_py" && rb_put "$rb_dir/durable" "$rb_durable" && rb_put "$rb_dir/server.log" "" ||
         rb_fail state_dir "cannot write to $rb_dir (disk full?)"
     rm -f -- "$rb_dir/password"
     [ -f "$rb_auth/jupyter_server_config.json" ] && rb_put "$rb_dir/password" yes
@@ -329,6 +381,14 @@ rb_start() {
     fi
     [ "$rb_kt" = ipc ] && [ "$rb_kt_own" = yes ] && set -- --KernelManager.transport=ipc "$@"
     [ "$(id -u)" = 0 ] && set -- --allow-root "$@"
+    if [ -n "$rb_dargs" ]; then # before the profile's jupyter_args, which win
+        rb_ifs=$IFS
+        IFS='
+'
+        # shellcheck disable=SC2086 # one argument per line
+        set -- $rb_dargs "$@"
+        IFS=$rb_ifs
+    fi
     # This project's env (`remotebook env`) is the default kernel; the profile's args come later and win.
     [ -f "$rb_env/kernel" ] && set -- "--MappingKernelManager.default_kernel_name=$RB_KERNEL" "$@"
     set -- "$rb_jup" "$RB_APP" --no-browser "--ServerApp.root_dir=$rb_root" "$@"
@@ -455,6 +515,20 @@ case $RB_ACTION in
         else
             rb_start "$@"
         fi
+        ;;
+    durable) # which Jupyter `up` would start, and the versions of the durable-outputs extensions beside it
+        mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
+        rb_dirs || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
+        rb_made=no
+        [ -d "$rb_dir" ] || rb_made=yes
+        rb_private_dir "$rb_dir" || rb_fail state_dir "cannot create a private dir $rb_dir"
+        rb_find_jupyter soft
+        rb_dv='{}'
+        # shellcheck disable=SC2086 # RB_DURABLE_PINS is a word list of name==version
+        [ -n "$rb_py" ] && rb_dv=$(rb_durable_versions $RB_DURABLE_PINS)
+        [ -n "$rb_dv" ] || rb_dv='{}'
+        [ "$rb_made" = yes ] && rm -rf -- "$rb_dir" # a look leaves no server dir behind (a refused `up` neither)
+        rb_answer "{\"ok\":true,\"action\":\"durable\",\"jupyter\":$(rb_str "$rb_jup"),\"python\":$(rb_str "$rb_py"),\"source\":$(rb_str "$rb_source"),\"check\":$rb_dv}"
         ;;
     query)
         if [ -d "$rb_root" ] && rb_dirs && rb_find_server && rb_info=$(rb_info_file "$rb_pid"); then

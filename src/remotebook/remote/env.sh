@@ -169,6 +169,8 @@ rb_install() {
     printf '%s\n' "$RB_REQS" >"$rb_tmp/requirements.txt"
     set -- -r "$rb_tmp/requirements.txt" ipykernel
     [ "$RB_LAB" = yes ] && set -- "$@" jupyterlab
+    # shellcheck disable=SC2086 # a word list of name==version pins (durable outputs' extensions)
+    [ -n "$RB_EXTRA" ] && set -- "$@" $RB_EXTRA
     [ "$rb_installer" = uv ] && set -- "$@" pip # uv makes venvs without pip: `%pip install` needs it
     [ "$RB_WHEELS" = yes ] && set -- --no-index --find-links "$rb_env.wheels" "$@"
     cd -- "$rb_root" || rb_fail root_not_writable "cannot enter $rb_root" # relative paths in the requirements are the project's on the server

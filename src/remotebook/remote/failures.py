@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from remotebook.errors import (
     ConfigError,
+    DurableError,
     InsecureServerError,
     InstallError,
     NotRunningError,
@@ -98,6 +99,12 @@ def translate(answer: Answer, destination: str) -> RemotebookError:
     if answer.error == "auth_off":
         return InsecureServerError(
             where, hint="remove the token setting from that Jupyter config: remotebook hands Jupyter a token of its own"
+        )
+    if answer.error == "durable_missing":  # `up` checks first (durable.ensure); a batch job's node finds it here
+        return DurableError(
+            where,
+            hint="run `remotebook env --durable` to put them into this project's env, or install them beside that "
+            "Jupyter",
         )
     if answer.error == "shut_down":
         return NotRunningError(where, hint="start it again with `remotebook up`")

@@ -6,6 +6,8 @@
 #   status: the run's state file, and whether its runner is alive
 #   follow: the run log from its start, until the run ends (streamed after the log mark)
 #   list:   every run of this project
+#   stop:   SIGINT to the runner (it interrupts the kernel, saves, ends as stopped); TERM, then
+#           KILL, when it does not end in time
 # The state of a run is ~/.remotebook/<host>/runs/<root key>/<notebook key>/ (0700): outside
 # the server's dir, which `down --server` removes, and per host (a pid means nothing elsewhere).
 # shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
@@ -122,6 +124,20 @@ case $RB_ACTION in
         [ -s "$rb_run/run.json" ] && [ -x "$rb_py" ] || rb_fail no_run "no run of $RB_NOTEBOOK on this host"
         rb_log_mark
         exec "$rb_py" "$rb_run/runner.py" follow "$rb_run"
+        ;;
+    stop)
+        [ -d "$rb_run" ] && [ -s "$rb_run/run.json" ] || rb_fail no_run "no run of $RB_NOTEBOOK on this host"
+        rb_how=none
+        for rb_sig in INT TERM KILL; do # ~30 s for the interrupt, the last save and the kernel's shutdown; 5 s each after
+            rb_is_runner "$rb_run" || break
+            kill "-$rb_sig" "$(rb_pid_of "$rb_run")" 2>/dev/null
+            rb_how=$rb_sig
+            n=0
+            rb_max=100
+            [ "$rb_sig" = INT ] && rb_max=600
+            while rb_is_runner "$rb_run" && [ "$n" -lt "$rb_max" ]; do rb_nap; n=$((n + 1)); done
+        done
+        rb_answer "{\"ok\":true,\"action\":\"stop\",\"how\":\"$rb_how\",\"runs\":[$(rb_describe "$rb_run")]}"
         ;;
     list)
         rb_all='' n=0

@@ -7,6 +7,8 @@ runner_cells.py, which run.sh writes beside it.
   prepare NOTEBOOK RUN_DIR PARAMS-JSON KERNEL...  check, ensure ids, inject, clear; say the kernel
   execute RUN_DIR                                 run every code cell (detached by run.sh)
   follow RUN_DIR                                  print the run log until the run ends
+SIGINT to `execute` (`remotebook run --stop`): the kernel is interrupted, what ran is saved,
+the run ends as "stopped".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ else:  # on the server: beside this file (sys.path[0])
 POLL = 0.2  # s: how long one wait for a kernel message lasts before the saver and the liveness check run
 SAVE_INTERVAL = 1.0  # s: at most one save of the notebook per interval while outputs come
 READY_TIMEOUT = 60.0  # s: a kernel that does not answer kernel_info by then is broken
+INTERRUPT_GRACE = 10.0  # s: a kernel still busy this long after an interrupt is shut down instead
 FOLLOW_BACKSTOP = 7 * 86400.0
 LOG, STATE, PID = "run.log", "run.json", "pid"
 
@@ -125,6 +128,8 @@ class Run:
         self.log = open(os.path.join(run_dir, LOG), "a", encoding="utf-8", errors="replace")  # noqa: SIM115
         self.km: Any = None
         self.kc: Any = None
+        self.stop_asked = False  # SIGINT: `remotebook run --stop`
+        self.interrupted: float | None = None  # when the kernel was interrupted for it
 
     def say(self, text: str) -> None:
         self.log.write(text)
@@ -151,9 +156,15 @@ class Run:
         self.start_kernel()
         code = [(n, cell) for n, cell in enumerate(self.nb["cells"], 1) if cells.is_code(cell)]
         for done, (number, cell) in enumerate(code, 1):
+            if self.stop_requested():
+                self.stopped(number)
+                return
             self.update(cell=number)
             self.say(f"-- cell {number} ({done}/{len(code)}) --\n")
             outcome = self.run_cell(cell)
+            if self.stop_requested():  # the interrupt's KeyboardInterrupt is not the cell's failure
+                self.stopped(number)
+                return
             if outcome == "died":
                 self.saver.now()
                 self.update(state="kernel_died", ended=time.time(), error={"cell": number})
@@ -169,6 +180,25 @@ class Run:
         self.update(state="done", ended=time.time(), last_reply=last_reply)  # the bench reads how long the save took
         self.say(f"-- done: {len(code)} cells in {time.time() - self.state['started']:.1f}s --\n")
 
+    def stop_requested(self) -> bool:
+        return self.stop_asked  # (a method: the signal handler sets it while a cell runs)
+
+    def stopped(self, number: int) -> None:
+        self.saver.now()
+        why = f"stopped by `remotebook run --stop` during cell {number}"
+        self.update(state="stopped", ended=time.time(), error={"cell": number, "message": why})
+        self.say(f"-- {why}; the outputs until then are saved --\n")
+
+    def interrupt_if_asked(self) -> bool:
+        """Interrupt the kernel once a stop is asked; True when it ignored that for too long."""
+        if not self.stop_asked:
+            return False
+        if self.interrupted is None:
+            self.interrupted = time.monotonic()
+            self.say("-- stopping: the kernel is interrupted --\n")
+            self.km.interrupt_kernel()
+        return time.monotonic() - self.interrupted > INTERRUPT_GRACE
+
     def run_cell(self, cell: dict[str, Any]) -> dict[str, str] | str | None:
         """None when it ran; {ename, evalue} when it raised; "died" when the kernel went away."""
         self.outputs.start(cell)
@@ -182,6 +212,8 @@ class Run:
             if reply is None:
                 reply = self.read_reply(msg_id, POLL if idle else 0)
             self.saver.maybe()
+            if self.interrupt_if_asked():
+                return "stopped"  # close() shuts the kernel down
             if time.monotonic() - last_check > 1.0:
                 last_check = time.monotonic()
                 if not self.km.is_alive():
@@ -235,7 +267,11 @@ def execute(run_dir: str) -> int:
     def stop(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
+    def ask_stop(_signum: int, _frame: object) -> None:
+        run.stop_asked = True  # acted on between kernel messages: the saver and the state stay whole
+
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, ask_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup's job, also when run without it
     try:
         run.execute()
