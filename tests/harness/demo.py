@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.harness.local import remotebook_env
+from tests.harness.local import LockTimeout, machine_lock, remotebook_env
 from tests.harness.remote_host import HarnessError, HarnessUnavailable, start_remote_host
 from tests.integration.jupyter_client_lite import execute, request
 
@@ -43,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/demo.sh")
     parser.add_argument("--keep", action="store_true", help="leave it up until Enter, to try it in a browser")
     args = parser.parse_args(argv)
+    # The throwaway remote's unix users are machine-wide: never reset them under a test run or a bench.
+    try:
+        with machine_lock(on_wait=lambda: _say("a test run or a bench holds the harness; waiting for it")):
+            return _demo(args.keep)
+    except LockTimeout as e:
+        print(f"demo: {e}", file=sys.stderr)
+        return 1
+
+
+def _demo(keep: bool) -> int:
     work = Path(tempfile.mkdtemp(prefix="remotebook-demo-"))
     runtime = Path(tempfile.mkdtemp(prefix="rbd-", dir="/tmp"))
     project = work / "my-analysis"
@@ -66,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         _say("a second `up` reuses the same server")
         _remotebook(env, project, "up", "rbremote", "--detach", "--no-browser")
         _remotebook(env, project, "status", "rbremote")
-        if args.keep:
+        if keep:
             input(f"\nOpen {report['url']} in a browser on this machine; press Enter to tear down. ")
         _say("remotebook down --server: tunnel, ssh connection and server gone")
         _remotebook(env, project, "down", "rbremote", "--server")

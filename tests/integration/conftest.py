@@ -63,7 +63,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     A second pytest run (or a bench) waits here for the first instead of resetting its users. Waiting
     in the session hook, not in a fixture, keeps the wait out of the first test's per-test timeout.
     """
-    if os.geteuid() != 0 or not any(item.get_closest_marker("integration") for item in session.items):
+    if (
+        session.config.option.collectonly
+        or os.geteuid() != 0
+        or not any(item.get_closest_marker("integration") for item in session.items)
+    ):
         return
     stack = contextlib.ExitStack()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
