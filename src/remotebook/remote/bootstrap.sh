@@ -453,11 +453,10 @@ rb_password_set() { # hash RB_PASSWORD with the server's own jupyter_server, int
     rb_find_jupyter
     set +x # setup may have turned tracing on: nothing below may print the clear text
     rb_private_dir "$rb_auth" || rb_fail state_dir "cannot create a private dir $rb_auth"
-    # The clear text reaches python on fd 3 through a here-document (the shell's own pipe):
-    # never argv, never the environment, never a file.
-    rb_alg=$("$rb_py" - "$rb_auth/jupyter_server_config.json" 3<<RBPASSWORD 2>"$rb_dir/password.log" <<'PYEOF'
-$RB_PASSWORD
-RBPASSWORD
+    # The clear text reaches python on fd 3 through a pipe from printf (a builtin): never argv,
+    # never the environment, never a file (bash < 5.1 writes here-documents to a temp file,
+    # so only the program, not the secret, goes through one).
+    rb_alg=$(printf '%s\n' "$RB_PASSWORD" | "$rb_py" - "$rb_auth/jupyter_server_config.json" 3<&0 2>"$rb_dir/password.log" <<'PYEOF'
 import json, os, sys
 try:
     import jupyter_server
@@ -465,7 +464,7 @@ try:
 except ImportError as e:
     sys.exit("this python has no jupyter_server: %s" % e)
 with os.fdopen(3) as f:
-    secret = f.read()[:-1]  # the here-document's own newline
+    secret = f.read()[:-1]  # printf's newline
 hashed = passwd(secret)  # Jupyter's default algorithm (argon2), as `jupyter server password` does
 if int(jupyter_server.__version__.split(".")[0]) >= 2:
     config = {"PasswordIdentityProvider": {"hashed_password": hashed, "allow_password_change": False}}
