@@ -60,6 +60,7 @@ class Supervisor:
         self.master_pid: int | None = None  # cached by _master
         self._tick = threading.Event()  # ends the wait between checks: poke(), or the master's exit
         self._done = threading.Event()  # set when run() returns: the exit watchers end with it
+        self._watched: int | None = None  # the master pid an exit watcher listens to
         self.last_result: session.UpResult | None = None
         self.backoff = outage.backoff_from(os.environ)
         self._watch: netwatch.Watch | None = None
@@ -84,6 +85,7 @@ class Supervisor:
         """Watch until `stop`; SIGUSR1 (from another `up`) then means "try now", in the background and the foreground."""
         self._publish()
         self._done.clear()
+        self._watched = None  # watchers of an earlier run() ended with it
         before = outage.clock()
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGUSR1, lambda *_: self.poke()) if main else None
@@ -129,6 +131,8 @@ class Supervisor:
 
     def _warn_walltime(self) -> None:
         """Once per job, `warn_before` ahead of its walltime: from the end recorded at `up`, no scheduler query."""
+        if self.sess.profile.scheduler != "slurm":  # no walltime: no state file read every check
+            return
         saved = (self.sess.store.load() or {}).get("server")
         location = (saved.get("location") or {}) if isinstance(saved, dict) else {}
         job, ends_at = str(location.get("job") or ""), float(location.get("ends_at") or 0.0)
@@ -145,8 +149,10 @@ class Supervisor:
         target = self.sess.target
         if self.master_pid is None or not ssh.still_master(self.master_pid, target.control_path):
             self.master_pid = ssh.master_pid(target)
-            if self.master_pid is not None:  # its exit wakes the loop: a reconnect need not wait for the next check
+            if self.master_pid is not None and self.master_pid != self._watched:
+                # its exit wakes the loop: a reconnect need not wait for the next check (one watcher per master)
                 exitwatch.watch_exit(self.master_pid, self._tick, self._done, CHECK_INTERVAL)
+                self._watched = self.master_pid
         return self.master_pid
 
     def _reconnect(self, reason: str, stop: threading.Event) -> bool:
