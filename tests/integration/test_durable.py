@@ -27,7 +27,7 @@ from tests.integration.pkgindex import SimpleIndex
 
 WHEELHOUSE = HARNESS_PREFIX / "durable-wheelhouse"
 UV_BIN = HARNESS_PREFIX / "uv" / "bin"
-LINES = 20
+LINES = 40  # long enough that the first saves and `down` come well before its end on a busy machine
 TICKS = f"import time\nfor i in range({LINES}):\n    print('line', i, flush=True)\n    time.sleep(1)\n"
 
 
