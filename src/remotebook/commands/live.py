@@ -106,8 +106,10 @@ class LiveView:
         """Stop the loop, leave the alternate screen, show the cursor, put the terminal's mode back."""
         self._closing.set()
         self._wake()
+        loop_alive = False
         if self._thread is not None:
             self._thread.join(timeout=THREAD_WAIT)
+            loop_alive = self._thread.is_alive()  # in a slow poll: it stops before drawing, but may still select
         for handler in self._screen_handlers():
             handler.removeFilter(self._to_screen)
         if self._live is not None:
@@ -122,6 +124,8 @@ class LiveView:
             self._worker.join(timeout=ACTION_WAIT)
             if self._worker.is_alive():
                 return  # it still wakes the loop when done: its pipe must not become some other file's fd
+        if loop_alive:
+            return  # the same for the loop: its select() must not see a recycled fd
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -147,6 +151,8 @@ class LiveView:
                 self._repoll.clear()
                 self._poll()
                 next_poll = time.monotonic() + POLL_EVERY
+            if self._closing.is_set():  # a slow poll outlived close(): the terminal is no longer ours
+                return
             if force or time.monotonic() >= next_draw:
                 if not self._draw(force=force):
                     return
