@@ -74,7 +74,7 @@ def up(
         _push_first(sess, quiet=as_json)
     if env_first:
         _env_first(sess, quiet=as_json)
-    if sess.profile.durable_outputs:
+    if sess.profile.durable_outputs and not _saved_durable(sess):
         _durable_first(sess, quiet=as_json)
     if keep_job and hasattr(sess.launcher, "keep_job"):
         sess.launcher.keep_job = True
@@ -172,6 +172,17 @@ def _env_first(sess: Session, *, quiet: bool) -> None:
             say(f"unresolved: import {name} ({where}): add its distribution to {path.name} by hand")
     outcome = remote_env.run(sess, keep_connection=True, progress=say)
     say(describe(outcome).splitlines()[0])
+
+
+def _saved_durable(sess: Session) -> bool:
+    """The last server was started with durable outputs: its env has the extensions, so a warm `up` asks nothing more.
+
+    Should they have gone since, the bootstrap's start of a new server says so (durable_missing).
+    """
+    from remotebook import session
+
+    server = session.saved_server(sess.store.load() or {})
+    return server is not None and server.durable
 
 
 def _durable_first(sess: Session, *, quiet: bool) -> None:
