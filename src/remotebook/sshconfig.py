@@ -5,11 +5,13 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from remotebook.errors import UsageError
 from remotebook.ssh import Target
 
 
@@ -40,16 +42,40 @@ def host_part(destination: str) -> str:
     return rest.partition(":")[0] if uri else rest
 
 
+_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
 def block(alias: str, target: Target, identity: str = "") -> str:
-    """The Host block: only what differs from ssh's defaults for this user."""
-    lines = [f"Host {alias}", f"    HostName {target.hostname}"]
+    """The Host block: only what differs from ssh's defaults for this user.
+
+    A line ssh cannot read would break every ssh command of the user, so the alias must be a
+    plain name and a value with spaces is quoted (ssh_config reads "..."); UsageError otherwise.
+    """
+    check_alias(alias)
+    lines = [f"Host {alias}", f"    HostName {_value(target.hostname)}"]
     if target.user and target.user != getpass.getuser():
-        lines.append(f"    User {target.user}")
+        lines.append(f"    User {_value(target.user)}")
     if target.port != 22:
         lines.append(f"    Port {target.port}")
     if identity:
-        lines.append(f"    IdentityFile {identity}")
+        lines.append(f"    IdentityFile {_value(identity)}")
     return "# added by `remotebook init`\n" + "\n".join(lines) + "\n"
+
+
+def check_alias(alias: str) -> None:
+    """UsageError unless `alias` is a plain name for a `Host` line (no pattern, no option, one word)."""
+    if not _ALIAS.fullmatch(alias):
+        raise UsageError(
+            f"--alias {alias!r} is not a plain host name for ssh config",
+            hint="use letters, digits, '.', '_' and '-', not starting with '-'",
+        )
+
+
+def _value(text: str) -> str:
+    """A value as ssh_config reads it: quoted when it has whitespace; a double quote cannot be written."""
+    if '"' in text or any(c in text for c in "\n\r"):
+        raise UsageError(f"{text!r} cannot be written into an ssh config", hint="use a path or name without quotes")
+    return f'"{text}"' if any(c.isspace() for c in text) else text
 
 
 def hosts(text: str) -> set[str]:

@@ -184,3 +184,19 @@ def test_ssh_names_every_key_it_offers(tmp_path: Path) -> None:
     cfg.write_text("Host a\n    IdentityFile ~/.ssh/one\n    IdentityFile /k/two\n")
     target = ssh.Target("a", str(cfg), "", "a", "", 22, {})
     assert ssh.identity_files(target) == [Path("~/.ssh/one").expanduser(), Path("/k/two")]
+
+
+@pytest.mark.parametrize("alias", ["-oProxyCommand=x", "two words", "gpu*", "a\nHost b", ""])
+def test_a_host_block_refuses_an_alias_ssh_would_misread(alias: str) -> None:
+    from remotebook import sshconfig
+    from remotebook.errors import UsageError
+
+    with pytest.raises(UsageError):
+        sshconfig.block(alias, fake_target("gpu.example.org"))
+
+
+def test_a_host_block_quotes_a_key_path_with_a_space() -> None:
+    from remotebook import sshconfig
+
+    text = sshconfig.block("gpu", fake_target("gpu.example.org"), identity="/home/a b/.ssh/id_ed25519")
+    assert '    IdentityFile "/home/a b/.ssh/id_ed25519"' in text.splitlines()

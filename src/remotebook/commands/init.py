@@ -106,6 +106,10 @@ def init(
         app=ask.choice("Jupyter app", app_name, APPS, base.app),
     )
     project_file.render(answers)  # a bad profile name stops here, before anything is done
+    if alias:
+        from remotebook import sshconfig
+
+        sshconfig.check_alias(alias)  # and a bad --alias, before any key is made or installed
     login = check if check is not None else (ask.interactive or install_key)
     if destination and (login or write_ssh_config):
         from remotebook.commands.first_login import connect
