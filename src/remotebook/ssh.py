@@ -337,9 +337,11 @@ def install_key(target: Target, public_line: str, *, timeout: float = MASTER_TIM
     ssh asks on the terminal (or SSH_ASKPASS) itself: a password once, and an unknown host
     key's fingerprint as the user's StrictHostKeyChecking says, which is never weakened here.
     """
-    remote = shlex.join(["sh", "-c", _INSTALL_KEY, "sh", public_line.strip()])
+    # The script goes on stdin and the remote command is one line: a csh-family login shell, common
+    # on clusters, cannot parse a quoted multi-line `sh -c` argument. ssh asks on /dev/tty, not stdin.
+    remote = shlex.join(["sh", "-s", "--", public_line.strip()])
     argv = direct_argv(target, "-T", "--", target.destination, remote)
-    result = _connecting(target, argv, timeout=timeout)
+    result = _connecting(target, argv, timeout=timeout, input=_INSTALL_KEY)
     if not result.ok:
         raise SSHError(
             f"could not add the key to ~/.ssh/authorized_keys on {target.destination}: "
