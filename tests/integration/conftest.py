@@ -57,6 +57,14 @@ def _unavailable(reason: str) -> NoReturn:
 _LOCK = pytest.StashKey[contextlib.ExitStack]()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A run started from a background job of a script inherits SIGINT ignored, and so would every
+    remotebook the tests spawn (an ignored signal survives exec): the Ctrl-C tests would then test
+    nothing but a timeout. Give the children the default a terminal gives them."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Take the machine-wide harness lock before the first test, when the run has integration tests.
 
