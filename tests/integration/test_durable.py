@@ -11,7 +11,6 @@ The browser test does the same through JupyterLab in a real Chromium, killed mid
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.harness.remote_host import HARNESS_PREFIX, JUPYTER_VENV, SETUP_HINT, 
 from tests.integration.conftest import Runner, _unavailable
 from tests.integration.jupyter_client_lite import request
 from tests.integration.pkgindex import SimpleIndex
+from tests.integration.test_run import wait_for
 
 WHEELHOUSE = HARNESS_PREFIX / "durable-wheelhouse"
 UV_BIN = HARNESS_PREFIX / "uv" / "bin"
@@ -70,15 +70,6 @@ def printed(path: Path) -> list[str]:
         piece = out.get("text", "")
         text += "".join(piece) if isinstance(piece, list) else piece
     return text.splitlines()
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)  # polling the server's file, with a deadline
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def open_room(port: int, token: str, path: str) -> tuple[str, websocket.WebSocket]:
