@@ -204,6 +204,7 @@ class Lines:
         return [line for line in list(self.lines) if needle in line]
 
 
+@pytest.mark.timeout(360)  # a 2-minute job runs to its walltime, then a second one is submitted
 def test_a_job_near_its_walltime_warns_once_then_ends_and_up_submits_a_new_one(
     rb: Runner, cluster: SlurmCluster
 ) -> None:
