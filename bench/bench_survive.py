@@ -53,7 +53,8 @@ from bench.common import (
     run_timed,
     say,
 )
-from remotebook import outage, supervise
+from remotebook.supervisor import loop as supervise
+from remotebook.supervisor import outage
 
 RECONNECT_DEADLINE = 60.0  # from the fault (or link-up) to the first 200
 SETTLE_DEADLINE = 30.0  # before a sample: the supervisor watching, the tunnel answering

@@ -5,7 +5,7 @@ import sys
 
 def main() -> None:
     try:
-        from remotebook.cli import main as run
+        from remotebook.ui.cli import main as run
     except KeyboardInterrupt:
         sys.stderr.write("\nremotebook: interrupted\n")
         sys.exit(130)

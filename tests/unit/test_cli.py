@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import __version__, cli, config
-from remotebook.config import tomllib  # tomli on 3.10
+from remotebook import __version__
+from remotebook.local import config
+from remotebook.local.config import tomllib  # tomli on 3.10
+from remotebook.ui import cli
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -218,8 +220,8 @@ def test_ssh_config_given_by_the_user_needs_no_approval(
 
 def stub_session(monkeypatch: pytest.MonkeyPatch) -> list[config.Profile]:
     """Session.open records the profile it got and stops there (exit 8): no ssh runs."""
-    from remotebook import session
-    from remotebook.errors import NotRunningError
+    from remotebook.actions import session
+    from remotebook.core.errors import NotRunningError
 
     opened: list[config.Profile] = []
 
@@ -318,7 +320,8 @@ def test_trust_asks_on_a_terminal_lists_and_revokes(
 def test_init_writes_an_approved_file_and_the_user_config_is_trusted(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from remotebook import init, trust
+    from remotebook.local import project_file as init
+    from remotebook.local import trust
 
     monkeypatch.setattr(init, "TEMPLATE", init.TEMPLATE + 'setup = ["module load x"]\n')
     assert run(capsys, "init", "--host", "h", "--profile", "server")[0] == 0

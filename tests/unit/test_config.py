@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import config, trust
-from remotebook.errors import ConfigError, UntrustedError
+from remotebook.core.errors import ConfigError, UntrustedError
+from remotebook.local import config, trust
 
 
 def write(folder: Path, text: str) -> Path:

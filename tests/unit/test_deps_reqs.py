@@ -206,7 +206,7 @@ def test_load_ext_extensions_are_requirements_and_ipythons_own_are_not(tmp_path:
 def test_reqs_command_warns_one_line_per_unreadable_file_and_writes_the_rest(
     tmp_path: Path, venv: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from remotebook import cli
+    from remotebook.ui import cli
 
     monkeypatch.setenv("REMOTEBOOK_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("REMOTEBOOK_CONFIG_DIR", str(tmp_path / "config"))

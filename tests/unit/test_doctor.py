@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import doctor, remote
-from remotebook.config import Profile
-from remotebook.errors import EXIT_REMOTE, EXIT_SYNC, EXIT_TUNNEL
+from remotebook import remote
+from remotebook.actions import doctor
+from remotebook.core.errors import EXIT_REMOTE, EXIT_SYNC, EXIT_TUNNEL
 from remotebook.launch.host import bootstrap_values
-from remotebook.reports import Check, DoctorReport
+from remotebook.local.config import Profile
+from remotebook.project.reports import Check, DoctorReport
 
 # What doctor.sh answered on the harness's rbtest (a healthy host), noise and listener aside.
 HEALTHY = {

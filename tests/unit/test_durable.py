@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import durable, launch
-from remotebook.config import Config, resolve
-from remotebook.errors import ConfigError
-from remotebook.remote_env import env_hash
+from remotebook import launch
+from remotebook.core.errors import ConfigError
+from remotebook.env import durable
+from remotebook.env.remote_env import env_hash
+from remotebook.local.config import Config, resolve
 
 HARNESS_REQS = Path(__file__).parents[1] / "harness" / "durable-requirements.txt"
 
@@ -64,7 +65,7 @@ def test_durable_outputs_is_a_boolean_profile_key(tmp_path: Path) -> None:
 
 
 def test_durable_outputs_must_be_true_or_false(tmp_path: Path) -> None:
-    from remotebook import config
+    from remotebook.local import config
 
     path = tmp_path / "remotebook.toml"
     path.write_text('[profiles.gpu]\nhost = "gpu-box"\ndurable_outputs = "yes"\n')
@@ -89,7 +90,7 @@ def test_an_env_with_the_extensions_has_another_hash_and_one_without_keeps_its_o
 
 
 def test_status_says_in_words_whether_outputs_are_durable() -> None:
-    from remotebook.commands.status import outputs_text
+    from remotebook.ui.commands.status import outputs_text
 
     assert outputs_text(True).startswith("durable (cells run on the server")
     assert outputs_text(False).startswith("not durable") and "up --durable" in outputs_text(False)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import remote, remote_env, wheels
-from remotebook.config import Profile, kernel_name
+from remotebook import remote
+from remotebook.core.errors import EXIT_INSTALL, EXIT_REMOTE, InstallError, RemoteEnvError, UsageError
 from remotebook.deps.installer import failed_requirement
-from remotebook.errors import EXIT_INSTALL, EXIT_REMOTE, InstallError, RemoteEnvError, UsageError
+from remotebook.env import remote_env, wheels
+from remotebook.local.config import Profile, kernel_name
 from remotebook.remote import failures
 
 DATA = Path(__file__).parent / "data" / "env"
@@ -193,7 +194,7 @@ def _profile(home: Path) -> Profile:
 def test_cli_env_refuses_a_missing_requirements_file_before_connecting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from remotebook import cli
+    from remotebook.ui import cli
 
     for name in ("STATE", "CONFIG", "RUNTIME"):
         monkeypatch.setenv(f"REMOTEBOOK_{name}_DIR", str(tmp_path / name.lower()))

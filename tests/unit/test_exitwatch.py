@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import exitwatch
+from remotebook.platform import exitwatch
 
 needs_pidfd = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfd on this platform")
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import config, init, ssh, sshconfig
-from remotebook.config import tomllib
+from remotebook.connection import ssh, sshconfig
+from remotebook.local import config
+from remotebook.local import project_file as init
+from remotebook.local.config import tomllib
 from tests.unit.test_cli import private_dirs, run  # noqa: F401 - the fixture is used by name
 
 HARNESS_LIKE = """\
@@ -188,15 +190,15 @@ def test_ssh_names_every_key_it_offers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("alias", ["-oProxyCommand=x", "two words", "gpu*", "a\nHost b", ""])
 def test_a_host_block_refuses_an_alias_ssh_would_misread(alias: str) -> None:
-    from remotebook import sshconfig
-    from remotebook.errors import UsageError
+    from remotebook.connection import sshconfig
+    from remotebook.core.errors import UsageError
 
     with pytest.raises(UsageError):
         sshconfig.block(alias, fake_target("gpu.example.org"))
 
 
 def test_a_host_block_quotes_a_key_path_with_a_space() -> None:
-    from remotebook import sshconfig
+    from remotebook.connection import sshconfig
 
     text = sshconfig.block("gpu", fake_target("gpu.example.org"), identity="/home/a b/.ssh/id_ed25519")
     assert '    IdentityFile "/home/a b/.ssh/id_ed25519"' in text.splitlines()

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from remotebook import launch, reports
-from remotebook.deadline import Deadline
-from remotebook.errors import ServerError
+from remotebook import launch
+from remotebook.core.deadline import Deadline
+from remotebook.core.errors import ServerError
+from remotebook.project import reports
 
 ANSWER = {
     "pid": 42,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from remotebook.commands.live_screen import Screen, signature, text_of
 from remotebook.launch import Location, Server
 from remotebook.launch.slurm_text import Job
-from remotebook.reports import Activity, Kernel, ProjectReport, Tunnel
+from remotebook.project.reports import Activity, Kernel, ProjectReport, Tunnel
+from remotebook.ui.commands.live_screen import Screen, signature, text_of
 
 URL = "http://127.0.0.1:8123/lab?token=abc"
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import launch, state, tunnel
-from remotebook.errors import TunnelError
+from remotebook import launch
+from remotebook.connection import tunnel
+from remotebook.core.errors import TunnelError
 from remotebook.launch import host
-from remotebook.paths import Paths
+from remotebook.local import state
+from remotebook.local.paths import Paths
 
 DATA = Path(__file__).parent / "data"
 
@@ -141,7 +143,7 @@ def test_server_from_recorded_runtime_info() -> None:
 
 
 def test_private_dir_refuses_foreign_owner(tmp_path: Path) -> None:
-    from remotebook.paths import private_dir
+    from remotebook.local.paths import private_dir
 
     d = tmp_path / "x"
     d.mkdir(mode=0o755)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from remotebook import netwatch
+from remotebook.supervisor import netwatch
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from remotebook import outage, ssh
-from remotebook.errors import InsecureServerError, NotRunningError, ServerError, SSHError
+from remotebook.connection import ssh
+from remotebook.core.errors import InsecureServerError, NotRunningError, ServerError, SSHError
+from remotebook.supervisor import outage
 
 # ---- backoff ---------------------------------------------------------------
 

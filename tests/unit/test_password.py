@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from remotebook import password
-from remotebook.errors import EXIT_USAGE, UsageError
+from remotebook.actions import password
+from remotebook.core.errors import EXIT_USAGE, UsageError
 from remotebook.launch import Server
 from remotebook.remote.door import Request
 

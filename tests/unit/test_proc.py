@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from remotebook import proc
-from remotebook.errors import CommandError
+from remotebook.core import proc
+from remotebook.core.errors import CommandError
 
 
 def test_a_timed_out_child_whose_pipes_someone_else_holds_does_not_hang() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from remotebook import remote
-from remotebook.errors import EXIT_REMOTE, RemoteEnvError
+from remotebook.core.errors import EXIT_REMOTE, RemoteEnvError
 from remotebook.remote import failures
 
 NONCE = "0123abcd"

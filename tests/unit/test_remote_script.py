@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from remotebook import remote
-from remotebook.config import Profile
-from remotebook.errors import InsecureServerError, NotRunningError
+from remotebook.core.errors import InsecureServerError, NotRunningError
 from remotebook.launch import host
+from remotebook.local.config import Profile
 from remotebook.remote import failures
 
 NASTY = ["it's", 'a "quoted"', "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "two  spaces", "back\\slash", "*"]

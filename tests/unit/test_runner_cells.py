@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from remotebook.actions.runs import Run, parse_value
 from remotebook.remote import runner_cells as cells
-from remotebook.runs import Run, parse_value
 
 
 def code(text: str, tags: list[str] | None = None, **extra: Any) -> dict[str, Any]:

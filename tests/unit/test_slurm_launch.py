@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from remotebook import launch
-from remotebook.config import Profile, SlurmOptions
-from remotebook.errors import NotRunningError
+from remotebook.core.errors import NotRunningError
 from remotebook.launch import slurm
 from remotebook.launch.slurm_text import Job
+from remotebook.local.config import Profile, SlurmOptions
 
 DATA = Path(__file__).parent / "data" / "slurm"
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import ssh
-from remotebook.errors import SSHError, TunnelError
+from remotebook.connection import ssh
+from remotebook.core.errors import SSHError, TunnelError
 
 DATA = Path(__file__).parent / "data"
 

@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import config, launch, outage, ssh, state, supervise, tunnel
-from remotebook.paths import Paths
-from remotebook.session import Session
+from remotebook import launch
+from remotebook.actions.session import Session
+from remotebook.connection import ssh, tunnel
+from remotebook.local import config, state
+from remotebook.local.paths import Paths
+from remotebook.supervisor import loop as supervise
+from remotebook.supervisor import outage
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import remote, rsync, rsync_text, sync
+from remotebook import remote
+from remotebook.sync import engine as sync
+from remotebook.sync import rsync, rsync_text
 
 ITEMIZED = """\
 cd+++++++++|4096|./

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import trust
-from remotebook.errors import UntrustedError
-from remotebook.paths import Paths
+from remotebook.core.errors import UntrustedError
+from remotebook.local import trust
+from remotebook.local.paths import Paths
 
 NOBODY = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")

@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from remotebook.core.errors import UsageError
 from remotebook.deps import resolve, scan
-from remotebook.errors import UsageError
 
 HEADER = "# Written by `remotebook reqs` from the imports in the project's .py and .ipynb files."
 PINS = ("exact", "compatible", "none")

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from remotebook import proc
-from remotebook.errors import CommandError, UsageError
+from remotebook.core import proc
+from remotebook.core.errors import CommandError, UsageError
 
 log = logging.getLogger(__name__)
 

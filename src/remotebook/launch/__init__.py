@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from remotebook.deadline import Deadline
-from remotebook.errors import ServerError
+from remotebook.core.deadline import Deadline
+from remotebook.core.errors import ServerError
 
 if TYPE_CHECKING:
-    from remotebook import ssh
-    from remotebook.config import Profile
+    from remotebook.connection import ssh
     from remotebook.launch.slurm_text import Job
+    from remotebook.local.config import Profile
 
 
 @dataclass(frozen=True)

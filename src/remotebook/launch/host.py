@@ -6,9 +6,10 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from remotebook import durable, ssh
-from remotebook.config import Profile, kernel_name
+from remotebook.connection import ssh
+from remotebook.env import durable
 from remotebook.launch import Location, Server, Stopped, Waiting
+from remotebook.local.config import Profile, kernel_name
 from remotebook.remote.door import Request, call, stream
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from remotebook import remote, ssh
-from remotebook.errors import SSHError
+from remotebook import remote
+from remotebook.connection import ssh
+from remotebook.core.errors import SSHError
 from remotebook.remote.failures import translate
 
 log = logging.getLogger(__name__)

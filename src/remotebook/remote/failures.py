@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remotebook.errors import (
+from remotebook.core.errors import (
     ConfigError,
     DurableError,
     InsecureServerError,

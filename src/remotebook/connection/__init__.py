@@ -1,0 +1,1 @@
+"""The ssh connection: target resolution, the master and its users, forwards, ssh config and keys."""

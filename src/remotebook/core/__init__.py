@@ -1,0 +1,1 @@
+"""The bottom layer: errors and exit codes, the one door to subprocesses, deadlines."""

@@ -1,0 +1,1 @@
+"""The project's environment on the server: packages, wheels, durable-outputs extensions."""

@@ -1,0 +1,1 @@
+"""Keeping a project up: the reconnect loop, the background daemon, outage and network signals."""

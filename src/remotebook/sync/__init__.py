@@ -1,0 +1,1 @@
+"""Files between the laptop and the server: rules, manifest, plan/apply/keep-both, watch, rsync."""
