@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import launch
 from remotebook.core.errors import ConfigError
 from remotebook.env import durable
 from remotebook.env.remote_env import env_hash
+from remotebook.launch import base as launch
 from remotebook.local.config import Config, resolve
 
 HARNESS_REQS = Path(__file__).parents[1] / "harness" / "durable-requirements.txt"

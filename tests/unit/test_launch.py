@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from remotebook import launch
 from remotebook.core.deadline import Deadline
 from remotebook.core.errors import ServerError
+from remotebook.launch import base as launch
 from remotebook.project import reports
 
 ANSWER = {

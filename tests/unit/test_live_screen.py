@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remotebook.launch import Location, Server
+from remotebook.launch.base import Location, Server
 from remotebook.launch.slurm_text import Job
 from remotebook.project.reports import Activity, Kernel, ProjectReport, Tunnel
 from remotebook.ui.commands.live_screen import Screen, signature, text_of

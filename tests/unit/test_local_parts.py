@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import launch
 from remotebook.connection import tunnel
 from remotebook.core.errors import TunnelError
+from remotebook.launch import base as launch
 from remotebook.launch import host
 from remotebook.local import state
 from remotebook.local.paths import Paths

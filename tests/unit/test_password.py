@@ -6,7 +6,7 @@ import pytest
 
 from remotebook.actions import password
 from remotebook.core.errors import EXIT_USAGE, UsageError
-from remotebook.launch import Server
+from remotebook.launch.base import Server
 from remotebook.remote.door import Request
 
 

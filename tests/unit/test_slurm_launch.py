@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import launch
 from remotebook.core.errors import NotRunningError
+from remotebook.launch import base as launch
 from remotebook.launch import slurm
 from remotebook.launch.slurm_text import Job
 from remotebook.local.config import Profile, SlurmOptions

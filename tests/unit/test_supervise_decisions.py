@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from remotebook import launch
 from remotebook.actions.session import Session
 from remotebook.connection import ssh, tunnel
+from remotebook.launch.choose import launcher_for
 from remotebook.local import config, state
 from remotebook.local.paths import Paths
 from remotebook.supervisor import loop as supervise
@@ -27,7 +27,7 @@ def sess(tmp_path: Path) -> Session:
     profile = config.resolve(config.load(tmp_path, tmp_path / "none"), "gpu")
     target = ssh.Target("gpu", "", str(tmp_path / "cm"), "gpu", "me", 22, {})
     store = state.Store(paths, state.Identity("gpu", str(tmp_path), "gpu"))
-    sess = Session(paths, profile, target, store, launch.launcher_for(target, profile))
+    sess = Session(paths, profile, target, store, launcher_for(target, profile))
     sess.store.save({"target": "gpu", "local_port": 1, "token": "t"})
     return sess
 

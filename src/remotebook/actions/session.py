@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from remotebook import launch
 from remotebook.connection import ssh, tunnel
 from remotebook.core.deadline import Deadline
 from remotebook.core.errors import InsecureServerError, NotRunningError, RemotebookError, TunnelError
+from remotebook.launch import base as launch
+from remotebook.launch.choose import launcher_for
 from remotebook.local import state
 from remotebook.local.config import Profile
 from remotebook.local.paths import Paths, private_dir
@@ -49,7 +50,7 @@ class Session:
         private_dir(paths.runtime_dir)
         state.drop_old_layout(paths)
         target = ssh.resolve(profile.host, profile.ssh_config, paths.runtime_dir)
-        return cls(paths, profile, target, state.Store(paths, identity(profile)), launch.launcher_for(target, profile))
+        return cls(paths, profile, target, state.Store(paths, identity(profile)), launcher_for(target, profile))
 
     def app_path(self) -> str:
         return "/tree" if self.profile.app == "notebook" else "/lab"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from remotebook.connection import ssh
 from remotebook.env import durable
-from remotebook.launch import Location, Server, Stopped, Waiting
+from remotebook.launch.base import Location, Server, Stopped, Waiting
 from remotebook.local.config import Profile, kernel_name
 from remotebook.remote.door import Request, call, stream
 

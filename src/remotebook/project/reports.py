@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from remotebook.launch import Server, Stopped
+from remotebook.launch.base import Server, Stopped
 from remotebook.launch.slurm_text import Job
 
 

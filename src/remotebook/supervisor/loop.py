@@ -15,7 +15,7 @@ from remotebook.connection import ssh, tunnel
 from remotebook.core import proc
 from remotebook.core.deadline import poll
 from remotebook.core.errors import RemotebookError, SSHError
-from remotebook.launch import walltime_warning
+from remotebook.launch.base import walltime_warning
 from remotebook.local import state
 from remotebook.platform import exitwatch
 from remotebook.supervisor import netwatch, outage

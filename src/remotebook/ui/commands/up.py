@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import threading
 
     from remotebook.actions.session import Session
-    from remotebook.launch import Waiting
+    from remotebook.launch.base import Waiting
     from remotebook.supervisor.loop import Supervisor
 
 
