@@ -131,7 +131,7 @@ make_wheelhouse() {
 }
 make_wheelhouse "$PREFIX/wheelhouse" "$HERE/wheelhouse-requirements.txt" ipykernel jupyterlab
 # Durable outputs (tests/integration/test_durable.py): the server extensions, pinned as in
-# src/remotebook/durable.py, with the JupyterLab they serve; `remotebook env` installs them from it.
+# src/remotebook/remote/values.py, with the JupyterLab they serve; `remotebook env` installs them from it.
 make_wheelhouse "$PREFIX/durable-wheelhouse" "$HERE/durable-requirements.txt" \
     jupyter_collaboration jupyter_server_nbmodel jupyterlab ipykernel
 if [ -x "$PREFIX/uv/bin/uv" ]; then

@@ -14,9 +14,9 @@ import pytest
 from remotebook import remote
 from remotebook.actions import doctor
 from remotebook.core.errors import EXIT_REMOTE, EXIT_SYNC, EXIT_TUNNEL
-from remotebook.launch.host import bootstrap_values
 from remotebook.local.config import Profile
 from remotebook.project.reports import Check, DoctorReport
+from remotebook.remote.values import bootstrap_values
 
 # What doctor.sh answered on the harness's rbtest (a healthy host), noise and listener aside.
 HEALTHY = {

@@ -12,6 +12,7 @@ from remotebook.env import durable
 from remotebook.env.remote_env import env_hash
 from remotebook.launch import base as launch
 from remotebook.local.config import Config, resolve
+from remotebook.remote.values import DURABLE_PINS, durable_requirements
 
 HARNESS_REQS = Path(__file__).parents[1] / "harness" / "durable-requirements.txt"
 
@@ -49,12 +50,12 @@ def test_the_check_answer_names_what_the_servers_jupyter_lacks() -> None:
     found = durable.Check.from_answer(ANSWER_WITHOUT)
     assert (found.source, found.jupyter) == ("path", ANSWER_WITHOUT["jupyter"])
     assert found.lacks == ["jupyter-collaboration", "jupyter-server-nbmodel"]
-    assert durable.Check.from_answer({"source": "none", "check": {}}).lacks == list(durable.PINS)
+    assert durable.Check.from_answer({"source": "none", "check": {}}).lacks == list(DURABLE_PINS)
 
 
 def test_the_harness_wheelhouse_holds_the_versions_remotebook_pins() -> None:
     lines = HARNESS_REQS.read_text().splitlines()
-    for requirement in durable.requirements():
+    for requirement in durable_requirements():
         assert requirement in lines
 
 
@@ -86,7 +87,7 @@ def test_the_server_says_whether_its_outputs_are_durable_and_the_saved_record_ke
 def test_an_env_with_the_extensions_has_another_hash_and_one_without_keeps_its_own() -> None:
     plain = env_hash("rbtiny==1.0\n", True, "/usr/bin/python3", (3, 11, 2))
     assert env_hash("rbtiny==1.0\n", True, "/usr/bin/python3", (3, 11, 2), ()) == plain
-    assert env_hash("rbtiny==1.0\n", True, "/usr/bin/python3", (3, 11, 2), tuple(durable.requirements())) != plain
+    assert env_hash("rbtiny==1.0\n", True, "/usr/bin/python3", (3, 11, 2), tuple(durable_requirements())) != plain
 
 
 def test_status_says_in_words_whether_outputs_are_durable() -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from remotebook.core.errors import UsageError
-from remotebook.launch.host import bootstrap_values
 from remotebook.remote.door import Request, call
+from remotebook.remote.values import bootstrap_values
 
 if TYPE_CHECKING:
     from remotebook.actions.session import Progress, Session, UpResult

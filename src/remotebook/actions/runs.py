@@ -17,9 +17,9 @@ from typing import Any
 from remotebook import remote
 from remotebook.actions.session import Session
 from remotebook.core.errors import NotRunningError, RunFailedError, UsageError
-from remotebook.launch.host import bootstrap_values
 from remotebook.remote import runner_cells
 from remotebook.remote.door import Request, call, stream
+from remotebook.remote.values import bootstrap_values
 from remotebook.sync import engine as sync
 from remotebook.sync.rsync import SHORT_PERSIST
 

@@ -2,7 +2,8 @@
 
 jupyter-collaboration keeps each notebook's model on the server and saves it; jupyter-server-nbmodel
 runs a cell there and writes its outputs into that model. A closed laptop then loses nothing: the
-server goes on saving. The pins are the versions tried here; `env` installs exactly them.
+server goes on saving. The pins (remote/values.py) are the versions tried here; `env` installs exactly them, and an installed
+one counts when its major.minor match.
 """
 
 from __future__ import annotations
@@ -13,24 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from remotebook.core.errors import DurableError, RemotebookError
 from remotebook.remote.door import Request, call
+from remotebook.remote.values import DURABLE_PINS, bootstrap_values, durable_requirements
 
 if TYPE_CHECKING:
     from remotebook.actions.session import Session
 
-# name -> the version tested here; an installed one counts when its major.minor match.
-PINS = {"jupyter-collaboration": "5.0.4", "jupyter-server-nbmodel": "0.2.9"}
 CHECK_TIMEOUT = 60.0
 
 Progress = Callable[[str], None]
 
 
-def requirements() -> list[str]:
-    """What `env` installs for durable outputs (besides JupyterLab)."""
-    return [f"{name}=={version}" for name, version in PINS.items()]
-
-
 def pin_text() -> str:
-    return ", ".join(f"{name} {version}" for name, version in PINS.items())
+    return ", ".join(f"{name} {version}" for name, version in DURABLE_PINS.items())
 
 
 def compatible(installed: str, pinned: str) -> bool:
@@ -42,7 +37,7 @@ def missing(versions: dict[str, str]) -> list[str]:
     """The pinned packages that are absent from, or of another major.minor in, `versions` (name -> version)."""
     return [
         f"{name} {versions[name]} (tested: {pin})" if versions.get(name) else name
-        for name, pin in PINS.items()
+        for name, pin in DURABLE_PINS.items()
         if not versions.get(name) or not compatible(versions[name], pin)
     ]
 
@@ -75,8 +70,6 @@ class Check:
 
 
 def check(session: Session) -> Check:
-    from remotebook.launch.host import bootstrap_values
-
     values = bootstrap_values(session.profile, DURABLE="yes")
     return Check.from_answer(call(session.target, Request("bootstrap", "durable", values), timeout=CHECK_TIMEOUT).data)
 
@@ -93,7 +86,7 @@ def ensure(session: Session, progress: Progress) -> None:
     if not wants_project_env(session):
         raise DurableError(
             f"{where}; {found.jupyter} lacks {', '.join(found.lacks)}",
-            hint=f"install them there (`{found.python or 'python3'} -m pip install {' '.join(requirements())}`), "
+            hint=f"install them there (`{found.python or 'python3'} -m pip install {' '.join(durable_requirements())}`), "
             f"or drop jupyter/venv/conda_env from the profile so that `remotebook env {name} --durable` "
             "gives this project a Jupyter with them",
         )

@@ -19,6 +19,7 @@ from remotebook.deps.reqs import significant_lines
 from remotebook.env import wheels
 from remotebook.local.config import Profile, kernel_name, project_name
 from remotebook.remote.door import Request, call
+from remotebook.remote.values import durable_requirements
 
 if TYPE_CHECKING:
     from remotebook.actions.session import Session
@@ -235,7 +236,7 @@ def run(
     profile = sess.profile
     if durable is None:
         durable = profile.durable_outputs and durable_outputs.wants_project_env(sess)
-    extra = tuple(durable_outputs.requirements()) if durable else ()
+    extra = tuple(durable_requirements()) if durable else ()
     jupyter_lab = jupyter_lab or durable
     reqs = load_requirements(profile.project_dir, requirements)
     had_master = ssh.master_alive(sess.target)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from remotebook.connection import ssh
-from remotebook.env import durable
 from remotebook.launch.base import Location, Server, Stopped, Waiting
-from remotebook.local.config import Profile, kernel_name
+from remotebook.local.config import Profile
 from remotebook.remote.door import Request, call, stream
+from remotebook.remote.values import bootstrap_values
 
 if TYPE_CHECKING:
     from remotebook.launch.slurm_text import Job
@@ -30,31 +29,6 @@ def idle_args(idle_timeout: int) -> tuple[str, ...]:
         f"--MappingKernelManager.cull_interval={interval}",
         f"--ServerApp.shutdown_no_activity_timeout={idle_timeout}",
     )
-
-
-def bootstrap_values(profile: Profile, **extra: str) -> dict[str, str]:
-    """What the bootstrap needs to know of a profile (each value arrives as a literal)."""
-    values = {
-        "ROOT": profile.remote_dir,
-        "APP": profile.app,
-        "JUPYTER": profile.jupyter,
-        "VENV": profile.venv,
-        "CONDA_ENV": profile.conda_env,
-        "SETUP": "\n".join(profile.setup),
-        "TRANSPORT": profile.transport,
-        "BIND": "127.0.0.1",  # a TCP server's address; "slurm-node": the node's own, in a batch job
-        "TIMEOUT": str(math.ceil(profile.start_timeout)),  # the shell counts whole seconds: 0.5 is 1, not 0
-        "TOKEN": "",
-        "FOLLOW": "no",
-        "RESTART": "yes",
-        "LINES": "200",
-        "RUN": "detached",  # how the server is run: detached here; `exec` in the foreground in a batch job
-        "KERNEL": kernel_name(profile.project_dir),  # names this project's env (`remotebook env`)
-        "DURABLE": "yes" if profile.durable_outputs else "no",  # browser cells run on the server (durable.py)
-        "DURABLE_PINS": " ".join(durable.requirements()),
-    }
-    values.update(extra)
-    return values
 
 
 class HostLauncher:

@@ -40,10 +40,11 @@ from remotebook.connection import ssh
 from remotebook.core.errors import NotRunningError, RemotebookError, ServerError
 from remotebook.launch import slurm_text as st
 from remotebook.launch.base import Location, Server, Stopped, Waiting
-from remotebook.launch.host import FOLLOW_BACKSTOP, bootstrap_values, idle_args
+from remotebook.launch.host import FOLLOW_BACKSTOP, idle_args
 from remotebook.local.config import Profile, kernel_name
 from remotebook.remote.door import Request, call, stream
 from remotebook.remote.failures import translate
+from remotebook.remote.values import bootstrap_values
 
 log = logging.getLogger(__name__)
 

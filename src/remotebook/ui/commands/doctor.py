@@ -30,7 +30,7 @@ def doctor(app: AppContext, target: str | None, as_json: bool) -> None:
     """
     from remotebook.actions import doctor as checks
     from remotebook.actions import session
-    from remotebook.launch.host import bootstrap_values
+    from remotebook.remote.values import bootstrap_values
 
     started = time.monotonic()
     sess = app.session(target)
