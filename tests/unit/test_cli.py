@@ -220,8 +220,8 @@ def test_ssh_config_given_by_the_user_needs_no_approval(
 
 def stub_session(monkeypatch: pytest.MonkeyPatch) -> list[config.Profile]:
     """Session.open records the profile it got and stops there (exit 8): no ssh runs."""
-    from remotebook.actions import session
     from remotebook.core.errors import NotRunningError
+    from remotebook.project import handle
 
     opened: list[config.Profile] = []
 
@@ -229,7 +229,7 @@ def stub_session(monkeypatch: pytest.MonkeyPatch) -> list[config.Profile]:
         opened.append(profile)
         raise NotRunningError("stub: stopped before ssh")
 
-    monkeypatch.setattr(session.Session, "open", staticmethod(fake_open))
+    monkeypatch.setattr(handle.Session, "open", staticmethod(fake_open))
     return opened
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from remotebook.actions.session import Session
 from remotebook.connection import ssh, tunnel
 from remotebook.launch.choose import launcher_for
 from remotebook.local import config, state
 from remotebook.local.paths import Paths
+from remotebook.project.handle import Session
 from remotebook.supervisor import loop as supervise
 from remotebook.supervisor import outage
 

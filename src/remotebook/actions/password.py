@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from remotebook.core.errors import UsageError
+from remotebook.project.handle import master_lease
 from remotebook.remote.door import Request, call
 from remotebook.remote.values import bootstrap_values
 
 if TYPE_CHECKING:
-    from remotebook.actions.session import Progress, Session, UpResult
+    from remotebook.actions.session import UpResult
+    from remotebook.project.handle import Progress, Session
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +110,13 @@ def change(
     A one-off command leaves no ssh connection behind: a master this call made is closed
     again, unless the project is up (again) and uses it.
     """
-    from remotebook.actions import session as sessions
-    from remotebook.connection import ssh
-
-    had_master = ssh.master_pid(session.target) is not None
     restarted = None
-    try:
+    with master_lease(session) as lease:
         report = clear_password(session) if secret is None else set_password(session, secret)
         if restart:
             restarted = restart_server(session, progress)
-    finally:
-        if not had_master and restarted is None:
-            sessions.release_master(session)
+        if restarted is not None:
+            lease.keep()  # the project is up again and uses it
     return report, restarted
 
 

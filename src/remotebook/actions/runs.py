@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from remotebook import remote
-from remotebook.actions.session import Session
 from remotebook.core.errors import NotRunningError, RunFailedError, UsageError
+from remotebook.project.handle import Session
 from remotebook.remote import runner_cells
 from remotebook.remote.door import Request, call, stream
 from remotebook.remote.values import bootstrap_values

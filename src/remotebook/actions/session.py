@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,59 +16,15 @@ from remotebook.connection import ssh, tunnel
 from remotebook.core.deadline import Deadline
 from remotebook.core.errors import InsecureServerError, NotRunningError, RemotebookError, TunnelError
 from remotebook.launch import base as launch
-from remotebook.launch.choose import launcher_for
 from remotebook.local import state
-from remotebook.local.config import Profile
-from remotebook.local.paths import Paths, private_dir
 from remotebook.project import reports
+from remotebook.project.handle import Progress, Session, master_lease, release_master
+from remotebook.project.handle import quiet as _quiet
 
 if TYPE_CHECKING:
     from remotebook.launch.slurm_text import Job
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-@dataclass
-class Session:
-    """One project on one target: its profile, what OpenSSH resolved for it, and its local state."""
-
-    paths: Paths
-    profile: Profile
-    target: ssh.Target
-    store: state.Store
-    launcher: launch.Launcher  # where and how this project's server runs
-    notes: list[str] = field(default_factory=list)  # things the user should be told
-
-    @classmethod
-    def open(cls, paths: Paths, profile: Profile) -> Session:
-        private_dir(paths.runtime_dir)
-        state.drop_old_layout(paths)
-        target = ssh.resolve(profile.host, profile.ssh_config, paths.runtime_dir)
-        return cls(paths, profile, target, state.Store(paths, identity(profile)), launcher_for(target, profile))
-
-    def app_path(self) -> str:
-        return "/tree" if self.profile.app == "notebook" else "/lab"
-
-    def url(self, port: int, server: launch.Server, with_token: bool = True) -> str:
-        """The page to open; a server with the project's password gets no token in it: its login page asks."""
-        base = server.base_url.rstrip("/")
-        query = f"?token={server.token}" if with_token and not server.password else ""
-        return f"http://{tunnel.LOOPBACK}:{port}{base}{self.app_path()}{query}"
-
-
-def identity(profile: Profile) -> state.Identity:
-    return state.Identity(
-        profile=profile.name,
-        project_dir=str(profile.project_dir.resolve()),
-        destination=profile.host,
-        ssh_config=profile.ssh_config,
-    )
 
 
 @dataclass
@@ -118,52 +74,52 @@ def _up(
     if port is not None:  # the user insisted on this port: fail before touching the remote
         tunnel.choose_port(port, strict=True)
     reused = connect(session, previous, progress, batch=batch)  # the pid of a master that ran already
-    had_master = reused is not None
     added = ""
-    try:
-        resumed = _resume(session, previous, reused, port)
-        if resumed is not None:
-            server, local_port, spec, added = resumed
-            progress(f"Jupyter {server.version} answers on 127.0.0.1:{local_port} (pid {server.pid}, as last time)")
-            return _record(session, server, local_port, spec, bool(added), had_master)
-        # A server started again (after a crash) keeps the token, so open tabs still work.
-        token = previous.get("token") or new_token()
-        server = launch.wait_for_server(
-            session.launcher,
-            token,
-            batch=batch,
-            restart_shut_down=restart_shut_down,
-            deadline=Deadline(waits.timeout or session.launcher.wait_seconds),
-            show=waits.show or (lambda waiting: progress(waiting.line())),
-        )
-        for note in session.launcher.notes:
-            session.notes.append(note)
-            progress(note)
-        progress(_server_line(server))
-        if server.warning:
-            session.notes.append(server.warning)
-            progress("warning: " + server.warning)
-        local_port, spec, new_forward = _forward(session, server, previous, reused, port, progress)
-        added = spec if new_forward else ""
-        _check_auth(session, server, local_port, previous)
-    except BaseException as exc:
-        # Nothing of ours may outlive a failed or interrupted `up`; other projects' forwards stay.
-        undone = session.launcher.abandon()  # a job this `up` queued, which never started
-        if undone:
-            progress(undone)
-            if isinstance(exc, RemotebookError):
-                exc.message += f"; {undone}"
-        if added:
-            ssh.cancel(target, added)
-        _restore(session, previous)
-        if not had_master:
-            release_master(session)
-        raise
-    return _record(session, server, local_port, spec, bool(added), had_master)
+    with master_lease(session, had_master=reused is not None) as lease:
+        try:
+            resumed = _resume(session, previous, reused, port)
+            if resumed is not None:
+                server, local_port, spec, added = resumed
+                progress(f"Jupyter {server.version} answers on 127.0.0.1:{local_port} (pid {server.pid}, as last time)")
+                lease.keep()
+                return _record(session, server, local_port, spec, bool(added), lease.opened)
+            # A server started again (after a crash) keeps the token, so open tabs still work.
+            token = previous.get("token") or new_token()
+            server = launch.wait_for_server(
+                session.launcher,
+                token,
+                batch=batch,
+                restart_shut_down=restart_shut_down,
+                deadline=Deadline(waits.timeout or session.launcher.wait_seconds),
+                show=waits.show or (lambda waiting: progress(waiting.line())),
+            )
+            for note in session.launcher.notes:
+                session.notes.append(note)
+                progress(note)
+            progress(_server_line(server))
+            if server.warning:
+                session.notes.append(server.warning)
+                progress("warning: " + server.warning)
+            local_port, spec, new_forward = _forward(session, server, previous, reused, port, progress)
+            added = spec if new_forward else ""
+            _check_auth(session, server, local_port, previous)
+        except BaseException as exc:
+            # Nothing of ours may outlive a failed or interrupted `up`; other projects' forwards stay.
+            undone = session.launcher.abandon()  # a job this `up` queued, which never started
+            if undone:
+                progress(undone)
+                if isinstance(exc, RemotebookError):
+                    exc.message += f"; {undone}"
+            if added:
+                ssh.cancel(target, added)
+            _restore(session, previous)  # before the lease counts the master's users
+            raise
+        lease.keep()
+        return _record(session, server, local_port, spec, bool(added), lease.opened)
 
 
 def _record(
-    session: Session, server: launch.Server, local_port: int, spec: str, added: bool, had_master: bool
+    session: Session, server: launch.Server, local_port: int, spec: str, added: bool, opened_master: bool
 ) -> UpResult:
     target = session.target
     report = describe(session, server, local_port, tunnel_up=True, master=True)
@@ -176,7 +132,7 @@ def _record(
             "auth_checked_pid": server.pid,
         }
     )
-    return UpResult(server, local_port, spec, not had_master, added, report)
+    return UpResult(server, local_port, spec, opened_master, added, report)
 
 
 def _resume(
@@ -258,33 +214,6 @@ def _restore(session: Session, previous: dict[str, Any]) -> None:
         session.store.save(previous)
     else:
         session.store.remove()
-
-
-def master_users(session: Session) -> list[str]:
-    """Other projects that use this destination's master now: their folders.
-
-    A user is a project whose saved forward is still held by the master, or whose `up`
-    (or a supervisor's reconnect) is at work right now (its lock is held).
-    """
-    pid = ssh.master_pid(session.target)
-    users = []
-    for key, data in state.all_projects(session.paths):
-        if key == session.store.identity.key or data.get("control_path") != session.target.control_path:
-            continue
-        port = data.get("local_port")
-        held = bool(pid and data.get("forward") and port and tunnel.held_by_master(pid, port))
-        if held or state.is_locked(state.projects_dir(session.paths) / key / state.UP_LOCK):
-            users.append(str(data.get("project_dir") or data.get("target")))
-    return users
-
-
-def release_master(session: Session) -> list[str]:
-    """Close the master unless other projects still use it; returns those projects (empty: closed)."""
-    with ssh.host_lock(session.target):
-        others = master_users(session)
-        if not others:
-            ssh.exit_master(session.target)
-    return others
 
 
 def new_token() -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from remotebook.actions import session
 from remotebook.connection import ssh, tunnel
 from remotebook.local import state
-from remotebook.project import reports
+from remotebook.project import handle, reports
 
 if TYPE_CHECKING:
     from remotebook.launch.slurm_text import Job
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class Watch:
     """The report of one project that is up in this process, made again on each `report()`."""
 
-    def __init__(self, sess: session.Session) -> None:
+    def __init__(self, sess: handle.Session) -> None:
         self.sess = sess
         self._master: int | None = None
         self._job_seen: tuple[object, float] | None = None  # (the launcher's Job, when first seen)

@@ -17,7 +17,7 @@ from remotebook.remote.door import Request, call
 from remotebook.remote.values import DURABLE_PINS, bootstrap_values, durable_requirements
 
 if TYPE_CHECKING:
-    from remotebook.actions.session import Session
+    from remotebook.project.handle import Session
 
 CHECK_TIMEOUT = 60.0
 
@@ -95,7 +95,7 @@ def ensure(session: Session, progress: Progress) -> None:
         "(its Jupyter serves this project from now on)"
     )
     try:
-        outcome = remote_env.run(session, jupyter_lab=True, durable=True, keep_connection=True, progress=progress)
+        outcome = remote_env.run(session, jupyter_lab=True, durable=True, progress=progress)
     except RemotebookError as e:
         raise DurableError(
             f"{where}, and they could not be installed: {e.message}",

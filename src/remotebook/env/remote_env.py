@@ -12,17 +12,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remotebook.actions.session import release_master
 from remotebook.connection import ssh
 from remotebook.core.errors import RemoteEnvError, UsageError
 from remotebook.deps.reqs import significant_lines
 from remotebook.env import wheels
 from remotebook.local.config import Profile, kernel_name, project_name
+from remotebook.project.handle import master_lease
 from remotebook.remote.door import Request, call
 from remotebook.remote.values import durable_requirements
 
 if TYPE_CHECKING:
-    from remotebook.actions.session import Session
+    from remotebook.project.handle import Session
 
 log = logging.getLogger(__name__)
 
@@ -222,14 +222,13 @@ def run(
     offline: bool = False,
     force: bool = False,
     durable: bool | None = None,
-    keep_connection: bool = False,
     progress: Progress = lambda _: None,
 ) -> Outcome:
     """Create or update the env, or say it is up to date; one probe and at most one install round trip.
 
     durable: also JupyterLab and the durable-outputs extensions (default: the profile's
     durable_outputs, when the project env's Jupyter is the one `up` runs).
-    keep_connection: leave the ssh master this made (`up --env` goes on with it: one 2FA prompt).
+    A master this opens is closed at the end, unless a caller's lease holds it (`up --env` goes on with it).
     """
     from remotebook.env import durable as durable_outputs
 
@@ -243,7 +242,7 @@ def run(
     if not had_master:
         ssh.remove_stale_control_path(sess.target)
     start = time.monotonic()
-    try:
+    with master_lease(sess, had_master=had_master):
         progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))
         found = probe(sess, tags=offline)
         version = check_python(found, profile.host)
@@ -255,13 +254,6 @@ def run(
         if offline:
             outcome.wheels = _ship_wheels(sess, found, reqs, jupyter_lab, progress, extra)
         done = install(sess, reqs, digest, jupyter_lab=jupyter_lab, offline=offline, extra=extra)
-    except BaseException:
-        if not had_master and keep_connection:  # a failed `up --env` leaves no connection behind either
-            release_master(sess)
-        raise
-    finally:
-        if not had_master and not keep_connection:  # a one-off command leaves no connection behind
-            release_master(sess)
     outcome.action, outcome.summary = str(done.get("action", "")), str(done.get("summary", ""))
     outcome.installer = str(done.get("installer", outcome.installer))
     outcome.seconds = round(time.monotonic() - start, 1)

@@ -15,7 +15,7 @@ from remotebook.deps.installer import failed_requirement
 from remotebook.local.config import Profile
 
 if TYPE_CHECKING:
-    from remotebook.actions.session import Session
+    from remotebook.project.handle import Session
 
 DOWNLOAD_TIMEOUT = 4 * 3600.0  # a backstop only
 PUSH_TIMEOUT = 4 * 3600.0

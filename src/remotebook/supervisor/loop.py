@@ -18,6 +18,7 @@ from remotebook.core.errors import RemotebookError, SSHError
 from remotebook.launch.base import walltime_warning
 from remotebook.local import state
 from remotebook.platform import exitwatch
+from remotebook.project import handle
 from remotebook.supervisor import netwatch, outage
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Health:
 class Supervisor:
     """One loop per target; `say` gets a line for each event worth telling the user."""
 
-    def __init__(self, sess: session.Session, *, batch: bool, say: Callable[[str], None]) -> None:
+    def __init__(self, sess: handle.Session, *, batch: bool, say: Callable[[str], None]) -> None:
         self.sess = sess
         self.batch = batch
         self.say = say
@@ -222,7 +223,7 @@ class Supervisor:
         self._publish()
         self.say(h.message)
         if kind == "shut_down":  # the master is up and nothing of ours rides it any more
-            session.release_master(self.sess)
+            handle.release_master(self.sess)
 
     def _drop_dead_master(self) -> None:
         """Exit the shared master only when its link is dead: then no project's forward works.
@@ -259,7 +260,7 @@ class Supervisor:
         self.sess.store.save(asdict(self.health), HEALTH)
 
 
-def spawn(sess: session.Session, argv: list[str]) -> int | None:
+def spawn(sess: handle.Session, argv: list[str]) -> int | None:
     """Start a background supervisor unless one runs; its pid, or None.
 
     The lock is taken here and handed to the child as an inherited fd, so there is no
@@ -276,7 +277,7 @@ def spawn(sess: session.Session, argv: list[str]) -> int | None:
     return pid
 
 
-def run_detached(sess: session.Session, lock_fd: int) -> int:
+def run_detached(sess: handle.Session, lock_fd: int) -> int:
     """The body of `remotebook _supervise`, holding the lock its parent took."""
     fd = lock_fd
     stop = threading.Event()
@@ -295,7 +296,7 @@ def run_detached(sess: session.Session, lock_fd: int) -> int:
     return 0
 
 
-def try_now(sess: session.Session, say: Callable[[str], None], timeout: float = TRY_NOW_TIMEOUT) -> bool:
+def try_now(sess: handle.Session, say: Callable[[str], None], timeout: float = TRY_NOW_TIMEOUT) -> bool:
     """`up` while this project's background supervisor waits between tries: make it try now, wait for that try.
 
     True: it reconnected (the `up` that follows is a warm one). False: no supervisor was
@@ -338,7 +339,7 @@ def try_now(sess: session.Session, say: Callable[[str], None], timeout: float = 
     )
 
 
-def stop_detached(sess: session.Session, timeout: float = 5.0) -> bool:
+def stop_detached(sess: handle.Session, timeout: float = 5.0) -> bool:
     """Stop a background supervisor of this project (TERM, then KILL) and forget its health.
 
     True if one was running. Its lock tells whether it runs: a pid alone could be recycled.

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remotebook.actions.session import Session
 from remotebook.core import proc
 from remotebook.core.errors import RemotebookError, SyncError, UsageError
 from remotebook.local.config import Profile
+from remotebook.project.handle import Session
 from remotebook.remote.door import Request, call
 from remotebook.sync import rsync
 from remotebook.sync.rsync import PARTIAL_DIR, SHORT_PERSIST

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from remotebook.actions.session import Session
+    from remotebook.project.handle import Session
 
 
 class AppContext:
@@ -33,19 +33,19 @@ class AppContext:
         """
         import dataclasses
 
-        from remotebook.actions import session
         from remotebook.local import config, trust
+        from remotebook.project import handle
 
         cfg = config.load(Path.cwd(), self.paths.user_config, trust.approvals(self.paths))
         profile = config.resolve(cfg, target, self.ssh_config)
-        if existing and target and session.identity(profile).key not in self._known():
+        if existing and target and handle.identity(profile).key not in self._known():
             elsewhere = self._project_of(target)
             if elsewhere is not None:
                 cfg = config.load(elsewhere[0], self.paths.user_config, trust.approvals(self.paths))
                 profile = config.resolve(cfg, elsewhere[1], self.ssh_config)
         if durable:
             profile = dataclasses.replace(profile, durable_outputs=True)
-        return session.Session.open(self.paths, profile)
+        return handle.Session.open(self.paths, profile)
 
     def in_project(self) -> bool:
         """Is the current folder in a project whose remotebook.toml names a default profile?"""

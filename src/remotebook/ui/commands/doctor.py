@@ -29,7 +29,7 @@ def doctor(app: AppContext, target: str | None, as_json: bool) -> None:
     lacks something, 7 forwarding, 9 rsync), 0 when nothing failed.
     """
     from remotebook.actions import doctor as checks
-    from remotebook.actions import session
+    from remotebook.project import handle
     from remotebook.remote.values import bootstrap_values
 
     started = time.monotonic()
@@ -39,7 +39,7 @@ def doctor(app: AppContext, target: str | None, as_json: bool) -> None:
         bootstrap_values(sess.profile),
         app=sess.profile.app,
         uses_slurm=sess.launcher.kind == "slurm",
-        close_master=lambda: session.release_master(sess),
+        close_master=lambda: handle.release_master(sess),
     )
     report = checks.report(sess.profile.name, sess.target.destination, found, started)
     if as_json:

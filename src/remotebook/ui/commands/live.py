@@ -30,7 +30,7 @@ from remotebook.core.errors import RemotebookError
 from remotebook.ui.commands.live_screen import Screen, render, signature
 
 if TYPE_CHECKING:
-    from remotebook.actions.session import Session
+    from remotebook.project.handle import Session
     from remotebook.supervisor.loop import Supervisor
     from remotebook.ui.commands.context import AppContext
 

@@ -14,7 +14,7 @@ from remotebook.ui.commands.context import AppContext, progress
 
 if TYPE_CHECKING:
     from remotebook.actions.runs import Run, RunReport, Value
-    from remotebook.actions.session import Session
+    from remotebook.project.handle import Session
 
 
 @click.command()

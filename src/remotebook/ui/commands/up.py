@@ -19,8 +19,8 @@ from remotebook.ui.commands.sync import report_sync
 if TYPE_CHECKING:
     import threading
 
-    from remotebook.actions.session import Session
     from remotebook.launch.base import Waiting
+    from remotebook.project.handle import Session
     from remotebook.supervisor.loop import Supervisor
 
 
@@ -143,16 +143,11 @@ def _interrupt_on(*signals: signal.Signals) -> None:
 
 def _push_first(sess: Session, *, quiet: bool) -> None:
     """`up --sync`: the code is on the server before Jupyter starts there."""
-    from remotebook.actions import session
-    from remotebook.connection import ssh
+    from remotebook.project.handle import master_lease
     from remotebook.sync import engine as sync
 
-    had_master = ssh.master_alive(sess.target)
-    try:
+    with master_lease(sess):  # sync's own short-lived master; `up` opens the one that stays
         outcome = sync.run(sess, "push")
-    finally:
-        if not had_master:  # sync's own short-lived master; `up` opens the one that stays
-            session.release_master(sess)
     if not quiet:
         report_sync(outcome)
 
@@ -161,6 +156,7 @@ def _env_first(sess: Session, *, quiet: bool) -> None:
     """`up --env`: requirements.txt brought up to date (unless written by hand), then the env."""
     from remotebook.deps import reqs
     from remotebook.env import remote_env
+    from remotebook.project.handle import master_lease
     from remotebook.ui.commands.env import describe
 
     say = progress(quiet)
@@ -173,7 +169,9 @@ def _env_first(sess: Session, *, quiet: bool) -> None:
         say(f"wrote {path.name}: {len(report.requirements)} requirements from {report.files} files")
         for name, where in report.unresolved:
             say(f"unresolved: import {name} ({where}): add its distribution to {path.name} by hand")
-    outcome = remote_env.run(sess, keep_connection=True, progress=say)
+    with master_lease(sess) as lease:  # `up` goes on with the connection: one 2FA prompt
+        outcome = remote_env.run(sess, progress=say)
+        lease.keep()
     say(describe(outcome).splitlines()[0])
 
 
@@ -190,17 +188,12 @@ def _saved_durable(sess: Session) -> bool:
 
 def _durable_first(sess: Session, *, quiet: bool) -> None:
     """Durable outputs: the extensions are beside the server's Jupyter (installed into the project env if need be)."""
-    from remotebook.actions import session
-    from remotebook.connection import ssh
     from remotebook.env import durable
+    from remotebook.project.handle import master_lease
 
-    had_master = ssh.master_alive(sess.target)
-    try:
+    with master_lease(sess) as lease:  # a refused `up` leaves no connection behind
         durable.ensure(sess, progress(quiet))
-    except BaseException:
-        if not had_master:  # a refused `up` leaves no connection behind
-            session.release_master(sess)
-        raise
+        lease.keep()
 
 
 def _supervise_here(app: AppContext, sess: Session, supervisor: Supervisor, *, stop_server: bool, quiet: bool) -> bool:
