@@ -42,12 +42,6 @@ def missing(versions: dict[str, str]) -> list[str]:
     ]
 
 
-def wants_project_env(session: Session) -> bool:
-    """Would `up` run the project env's Jupyter (no jupyter, venv or conda_env of the profile's own)?"""
-    p = session.profile
-    return not (p.jupyter or p.venv or p.conda_env)
-
-
 @dataclass(frozen=True)
 class Check:
     """Which Jupyter `up` would start, and what it lacks for durable outputs."""
@@ -83,7 +77,7 @@ def ensure(session: Session, progress: Progress) -> None:
         return
     where = f"{session.profile.host}: durable outputs need {pin_text()} beside the server's Jupyter"
     name = session.profile.name
-    if not wants_project_env(session):
+    if not remote_env.wants_project_env(session):
         raise DurableError(
             f"{where}; {found.jupyter} lacks {', '.join(found.lacks)}",
             hint=f"install them there (`{found.python or 'python3'} -m pip install {' '.join(durable_requirements())}`), "

@@ -214,6 +214,12 @@ def install(
     return call(sess.target, Request("env", "install", values), timeout=INSTALL_TIMEOUT).data
 
 
+def wants_project_env(session: Session) -> bool:
+    """Would `up` run the project env's Jupyter (no jupyter, venv or conda_env of the profile's own)?"""
+    p = session.profile
+    return not (p.jupyter or p.venv or p.conda_env)
+
+
 def run(
     sess: Session,
     *,
@@ -230,11 +236,9 @@ def run(
     durable_outputs, when the project env's Jupyter is the one `up` runs).
     A master this opens is closed at the end, unless a caller's lease holds it (`up --env` goes on with it).
     """
-    from remotebook.env import durable as durable_outputs
-
     profile = sess.profile
     if durable is None:
-        durable = profile.durable_outputs and durable_outputs.wants_project_env(sess)
+        durable = profile.durable_outputs and wants_project_env(sess)
     extra = tuple(durable_requirements()) if durable else ()
     jupyter_lab = jupyter_lab or durable
     reqs = load_requirements(profile.project_dir, requirements)

@@ -12,7 +12,7 @@ from remotebook.ui.commands.context import AppContext
 if TYPE_CHECKING:
     from remotebook.connection.ssh import Target
     from remotebook.local.project_file import Answers
-    from remotebook.ui.commands.init import Asker
+    from remotebook.ui.prompts import Asker
 
 
 def connect(
@@ -44,7 +44,7 @@ def _login(ask: Asker, target: Target, install_key: bool, key_file: Path | None)
     """Check the password-free login, install a key if the user agrees; the IdentityFile ssh must be told of, or ""."""
     from remotebook.connection import keys, ssh
     from remotebook.core.errors import SSHError
-    from remotebook.ui.commands.init import say
+    from remotebook.ui.prompts import say
 
     name = target.destination
     problem = ssh.try_login(target)
@@ -110,7 +110,7 @@ def _same_host(app: AppContext, target: Target, alias: str) -> bool:
 def _host_block(app: AppContext, ask: Asker, target: Target, alias: str, identity: str, write: bool) -> str:
     """Offer the Host block (print it; write it with the flag or a yes); the host the profile should name."""
     from remotebook.connection import sshconfig
-    from remotebook.ui.commands.init import say
+    from remotebook.ui.prompts import say
 
     path = Path(app.ssh_config) if app.ssh_config else sshconfig.default_file()
     existing = sshconfig.hosts(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else set()
