@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from remotebook.connection import ssh, sshconfig
+from remotebook.connection import direct, ssh, sshconfig
 from remotebook.local import config
 from remotebook.local import project_file as init
 from remotebook.local.config import tomllib
@@ -162,14 +162,14 @@ def test_the_ssh_config_is_never_written_without_the_flag(capsys: pytest.Capture
 
 
 def test_the_key_script_appends_once_and_keeps_other_keys(tmp_path: Path) -> None:
-    """The remote script of ssh.install_key, run by a real sh in a scratch home."""
+    """The remote script of direct.install_key, run by a real sh in a scratch home."""
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "authorized_keys").write_text("ssh-rsa OLD no-newline")
     key = "ssh-ed25519 AAAAC3Nza me@laptop (remotebook init)"
     for _ in range(2):
         out = subprocess.run(
-            ["sh", "-c", ssh._INSTALL_KEY, "sh", key], env={**os.environ, "HOME": str(home)}, timeout=30
+            ["sh", "-c", direct._INSTALL_KEY, "sh", key], env={**os.environ, "HOME": str(home)}, timeout=30
         )
         assert out.returncode == 0
     assert (home / ".ssh" / "authorized_keys").read_text() == f"ssh-rsa OLD no-newline\n{key}\n"

@@ -7,7 +7,6 @@ function is still a circle. README's layout section lists each folder once, in t
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import remotebook

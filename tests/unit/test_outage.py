@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from remotebook.connection import ssh
+from remotebook.connection import failures
 from remotebook.core.errors import InsecureServerError, NotRunningError, ServerError, SSHError
 from remotebook.supervisor import outage
 
@@ -132,7 +132,7 @@ Host key verification failed.
     ],
 )
 def test_ssh_failures_retried_or_given_up(stderr: str, kind: str, batch_gives_up: bool) -> None:
-    err = ssh.classify_failure("gpu", stderr)
+    err = failures.classify_failure("gpu", stderr)
     assert outage.kind_of(err) == kind
     assert outage.gives_up(kind, batch=True) is batch_gives_up
     assert (kind in outage.NETWORK_KINDS) is (kind in ("no_route", "timeout", "refused", "unresolved"))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from remotebook.connection import ssh
+from remotebook.connection import failures, mux, ssh
 from remotebook.core.errors import SSHError, TunnelError
 
 DATA = Path(__file__).parent / "data"
@@ -45,7 +45,7 @@ def test_target_argv_keeps_config_and_control_path() -> None:
     ],
 )
 def test_classify_failure(stderr: str, expected: str) -> None:
-    err = ssh.classify_failure("gpu", stderr)
+    err = failures.classify_failure("gpu", stderr)
     assert isinstance(err, SSHError)
     assert expected in err.message
     assert err.hint
@@ -54,12 +54,12 @@ def test_classify_failure(stderr: str, expected: str) -> None:
 
 def test_forward_refused_is_recognised() -> None:
     # recorded from the harness: an sshd with AllowTcpForwarding/AllowStreamLocalForwarding no
-    tcp = ssh.forward_refused("channel 1: open failed: administratively prohibited: open failed\n")
+    tcp = failures.forward_refused("channel 1: open failed: administratively prohibited: open failed\n")
     assert isinstance(tcp, TunnelError) and "AllowTcpForwarding" in tcp.message
-    unix = ssh.forward_refused("channel 1: open failed: connect failed: open failed\n")
+    unix = failures.forward_refused("channel 1: open failed: connect failed: open failed\n")
     assert isinstance(unix, TunnelError) and "AllowStreamLocalForwarding" in unix.message
     # a refused TCP connection on the remote is not a policy refusal
-    assert ssh.forward_refused("channel 1: open failed: connect failed: Connection refused\n") is None
+    assert failures.forward_refused("channel 1: open failed: connect failed: Connection refused\n") is None
 
 
 def test_login_wrapper_runs_stdin_in_sh(tmp_path: Path) -> None:
@@ -79,8 +79,8 @@ def test_login_wrapper_runs_stdin_in_sh(tmp_path: Path) -> None:
 
 def test_check_answer_gives_the_master_pid() -> None:
     # recorded from OpenSSH 9.2 (`ssh -O check`): on stderr, with a CR before the newline
-    assert ssh.parse_check("Master running (pid=48211)\r\n") == 48211
-    assert ssh.parse_check("Control socket connect(/tmp/x): No such file or directory\r\n") is None
+    assert mux.parse_check("Master running (pid=48211)\r\n") == 48211
+    assert mux.parse_check("Control socket connect(/tmp/x): No such file or directory\r\n") is None
 
 
 def test_a_master_is_watched_in_proc_by_its_pid_and_control_path(tmp_path: Path) -> None:
@@ -91,12 +91,12 @@ def test_a_master_is_watched_in_proc_by_its_pid_and_control_path(tmp_path: Path)
     control.touch()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(control)])
     try:
-        assert ssh.still_master(child.pid, str(control))
-        assert not ssh.still_master(child.pid, str(tmp_path / "cm-other"))  # a recycled pid is not ours
+        assert mux.still_master(child.pid, str(control))
+        assert not mux.still_master(child.pid, str(tmp_path / "cm-other"))  # a recycled pid is not ours
         control.unlink()
-        assert not ssh.still_master(child.pid, str(control))  # no socket: nothing can ride it
+        assert not mux.still_master(child.pid, str(control))  # no socket: nothing can ride it
         control.touch()
     finally:
         child.kill()
         child.wait(timeout=10)
-    assert not ssh.still_master(child.pid, str(control))
+    assert not mux.still_master(child.pid, str(control))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from remotebook.connection import ssh, tunnel
+from remotebook.connection import failures, mux, ssh, tunnel
 from remotebook.launch.choose import launcher_for
 from remotebook.local import config, state
 from remotebook.local.paths import Paths
@@ -33,7 +33,7 @@ def sess(tmp_path: Path) -> Session:
 
 
 def stub(monkeypatch: pytest.MonkeyPatch, *, master: bool, http: int, ours: bool = True) -> None:
-    monkeypatch.setattr(ssh, "master_pid", lambda _t: 4242 if master else None)
+    monkeypatch.setattr(mux, "master_pid", lambda _t: 4242 if master else None)
     monkeypatch.setattr(tunnel, "held_by_master", lambda _pid, _port: ours)
     monkeypatch.setattr(tunnel, "api_status", lambda *_a, **_k: http)
 
@@ -114,7 +114,7 @@ def test_it_never_gives_up_on_a_network_that_stays_away(sess: Session, monkeypat
     """More than the old limit of 60 tries, with the cap squeezed to a millisecond, then back."""
     monkeypatch.setenv(outage.CAP_ENV, "0.001")
     monkeypatch.setenv(outage.HORIZON_ENV, "0.001")
-    calls = failing_up(monkeypatch, [ssh.classify_failure("gpu", "No route to host") for _ in range(150)])
+    calls = failing_up(monkeypatch, [failures.classify_failure("gpu", "No route to host") for _ in range(150)])
     lines: list[str] = []
     sup = supervise.Supervisor(sess, batch=True, say=lines.append)
     assert sup._reconnect("the ssh connection was lost", threading.Event()) is True
@@ -130,7 +130,7 @@ def test_a_changed_host_key_gives_up_at_once_and_says_what_to_run(
 ) -> None:
     changed = "@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @\nHost key verification failed.\n"
     calls = failing_up(
-        monkeypatch, [ssh.classify_failure("gpu", "No route to host"), ssh.classify_failure("gpu", changed)]
+        monkeypatch, [failures.classify_failure("gpu", "No route to host"), failures.classify_failure("gpu", changed)]
     )
     monkeypatch.setenv(outage.CAP_ENV, "0.001")
     sup = supervise.Supervisor(sess, batch=True, say=print)
@@ -145,16 +145,16 @@ def test_a_changed_host_key_gives_up_at_once_and_says_what_to_run(
 def test_authentication_refused_gives_up_only_in_batch(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(outage.CAP_ENV, "0.001")
     denied = "me@gpu: Permission denied (publickey).\n"
-    failing_up(monkeypatch, [ssh.classify_failure("gpu", denied)])
+    failing_up(monkeypatch, [failures.classify_failure("gpu", denied)])
     assert supervise.Supervisor(sess, batch=True, say=print)._reconnect("lost", threading.Event()) is False
-    calls = failing_up(monkeypatch, [ssh.classify_failure("gpu", denied) for _ in range(3)])
+    calls = failing_up(monkeypatch, [failures.classify_failure("gpu", denied) for _ in range(3)])
     assert supervise.Supervisor(sess, batch=False, say=print)._reconnect("lost", threading.Event()) is True
     assert len(calls) == 4  # a foreground `up`: ssh may prompt the person again
 
 
 def test_stop_ends_a_long_wait(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     """`down` (SIGTERM) during a 30 s wait between tries: the wait ends at the poke, not at the timer."""
-    failing_up(monkeypatch, [ssh.classify_failure("gpu", "Connection timed out") for _ in range(5)])
+    failing_up(monkeypatch, [failures.classify_failure("gpu", "Connection timed out") for _ in range(5)])
     monkeypatch.setenv(outage.HORIZON_ENV, "0.001")  # the cap, 30 s, from the first failure on
     stop = threading.Event()
     sup = supervise.Supervisor(sess, batch=True, say=print)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from remotebook import remote
-from remotebook.connection import ssh
+from remotebook.connection import direct, mux, ssh
 from remotebook.core import proc
 from remotebook.core.errors import EXIT_REMOTE, EXIT_SSH, EXIT_SYNC, EXIT_TUNNEL, RemotebookError, SSHError
 from remotebook.project.reports import Check, DoctorReport
@@ -100,7 +100,7 @@ def host_key(target: ssh.Target, connection: SSHError | None) -> Check:
     name = "host key known"
     if connection is not None and connection.kind == "host_key_changed":
         return fail(name, "the host key does NOT match your known_hosts", connection.hint, EXIT_SSH)
-    known = ssh.known_host(target)
+    known = direct.known_host(target)
     if connection is not None and connection.kind == "host_key_unknown":
         return fail(
             name,
@@ -137,7 +137,7 @@ def authentication(target: ssh.Target, connection: SSHError | None) -> Check:
 
 def multiplexing(target: ssh.Target, reused: int | None) -> Check:
     name = "multiplexing"
-    pid = ssh.master_pid(target)
+    pid = mux.master_pid(target)
     if pid is None:
         return fail(
             name,
@@ -159,7 +159,7 @@ def through_forward(target: ssh.Target, endpoint: str) -> tuple[str, str]:
     spec = tunnel.forward_spec(tunnel.free_port(), endpoint)
     offset = target.log_size()
     try:
-        ssh.forward(target, spec)
+        mux.forward(target, spec)
     except RemotebookError as e:
         return "", e.message
     try:
@@ -169,7 +169,7 @@ def through_forward(target: ssh.Target, endpoint: str) -> tuple[str, str]:
     except OSError as e:
         got = f"({e})"
     finally:
-        ssh.cancel(target, spec)
+        mux.cancel(target, spec)
     return got, target.log_since(offset)
 
 
@@ -389,7 +389,7 @@ def run(
     first = reachable(target)
     if first.status == "fail":
         return [first, *skipped(ORDER[1:], "not run: the host was not reached")], None
-    reused = ssh.master_pid(target)
+    reused = mux.master_pid(target)
     before = time.time()
     connection: SSHError | None = None
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from remotebook.connection import ssh, tunnel
+from remotebook.connection import mux, tunnel
 from remotebook.core.deadline import Deadline
 from remotebook.core.errors import InsecureServerError, NotRunningError, RemotebookError, TunnelError
 from remotebook.launch import base as launch
@@ -111,7 +111,7 @@ def _up(
                 if isinstance(exc, RemotebookError):
                     exc.message += f"; {undone}"
             if added:
-                ssh.cancel(target, added)
+                mux.cancel(target, added)
             _restore(session, previous)  # before the lease counts the master's users
             raise
         lease.keep()
@@ -158,7 +158,7 @@ def _resume(
     ):
         return None
     target, spec = session.target, tunnel.forward_spec(old_port, server.endpoint)
-    pid = master or ssh.master_pid(target)
+    pid = master or mux.master_pid(target)
     if pid is None:
         return None
     added = ""
@@ -166,7 +166,7 @@ def _resume(
         if not tunnel.port_is_free(old_port):
             return None
         try:
-            ssh.forward(target, spec)
+            mux.forward(target, spec)
         except TunnelError:
             return None
         added = spec
@@ -175,10 +175,10 @@ def _resume(
             return server, old_port, spec, added
     except BaseException:
         if added:
-            ssh.cancel(target, added)
+            mux.cancel(target, added)
         raise
     if added:
-        ssh.cancel(target, added)
+        mux.cancel(target, added)
     return None
 
 
@@ -195,13 +195,13 @@ def connect(session: Session, previous: dict[str, Any], progress: Progress, *, b
     `down` of another project never closes the connection under an `up` in progress.
     """
     target = session.target
-    with ssh.host_lock(target):
+    with mux.host_lock(target):
         session.store.save({**previous, **session.store.identity.as_json(), "control_path": target.control_path})
-        pid = ssh.master_pid(target)
+        pid = mux.master_pid(target)
         progress(f"connecting to {session.profile.host}" + (" (reusing the ssh connection)" if pid else ""))
         if pid is None:
             try:
-                ssh.ensure_master(target, batch=batch)
+                mux.ensure_master(target, batch=batch)
             except BaseException:
                 _restore(session, previous)
                 raise
@@ -258,7 +258,7 @@ def _forward(
         progress(f"reusing the forward on 127.0.0.1:{old_port}")
         return old_port, old_spec, False
     if old_spec:
-        ssh.cancel(target, old_spec)  # ours, and it points at a server that is gone (cancel matches the whole spec)
+        mux.cancel(target, old_spec)  # ours, and it points at a server that is gone (cancel matches the whole spec)
     wanted = port or profile.local_port or old_port
     choice = tunnel.choose_port(wanted, strict=port is not None)
     choice = tunnel.add_forward(target, choice, server.endpoint, strict=port is not None)
@@ -271,7 +271,7 @@ def _forward(
     try:
         tunnel.wait_ready(target, choice.port, server.token)
     except BaseException:
-        ssh.cancel(target, spec)
+        mux.cancel(target, spec)
         raise
     return choice.port, spec, True
 
@@ -324,7 +324,7 @@ def status(session: Session) -> reports.ProjectReport:
     session) only when that does not work.
     """
     previous = session.store.load() or {}
-    pid = ssh.master_pid(session.target)
+    pid = mux.master_pid(session.target)
     port = previous.get("local_port")
     server = saved_server(previous)
     used = None
@@ -414,8 +414,8 @@ def down(session: Session, *, stop_server: bool, progress: Progress = _quiet) ->
     """
     target = session.target
     previous = session.store.load() or {}
-    master = ssh.master_alive(target)
-    removed = bool(master and previous.get("forward") and ssh.cancel(target, previous["forward"]))
+    master = mux.master_alive(target)
+    removed = bool(master and previous.get("forward") and mux.cancel(target, previous["forward"]))
     stopped = None
     if stop_server:
         progress(f"stopping the Jupyter server on {session.profile.host}")
@@ -462,8 +462,8 @@ def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) ->
             log.warning("could not stop the server: %s", e)
     if not (result.created_master or result.added_forward or stop_server):
         return  # an earlier `up --detach` owns the forward we reused: leave it
-    if ssh.master_alive(target):
-        ssh.cancel(target, result.spec)
+    if mux.master_alive(target):
+        mux.cancel(target, result.spec)
     _forget(session, session.store.load() or result.report.as_json(), server_stopped=stop_server)
     release_master(session)
 

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from remotebook.actions import session
-from remotebook.connection import ssh, tunnel
+from remotebook.connection import mux, tunnel
 from remotebook.local import state
 from remotebook.project import handle, reports
 
@@ -33,8 +33,8 @@ class Watch:
     def master(self) -> int | None:
         """The master's pid: asked with `-O check` only when /proc no longer shows the one found before."""
         control = self.sess.target.control_path
-        if self._master is None or not ssh.still_master(self._master, control):
-            self._master = ssh.master_pid(self.sess.target)
+        if self._master is None or not mux.still_master(self._master, control):
+            self._master = mux.master_pid(self.sess.target)
         return self._master
 
     def report(self) -> reports.ProjectReport:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from remotebook.connection import ssh
+from remotebook.connection import failures, mux, ssh
 from remotebook.core import proc
 from remotebook.core.deadline import poll
 from remotebook.core.errors import ServerError, TunnelError
@@ -68,13 +68,13 @@ def forward_spec(local_port: int, endpoint: str) -> str:
 def add_forward(target: ssh.Target, choice: PortChoice, endpoint: str, *, strict: bool) -> PortChoice:
     """Add the forward; if another program grabbed a free port meanwhile, try once more."""
     try:
-        ssh.forward(target, forward_spec(choice.port, endpoint))
+        mux.forward(target, forward_spec(choice.port, endpoint))
         return choice
     except TunnelError:
         if strict or port_is_free(choice.port):
             raise
     retry = PortChoice(free_port(), choice.wanted or choice.port)
-    ssh.forward(target, forward_spec(retry.port, endpoint))
+    mux.forward(target, forward_spec(retry.port, endpoint))
     return retry
 
 
@@ -195,7 +195,7 @@ def held_by_master(pid: int, port: int) -> bool:
 
 def forward_is_ours(control_path: str, port: int) -> bool:
     """The saved port is held by the live master of that control socket (where it can be told)."""
-    pid = ssh.mux_pid(control_path)
+    pid = mux.mux_pid(control_path)
     return pid is not None and held_by_master(pid, port)
 
 
@@ -221,7 +221,7 @@ def wait_ready(target: ssh.Target, port: int, token: str, timeout: float = READY
         if status == 0:
             # The remote said the server listens, so a dead connection is most likely
             # sshd refusing the channel; the master says so in its log.
-            refused = ssh.forward_refused(target.log_since(log_offset))
+            refused = failures.forward_refused(target.log_since(log_offset))
             if refused:
                 raise refused
         return True if status == 200 else None

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from remotebook.connection import ssh
+from remotebook.connection import mux
 from remotebook.core.errors import RemoteEnvError, UsageError
 from remotebook.deps.reqs import significant_lines
 from remotebook.env import wheels
@@ -242,9 +242,9 @@ def run(
     extra = tuple(durable_requirements()) if durable else ()
     jupyter_lab = jupyter_lab or durable
     reqs = load_requirements(profile.project_dir, requirements)
-    had_master = ssh.master_alive(sess.target)
+    had_master = mux.master_alive(sess.target)
     if not had_master:
-        ssh.remove_stale_control_path(sess.target)
+        mux.remove_stale_control_path(sess.target)
     start = time.monotonic()
     with master_lease(sess, had_master=had_master):
         progress(f"connecting to {profile.host}" + (" (reusing the ssh connection)" if had_master else ""))

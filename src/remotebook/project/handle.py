@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from remotebook.connection import ssh, tunnel
+from remotebook.connection import mux, ssh, tunnel
 from remotebook.launch import base as launch
 from remotebook.launch.choose import launcher_for
 from remotebook.local import state
@@ -69,7 +69,7 @@ def master_users(session: Session) -> list[str]:
     A user is a project whose saved forward is still held by the master, or whose `up`
     (or a supervisor's reconnect) is at work right now (its lock is held).
     """
-    pid = ssh.master_pid(session.target)
+    pid = mux.master_pid(session.target)
     users = []
     for key, data in state.all_projects(session.paths):
         if key == session.store.identity.key or data.get("control_path") != session.target.control_path:
@@ -83,10 +83,10 @@ def master_users(session: Session) -> list[str]:
 
 def release_master(session: Session) -> list[str]:
     """Close the master unless other projects still use it; returns those projects (empty: closed)."""
-    with ssh.host_lock(session.target):
+    with mux.host_lock(session.target):
         others = master_users(session)
         if not others:
-            ssh.exit_master(session.target)
+            mux.exit_master(session.target)
     return others
 
 
@@ -114,7 +114,7 @@ def master_lease(session: Session, *, had_master: bool | None = None) -> Iterato
         yield session.lease
         return
     if had_master is None:
-        had_master = ssh.master_pid(session.target) is not None
+        had_master = mux.master_pid(session.target) is not None
     lease = session.lease = Lease(opened=not had_master)
     try:
         yield lease

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from remotebook.actions import session
-from remotebook.connection import ssh, tunnel
+from remotebook.connection import mux, tunnel
 from remotebook.core import proc
 from remotebook.core.deadline import poll
 from remotebook.core.errors import RemotebookError, SSHError
@@ -153,8 +153,8 @@ class Supervisor:
     def _master(self) -> int | None:
         """The master's pid: asked once with `-O check`, then watched in /proc (no process every check)."""
         target = self.sess.target
-        if self.master_pid is None or not ssh.still_master(self.master_pid, target.control_path):
-            self.master_pid = ssh.master_pid(target)
+        if self.master_pid is None or not mux.still_master(self.master_pid, target.control_path):
+            self.master_pid = mux.master_pid(target)
             if self.master_pid is not None and self.master_pid != self._watched:
                 # its exit wakes the loop: a reconnect need not wait for the next check (one watcher per master)
                 exitwatch.watch_exit(self.master_pid, self._tick, self._done, CHECK_INTERVAL)
@@ -232,11 +232,11 @@ class Supervisor:
         so other projects riding it never notice.
         """
         target = self.sess.target
-        if ssh.master_alive(target) and not ssh.link_alive(target, timeout=LINK_TIMEOUT):
-            with ssh.host_lock(target):
-                if not ssh.link_alive(target, timeout=LINK_TIMEOUT):  # another supervisor may have rebuilt it
+        if mux.master_alive(target) and not mux.link_alive(target, timeout=LINK_TIMEOUT):
+            with mux.host_lock(target):
+                if not mux.link_alive(target, timeout=LINK_TIMEOUT):  # another supervisor may have rebuilt it
                     log.info("the master's link is dead: closing it")
-                    ssh.exit_master(target)
+                    mux.exit_master(target)
 
     def _recovered(self, result: session.UpResult) -> None:
         self.last_result = result

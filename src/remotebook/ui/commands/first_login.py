@@ -42,12 +42,12 @@ def _alias(target: Target, profile: str) -> str:
 
 def _login(ask: Asker, target: Target, install_key: bool, key_file: Path | None) -> str:
     """Check the password-free login, install a key if the user agrees; the IdentityFile ssh must be told of, or ""."""
-    from remotebook.connection import keys, ssh
+    from remotebook.connection import direct, keys
     from remotebook.core.errors import SSHError
     from remotebook.ui.prompts import say
 
     name = target.destination
-    problem = ssh.try_login(target)
+    problem = direct.try_login(target)
     if problem is None:
         say(f"password-free login to {name} works")
         return ""
@@ -65,7 +65,7 @@ def _login(ask: Asker, target: Target, install_key: bool, key_file: Path | None)
         say(f"logging in to {name} needs a password (or a key ssh does not have)")
     key = key_file or keys.default_key()
     made = not key.exists()
-    if not made and problem.kind == "auth" and ssh.try_login(target, identity=str(key)) is None:
+    if not made and problem.kind == "auth" and direct.try_login(target, identity=str(key)) is None:
         say(f"{key} already logs in to {name}; ssh only has to be told to offer it")
         return "" if _offered(target, key) else str(key)
     question = f"{'Make an ed25519 key ' + str(key) if made else 'Use your key ' + str(key)} and install it on {name}?"
@@ -76,8 +76,8 @@ def _login(ask: Asker, target: Target, install_key: bool, key_file: Path | None)
     if made:
         keys.generate(key, ask_passphrase=ask.interactive)
         say(f"made {key}")
-    ssh.install_key(target, keys.public_line(key))
-    again = ssh.try_login(target, identity=str(key))
+    direct.install_key(target, keys.public_line(key))
+    again = direct.try_login(target, identity=str(key))
     if again is not None:
         raise SSHError(
             f"{key} is installed on {name}, but a password-free login still fails: {again.message}",
