@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from remotebook import remote
-from remotebook.actions import doctor
+from remotebook.actions import doctor, server_checks
 from remotebook.core.errors import EXIT_REMOTE, EXIT_SYNC, EXIT_TUNNEL
 from remotebook.local.config import Profile
 from remotebook.project.reports import Check, DoctorReport
@@ -45,7 +45,7 @@ def answer(noise: str = "", **changes: object) -> remote.Answer:
 
 
 def judged(noise: str = "", *, slurm: bool = False, **changes: object) -> dict[str, Check]:
-    found = doctor.remote_checks(
+    found = server_checks.remote_checks(
         answer(noise, **changes), app="lab", local_rsync="3.5.0", local_mid=1764640000.4, uses_slurm=slurm
     )
     return {c.name: c for c in found}
