@@ -122,8 +122,10 @@ def _up(
             server, local_port, spec, added = resumed
             progress(f"Jupyter {server.version} answers on 127.0.0.1:{local_port} (pid {server.pid}, as last time)")
             return _record(session, server, local_port, spec, bool(added), had_master)
-        # A server started again (after a crash) keeps the token, so open tabs still work.
-        token = previous.get("token") or new_token()
+        # A fresh token for every ask: a server found running answers with its own (it keeps it),
+        # a server started anew (after a crash or an idle shutdown) gets this one, so a token
+        # that leaked once dies with the server that had it.
+        token = new_token()
         server = launch.wait_for_server(
             session.launcher,
             token,
