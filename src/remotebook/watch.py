@@ -13,7 +13,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING
 
-from remotebook import reports, session, ssh, state, tunnel
+from remotebook import endpoint, reports, session, ssh, state, tunnel
 
 if TYPE_CHECKING:
     from remotebook.launch.slurm_text import Job
@@ -41,8 +41,15 @@ class Watch:
         port = saved.get("local_port")
         pid = self.master()
         used = None
-        if pid and server and isinstance(port, int) and saved.get("forward") and tunnel.held_by_master(pid, port):
-            used = session.activity(port, server.token)  # never the token to a port our master does not hold
+        if (
+            pid
+            and server
+            and isinstance(port, int)
+            and saved.get("forward")
+            and tunnel.held_by_master(pid, port)  # never the token to a port our master does not hold,
+            and endpoint.is_ours(self.sess, server)  # nor to a TCP port on the remote our server gave up
+        ):
+            used = session.activity(port, server.token)
         report = session.describe(self.sess, server, port, tunnel_up=used is not None, master=pid is not None)
         job = self._job()
         return dataclasses.replace(
