@@ -11,7 +11,7 @@ import select
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.integration.conftest import Runner
@@ -132,7 +132,9 @@ def test_password_login_then_clear_back_to_the_token(rb: Runner) -> None:
     status = rb.json("status", "rbremote")
     assert status["server"]["password"] is True
     assert status["url"] == f"http://127.0.0.1:{port}/lab"  # no token: the login page asks for the password
-    assert status["local_port"] == port and status["token"] == token
+    assert status["local_port"] == port and status["token"] != token  # a restarted server: a new token
+    assert request(port, "GET", "/api/status", token)[0] == 403
+    token = status["token"]
     assert request(port, "GET", "/api/status", token)[0] == 200  # the token still works (status, scripts)
     assert request(port, "GET", "/api/status", None)[0] == 403
 
@@ -153,6 +155,7 @@ def test_password_login_then_clear_back_to_the_token(rb: Runner) -> None:
     assert cleared.returncode == 0, cleared.stderr
     assert "password removed; the server restarted: the token alone logs in" in cleared.stdout
     assert login(port, PASSWORD)[0] != 302
+    token = rb.json("status", "rbremote")["token"]  # restarted again: another new one
     assert request(port, "GET", "/api/status", token)[0] == 200
     assert list((home / ".remotebook" / "auth").glob("*")) == []
     again = rb.json("status", "rbremote")
@@ -161,28 +164,36 @@ def test_password_login_then_clear_back_to_the_token(rb: Runner) -> None:
 
 
 def test_password_set_while_down_is_used_by_the_next_up(rb: Runner) -> None:
-    out = run_with_stdin(rb, "s3cret\n", "password", "rbremote", "--stdin")
+    out = run_with_stdin(rb, "s3cret-pass\n", "password", "rbremote", "--stdin")
     assert out.returncode == 0, out.stderr
     assert "from the next `remotebook up rbremote`" in out.stdout
     assert rb.jupyter_processes() == []  # setting it starts nothing
     assert rb.ssh_processes() == []  # and leaves no connection behind
     up = rb.json("up", "rbremote", "--detach", "--no-browser")
     assert up["url"] == f"http://127.0.0.1:{up['local_port']}/lab"
-    assert login(up["local_port"], "s3cret")[0] == 302
-    assert login(up["local_port"], "s3cre")[0] != 302
+    assert login(up["local_port"], "s3cret-pass")[0] == 302
+    assert login(up["local_port"], "s3cret-pas")[0] != 302
 
 
 def test_bad_password_input_is_one_line_and_exit_2(rb: Runner) -> None:
-    for text, expected in [("\n", "the password is empty"), ("a\nb\n", "line break")]:
+    for text, expected in [
+        ("\n", "the password is empty"),
+        ("a\nb\n", "line break"),
+        ("x\n", "shorter than 8 characters"),  # a one-character password
+        ("Password\n", "one of the first ones anyone guesses"),
+        ("jupyter1\n", "one of the first ones anyone guesses"),
+        ("rbremote\n", "the name 'rbremote'"),  # the profile's (and host's) own name
+        ("rbtest2024\n", "the name 'rbtest'"),  # the remote user's, with digits on
+    ]:
         out = run_with_stdin(rb, text, "password", "rbremote", "--stdin")
         assert out.returncode == 2, out.stderr
         assert expected in out.stderr and "Traceback" not in out.stderr
     no_tty = rb.run("password", "rbremote")
     assert no_tty.returncode == 2
     assert "no terminal to ask for the password on" in no_tty.stderr and "--stdin" in no_tty.stderr
-    typed = typed_twice(rb, "first", "second")
+    typed = typed_twice(rb, "first-one", "second-one")
     assert typed[0] == 2 and "the two passwords differ" in typed[1]
-    assert "first" not in typed[1].replace("New Jupyter password", "")  # no echo
+    assert "first-one" not in typed[1].replace("New Jupyter password", "")  # no echo
     assert rb.ssh_processes() == [] and rb.state_files() == []  # nothing ran, nothing left
     assert not (rb.host.home("rbtest") / ".remotebook").exists()
 
@@ -214,3 +225,33 @@ def typed_twice(rb: Runner, first: str, second: str) -> tuple[int, str]:
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+def test_the_login_form_locks_after_wrong_passwords_and_opens_again(rb: Runner) -> None:
+    """jupyter_server has no limit of its own: login_limit.py, beside the hash, counts the failures."""
+    limit = '"--RemotebookLoginLimit.max_failures=3", "--RemotebookLoginLimit.lockout_seconds=4"'
+    rb.write_config(f'[profiles.pw]\nhost = "rbremote"\nremote_dir = "~/pw"\njupyter_args = [{limit}]\n')
+    out = run_with_stdin(rb, PASSWORD + "\n", "password", "pw", "--stdin")
+    assert out.returncode == 0, out.stderr
+    assert "locks after 5 wrong ones" in out.stdout and "the token keeps working" in out.stdout
+    up = rb.json("up", "pw", "--detach", "--no-browser")
+    port = up["local_port"]
+    assert [login(port, f"wrong guess {n}")[0] for n in range(3)] == [401, 401, 401]
+    assert login(port, PASSWORD)[0] == 401  # locked: the right password is refused too, unchecked
+    assert request(port, "GET", "/api/status", up["token"])[0] == 200  # the token is not the form
+    log = rb.run("logs", "pw", "-n", "100").stdout
+    assert "login refused: 3 wrong passwords in a row" in log
+
+    def opened() -> bool | None:
+        return True if login(port, PASSWORD)[0] == 302 else None
+
+    assert wait_for(opened, 30)  # the lock expires (4 s after the failures); polled, no fixed sleep
+
+
+def wait_for(check: Callable[[], bool | None], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.5)
+    return False

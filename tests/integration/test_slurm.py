@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from typing import IO
@@ -169,6 +170,15 @@ def test_auto_falls_back_to_a_tcp_relay_in_the_job_when_ssh_to_nodes_is_refused_
     port, token = report["local_port"], report["token"]
     assert request(port, "GET", "/api/status", token)[0] == 200
     assert request(port, "GET", "/api/status", None)[0] == 403  # the token is what protects the port
+    # Another user on the node (not the login node's address) gets no relay to Jupyter: closed, no HTTP
+    relay = report["server"]["endpoint"]
+    knock = (
+        "import socket, sys; h, p = sys.argv[1].rsplit(':', 1); s = socket.create_connection((h, int(p)), 5); "
+        "s.sendall(b'GET /api/status HTTP/1.0\\r\\n\\r\\n'); s.settimeout(5); print(repr(s.recv(100)))"
+    )
+    argv = cluster._in_node(["/usr/sbin/runuser", "-u", "rbother", "--", "/usr/bin/python3", "-c", knock, relay])
+    heard = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert heard.stdout.strip() == "b''", (heard.stdout, heard.stderr)
     assert f"to the job's node {NODE} failed" in out.stderr and "TCP relay in job" in out.stderr
     status = rb.run("status", "hpc")
     assert status.returncode == 0, status.stderr

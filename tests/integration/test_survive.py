@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.integration.conftest import Runner
 from tests.integration.jupyter_client_lite import request, run_in, start_kernel
@@ -87,11 +88,19 @@ def test_killed_jupyter_is_started_again_and_status_says_kernels_were_lost(rb: R
     nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
     assert request(port, "PUT", "/api/contents/kept.ipynb", token, nb)[0] == 201
     os.kill(report["server"]["pid"], signal.SIGKILL)
-    wait_until_answers(port, token)  # the same URL and token work again
-    status = rb.json("status", "rbremote")
-    assert status["server"]["pid"] != report["server"]["pid"]
+
+    def restarted() -> dict[str, Any] | None:
+        out = rb.run("status", "rbremote", "--json")
+        now: dict[str, Any] = json.loads(out.stdout) if out.returncode == 0 else {}
+        return now if (now.get("server") or {}).get("pid") not in (None, report["server"]["pid"]) else None
+
+    status = wait_for(restarted, 60, "the server started again")
+    new = status["token"]
+    assert new != token  # a new server, a new token (issue 28); the same URL's port
+    wait_until_answers(port, new)
+    assert request(port, "GET", "/api/status", token)[0] == 403  # the old one died with its server
     assert "kernel state was lost" in status["supervisor"]["message"]
-    assert request(port, "GET", "/api/contents/kept.ipynb", token)[0] == 200  # files are on disk
+    assert request(port, "GET", "/api/contents/kept.ipynb", new)[0] == 200  # files are on disk
     assert "kernel state was lost" in rb.run("status", "rbremote").stdout
     assert len(rb.jupyter_processes()) == 1
 
@@ -327,3 +336,13 @@ def test_a_host_key_changed_during_the_outage_gives_up_and_says_so(rb: Runner) -
         rb.host.set_link(True)
     again = rb.json("up", "rbremote", "--detach", "--no-browser")  # the command it named, key restored
     assert again["local_port"] == report["local_port"]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -185,5 +185,9 @@ def test_a_warm_up_whose_server_died_falls_back_to_the_bootstrap(rb: Runner) -> 
     again = json.loads(out.stdout)
     assert "remote exchange: bootstrap ensure" in out.stderr
     assert again["server"]["started"] is True and again["server"]["pid"] != first["server"]["pid"]
-    assert again["local_port"] == first["local_port"] and again["token"] == first["token"]
+    assert again["local_port"] == first["local_port"]  # an open tab's port works again
+    assert again["token"] != first["token"]  # a new server, a new token: one that leaked once dies with it
     assert request(again["local_port"], "GET", "/api/status", again["token"])[0] == 200
+    assert request(again["local_port"], "GET", "/api/status", first["token"])[0] == 403
+    warm = rb.json("up", "rbremote", "--detach", "--no-browser")
+    assert (warm["server"]["pid"], warm["token"]) == (again["server"]["pid"], again["token"])  # a live one keeps it

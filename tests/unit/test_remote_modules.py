@@ -148,3 +148,13 @@ def test_conda_env_finds_a_conda_initialised_only_in_bashrc(tmp_path: Path) -> N
     out = subprocess.run(["/bin/sh", "-s"], input=script, capture_output=True, text=True, env=environ, timeout=20)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip() == f"conda env lab|{prefix}/condabin:/usr/bin:/bin"  # condabin: conda alone, not base
+
+
+def test_the_relay_takes_only_the_login_nodes_addresses() -> None:
+    from remotebook.remote import relay
+
+    login = frozenset({"10.0.0.1"})
+    assert relay.peer_allowed(("10.0.0.1", 5555), login)
+    assert relay.peer_allowed(("::ffff:10.0.0.1", 5555, 0, 0), login)
+    assert not relay.peer_allowed(("10.0.0.2", 5555), login)
+    assert not relay.peer_allowed(None, login)

@@ -16,6 +16,7 @@ from remotebook.connection import failures, mux, ssh, tunnel
 from remotebook.launch.choose import launcher_for
 from remotebook.local import config, state
 from remotebook.local.paths import Paths
+from remotebook.project import endpoint
 from remotebook.project.handle import Session
 from remotebook.supervisor import loop as supervise
 from remotebook.supervisor import outage
@@ -32,16 +33,25 @@ def sess(tmp_path: Path) -> Session:
     return sess
 
 
-def stub(monkeypatch: pytest.MonkeyPatch, *, master: bool, http: int, ours: bool = True) -> None:
+def stub(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    master: bool,
+    http: int,
+    ours: bool = True,
+    slow: bool = False,
+    link: bool = True,
+) -> None:
     monkeypatch.setattr(mux, "master_pid", lambda _t: 4242 if master else None)
     monkeypatch.setattr(tunnel, "held_by_master", lambda _pid, _port: ours)
-    monkeypatch.setattr(tunnel, "api_status", lambda *_a, **_k: http)
+    monkeypatch.setattr(tunnel, "probe", lambda *_a, **_k: tunnel.Probe(http, 0.01, slow))
+    monkeypatch.setattr(mux, "link_alive", lambda _t, timeout: link)
 
 
 def test_a_port_no_longer_held_by_our_master_gets_no_token(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[object] = []
     stub(monkeypatch, master=True, http=200, ours=False)
-    monkeypatch.setattr(tunnel, "api_status", lambda *a, **_k: sent.append(a) or 200)
+    monkeypatch.setattr(tunnel, "probe", lambda *a, **_k: sent.append(a) or tunnel.Probe(200, 0.01, False))
     assert supervise.Supervisor(sess, batch=True, say=print)._problem(slept=False) == "the forward was gone"
     assert sent == []
 
@@ -72,6 +82,55 @@ def test_a_working_tunnel_resets_the_count(sess: Session, monkeypatch: pytest.Mo
     assert sup._problem(slept=False) == ""
     stub(monkeypatch, master=True, http=0)
     assert sup._problem(slept=False) == ""  # one failure again, not two
+
+
+def test_a_timeout_through_a_live_link_is_a_slow_server_and_the_limit_grows(
+    sess: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub(monkeypatch, master=True, http=0, slow=True, link=True)
+    sup = supervise.Supervisor(sess, batch=True, say=print)
+    limits = []
+    for _ in range(4):
+        assert sup._problem(slept=False) == ""  # slow, not gone: no reconnect
+        limits.append(sup.probe_timeout)
+    assert limits == [4.0, 8.0, 16.0, 30.0]
+    assert sup._problem(slept=False) == ""  # at the ceiling the misses count again: one is tolerated,
+    assert sup._problem(slept=False) == "no answer through the tunnel"  # two are a dead tunnel
+
+
+def test_a_timeout_through_a_dead_link_counts_as_a_miss(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub(monkeypatch, master=True, http=0, slow=True, link=False)
+    sup = supervise.Supervisor(sess, batch=True, say=print)
+    assert sup._problem(slept=False) == ""
+    assert sup._problem(slept=False) == "no answer through the tunnel"
+    assert sup.probe_timeout == supervise.PROBE_TIMEOUT
+
+
+def test_the_limit_follows_the_servers_recent_answers(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    sup = supervise.Supervisor(sess, batch=True, say=print)
+    monkeypatch.setattr(mux, "master_pid", lambda _t: 4242)
+    monkeypatch.setattr(tunnel, "held_by_master", lambda _pid, _port: True)
+    for took, limit in [(0.01, 2.0), (1.5, 6.0), (0.01, 6.0)]:
+        monkeypatch.setattr(tunnel, "probe", lambda *_a, took=took, **_k: tunnel.Probe(200, took, False))
+        assert sup._problem(slept=False) == ""
+        assert sup.probe_timeout == limit
+
+
+def test_a_saved_tcp_endpoint_is_probed_without_the_token(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = {"pid": 7, "transport": "tcp", "endpoint": "127.0.0.1:8888", "base_url": "/"}
+    sess.store.save({"target": "gpu", "local_port": 1, "token": "t", "server": server})
+    sent: list[str] = []
+    stub(monkeypatch, master=True, http=0)
+    monkeypatch.setattr(tunnel, "probe", lambda _p, token, _t: sent.append(token) or tunnel.Probe(403, 0.01, False))
+    asked: list[int] = []
+    monkeypatch.setattr(endpoint, "is_ours", lambda _s, server: asked.append(server.pid) or True)
+    sup = supervise.Supervisor(sess, batch=True, say=print)
+    for _ in range(supervise.OWNER_EVERY + 1):
+        assert sup._problem(slept=False) == ""  # 403: it answers
+    assert sent == [""] * (supervise.OWNER_EVERY + 1) and asked == [7, 7]  # the first check, then every 4th
+    monkeypatch.setattr(endpoint, "is_ours", lambda _s, _server: False)
+    sup.checks = 0
+    assert sup._problem(slept=False) == "the server no longer holds its port"
 
 
 def test_run_notices_a_jump_of_the_boot_clock(sess: Session, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,12 +4,20 @@ The clear text travels once, inside the bootstrap script on the ssh connection's
 argv, never an environment, never a file or a log); the server's python hashes it (argon2, as
 `jupyter server password` does) into a 0600 config file per project that the bootstrap puts on
 the server's JUPYTER_CONFIG_PATH from its next start. The token keeps working throughout.
+
+A password is a weaker door than the 256-bit token: every local user (every cluster user in
+the TCP modes) can reach the login form. So it must be at least MIN_LENGTH characters and
+not one of the first guesses (WEAK, the profile's, user's and host's names), and beside the
+hash goes remote/login_limit.py, which locks the form after repeated wrong passwords
+(jupyter_server has no such setting of its own).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remotebook.core.errors import UsageError
@@ -25,6 +33,48 @@ log = logging.getLogger(__name__)
 
 CALL_TIMEOUT = 60.0  # argon2 costs ~0.1 s; the rest is the login shell and the profile's setup
 MAX_LENGTH = 1024
+MIN_LENGTH = 8
+LOGIN_LIMIT = Path(__file__).parents[1] / "remote" / "login_limit.py"  # goes beside the hash, as a Jupyter config
+# The first guesses of anyone at a login form (lists of leaked passwords start with these), lower case.
+WEAK = frozenset(
+    [
+        "password",
+        "password1",
+        "password123",
+        "passw0rd",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "87654321",
+        "11111111",
+        "00000000",
+        "qwertyui",
+        "qwertyuiop",
+        "qwerty123",
+        "asdfghjk",
+        "1q2w3e4r",
+        "1qaz2wsx",
+        "abcdefgh",
+        "abcd1234",
+        "iloveyou",
+        "letmein1",
+        "welcome1",
+        "sunshine",
+        "football",
+        "baseball",
+        "superman",
+        "trustno1",
+        "changeme",
+        "jupyter1",
+        "jupyter123",
+        "notebook",
+        "jupyterlab",
+        "remotebook",
+        "secret12",
+        "admin123",
+        "administrator",
+    ]
+)
 
 
 class Secret(str):
@@ -46,7 +96,22 @@ def checked(clear: str) -> Secret:
         raise UsageError("the password holds a line break or a NUL byte", hint="use a password of one line")
     if len(clear) > MAX_LENGTH:
         raise UsageError(f"the password is longer than {MAX_LENGTH} characters", hint="use a shorter one")
+    if len(clear) < MIN_LENGTH:
+        raise UsageError(
+            f"the password is shorter than {MIN_LENGTH} characters",
+            hint="anyone who reaches the login page can try passwords: use a longer one (or only the token)",
+        )
+    if clear.lower() in WEAK:
+        raise UsageError("the password is one of the first ones anyone guesses", hint="choose another")
     return Secret(clear)
+
+
+def refuse_names(secret: Secret, names: Iterable[str]) -> None:
+    """A password that is the profile's, the user's or the host's name (or holds nothing else) is a guess away."""
+    low = secret.lower()
+    for name in names:
+        if len(name) >= 3 and name.lower() in (low, low.rstrip("0123456789!-_. ")):
+            raise UsageError(f"the password is the name {name!r}: anyone guesses it", hint="choose another")
 
 
 def from_stdin(text: str) -> Secret:
@@ -85,7 +150,7 @@ class PasswordReport:
 
 def set_password(session: Session, clear: Secret) -> PasswordReport:
     """Hash `clear` on the server and store it for this project's next server start."""
-    values = bootstrap_values(session.profile, PASSWORD=clear)
+    values = bootstrap_values(session.profile, PASSWORD=clear, LOGIN_LIMIT=LOGIN_LIMIT.read_text(encoding="utf-8"))
     answer = call(session.target, Request("bootstrap", "password_set", values), timeout=CALL_TIMEOUT)
     log.debug("password stored on %s in %s", session.profile.host, answer.data.get("file"))
     return PasswordReport(
@@ -123,8 +188,8 @@ def change(
 def restart_server(session: Session, progress: Progress) -> UpResult | None:
     """Stop this project's server so the change applies; bring it back up when the project was up.
 
-    The next server keeps the token and the local port (`up` reuses both), so scripts and the
-    token URL still work; an open tab reloads into the login page. Not up: it starts at the next `up`.
+    The next server keeps the local port (`up` reuses it) but gets a new token, as every new
+    server does; an open tab reloads into the login page. Not up: it starts at the next `up`.
     """
     from remotebook.actions import session as sessions
 
@@ -143,6 +208,7 @@ __all__ = [
     "clear_password",
     "from_prompts",
     "from_stdin",
+    "refuse_names",
     "restart_server",
     "set_password",
 ]

@@ -17,7 +17,7 @@ from remotebook.core.deadline import Deadline
 from remotebook.core.errors import InsecureServerError, NotRunningError, RemotebookError, TunnelError
 from remotebook.launch import base as launch
 from remotebook.local import state
-from remotebook.project import reports
+from remotebook.project import endpoint, reports
 from remotebook.project.handle import Progress, Session, master_lease, release_master
 from remotebook.project.handle import quiet as _quiet
 
@@ -83,8 +83,10 @@ def _up(
                 progress(f"Jupyter {server.version} answers on 127.0.0.1:{local_port} (pid {server.pid}, as last time)")
                 lease.keep()
                 return _record(session, server, local_port, spec, bool(added), lease.opened)
-            # A server started again (after a crash) keeps the token, so open tabs still work.
-            token = previous.get("token") or new_token()
+            # A fresh token for every ask: a server found running answers with its own (it keeps it),
+            # a server started anew (after a crash or an idle shutdown) gets this one, so a token
+            # that leaked once dies with the server that had it.
+            token = new_token()
             server = launch.wait_for_server(
                 session.launcher,
                 token,
@@ -328,7 +330,16 @@ def status(session: Session) -> reports.ProjectReport:
     port = previous.get("local_port")
     server = saved_server(previous)
     used = None
-    if pid and server and isinstance(port, int) and previous.get("forward") and tunnel.held_by_master(pid, port):
+    # A saved TCP endpoint may be someone else's by now: its token waits for the remote's word below.
+    mine = server is not None and not endpoint.needs_proof(server)
+    if (
+        mine
+        and server
+        and pid
+        and isinstance(port, int)
+        and previous.get("forward")
+        and tunnel.held_by_master(pid, port)
+    ):
         used = activity(port, server.token)
     if used is None or session.launcher.kind == "slurm":  # a job's state and time left: only Slurm knows them
         found = None
@@ -338,7 +349,14 @@ def status(session: Session) -> reports.ProjectReport:
             session.notes.append(f"could not ask the remote: {e}")
         if used is None:
             server = found
-    if used is None and pid and server and isinstance(port, int) and tunnel.held_by_master(pid, port):
+    if (
+        used is None
+        and pid
+        and server  # the remote's fresh answer: this server holds this endpoint now
+        and isinstance(port, int)
+        and previous.get("forward") == tunnel.forward_spec(port, server.endpoint)  # and our forward goes there
+        and tunnel.held_by_master(pid, port)
+    ):
         used = activity(port, server.token)  # its /api/status 200 is the proof that the tunnel works
     tunnel_up = used is not None
     report = describe(session, server, port if tunnel_up else None, tunnel_up=tunnel_up, master=pid is not None)
@@ -471,15 +489,18 @@ def foreground_exit(session: Session, result: UpResult, *, stop_server: bool) ->
 def saved_url(session: Session) -> str:
     """The URL of a project that is up now, for `open`.
 
-    The token goes only to a port that our own master holds: a program that took the
-    port after our forward died must not receive it.
+    The token goes only to a port that our own master holds (a program that took the
+    port after our forward died must not receive it), and through it only to our server
+    (a saved TCP endpoint is checked on the remote first: endpoint.is_ours).
     """
     previous = session.store.load() or {}
     port, token, url = previous.get("local_port"), previous.get("token"), previous.get("url")
     control = previous.get("control_path", "")
+    server = saved_server(previous)
     if (
-        not (port and token and url)
+        not (port and token and url and server)
         or not tunnel.forward_is_ours(control, port)
+        or not endpoint.is_ours(session, server)
         or tunnel.api_status(port, token) != 200
     ):
         raise NotRunningError(f"{session.profile.name} is not up", hint=f"run `remotebook up {session.profile.name}`")

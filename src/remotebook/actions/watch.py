@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from remotebook.actions import session
 from remotebook.connection import mux, tunnel
 from remotebook.local import state
-from remotebook.project import handle, reports
+from remotebook.project import endpoint, handle, reports
 
 if TYPE_CHECKING:
     from remotebook.launch.slurm_text import Job
@@ -44,8 +44,15 @@ class Watch:
         port = saved.get("local_port")
         pid = self.master()
         used = None
-        if pid and server and isinstance(port, int) and saved.get("forward") and tunnel.held_by_master(pid, port):
-            used = session.activity(port, server.token)  # never the token to a port our master does not hold
+        if (
+            pid
+            and server
+            and isinstance(port, int)
+            and saved.get("forward")
+            and tunnel.held_by_master(pid, port)  # never the token to a port our master does not hold,
+            and endpoint.is_ours(self.sess, server)  # nor to a TCP port on the remote our server gave up
+        ):
+            used = session.activity(port, server.token)
         report = session.describe(self.sess, server, port, tunnel_up=used is not None, master=pid is not None)
         job = self._job()
         return dataclasses.replace(

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,23 +107,48 @@ def api_get(port: int, token: str, path: str, timeout: float = 3.0) -> tuple[int
         return status, None
 
 
+@dataclass(frozen=True)
+class Probe:
+    """One GET /api/status through the forward, as the supervisor judges it."""
+
+    status: int  # the HTTP status; 0: nothing answered
+    elapsed: float  # seconds until the answer (or the give-up)
+    timed_out: bool  # connected, but no answer in time: a slow (or stopped) server, or a stalled link
+
+
+def probe(port: int, token: str, timeout: float) -> Probe:
+    """GET /api/status (token "" sends none), telling a timeout from a refusal or a closed channel."""
+    started = time.monotonic()
+    try:
+        data = _exchange(port, token, "/api/status", timeout, status_only=True)
+    except TimeoutError:
+        return Probe(0, time.monotonic() - started, True)
+    except OSError:
+        return Probe(0, time.monotonic() - started, False)
+    return Probe(parse_status_line(data), time.monotonic() - started, False)
+
+
 def _get(port: int, token: str, path: str, timeout: float, *, status_only: bool) -> bytes | None:
+    try:
+        return _exchange(port, token, path, timeout, status_only=status_only)
+    except OSError:
+        return None
+
+
+def _exchange(port: int, token: str, path: str, timeout: float, *, status_only: bool) -> bytes:
     """Just enough HTTP over a socket (http.client, with the email and ssl modules it pulls in,
     would double start-up time). HTTP/1.0: the server closes after one response, never chunked.
     status_only stops reading at the end of the status line."""
     auth = f"Authorization: token {token}\r\n" if token else ""
     request = f"GET {path} HTTP/1.0\r\nHost: {LOOPBACK}:{port}\r\n{auth}\r\n"
     data = b""
-    try:
-        with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
-            conn.sendall(request.encode())
-            while len(data) < 4_000_000 and not (status_only and b"\r\n" in data):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
-        return None
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
+        conn.sendall(request.encode())
+        while len(data) < 4_000_000 and not (status_only and b"\r\n" in data):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
     return data
 
 

@@ -20,6 +20,7 @@ SCRIPTS = {
     "run": ("start", "status", "follow", "list", "stop"),
     "doctor": ("check",),
     "slurm": ACTIONS,
+    "owner": ("check",),
 }
 
 

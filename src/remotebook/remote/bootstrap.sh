@@ -478,6 +478,8 @@ os.replace(path + ".new", path)
 print(hashed.split(":", 1)[0])
 PYEOF
     ) || rb_fail no_jupyter "could not hash the password with $rb_py" "$rb_dir/password.log"
+    # Beside the hash, loaded with it: the login form locks after repeated wrong passwords (remote/login_limit.py)
+    rb_put "$rb_auth/jupyter_server_config.py" "${RB_LOGIN_LIMIT:-}" || rb_fail state_dir "cannot write to $rb_auth (disk full?)"
     rm -f -- "$rb_dir/password.log"
     rb_running=false
     rb_find_server && rb_running=true

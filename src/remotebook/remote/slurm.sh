@@ -116,6 +116,11 @@ rb_tcp_relay() { # NODE SOCKET: a TCP port on NODE's address relayed to SOCKET b
         rm -f -- "$rb_pfile"
         rb_put "$rb_jobs/relay.py" "$RB_RELAY" && rb_put "$rb_jobs/relay-$rb_job.addr" "$rb_naddr" ||
             rb_fail state_dir "cannot write to $rb_jobs (disk full?)"
+        # The relay takes connections only from this login node's own addresses (as the node sees it).
+        rb_laddrs=$(hostname -I 2>/dev/null || ip -o addr show 2>/dev/null | awk '{ sub("/.*", "", $4); print $4 }')
+        # shellcheck disable=SC2086 # split on purpose: one address a line
+        rb_laddrs=$(printf '%s\n' $rb_laddrs | grep -v -e '^127\.' -e '^::1$' -e '^fe80:' | tr '\n' ',')
+        [ -n "$rb_laddrs" ] || rb_fail relay_failed "cannot tell the addresses of the login node $rb_login (hostname -I, ip addr)"
         rb_spid=
         read -r rb_spid 2>/dev/null <"$HOME/.remotebook/$1/$rb_key/server.pid" || :
         # The step runs on the node with the job's own python (Jupyter's), else python3; it ends with the job.
@@ -123,18 +128,29 @@ rb_tcp_relay() { # NODE SOCKET: a TCP port on NODE's address relayed to SOCKET b
         set -- srun --jobid="$rb_job" --overlap --nodes=1 --ntasks=1 --nodelist="$1" --job-name=rb-relay \
             --input=none --output="$rb_jobs/relay-$rb_job.log" \
             sh -c 'py=$(readlink "/proc/$1/exe" 2>/dev/null); [ -x "$py" ] || py=python3; shift; exec "$py" "$@"' \
-            sh "${rb_spid:-0}" "$rb_jobs/relay.py" "$rb_naddr" "$2" "$rb_pfile"
+            sh "${rb_spid:-0}" "$rb_jobs/relay.py" "$rb_naddr" "$2" "$rb_pfile" "$rb_laddrs"
         set -- nohup "$@"
         command -v setsid >/dev/null 2>&1 && set -- setsid "$@"
         "$@" </dev/null >"$rb_jobs/relay-$rb_job.srun" 2>&1 &
+        rb_srun=$!
         n=0
         while [ "$n" -lt 150 ] && [ ! -s "$rb_pfile" ]; do # ~30 s: srun asks slurmctld, then the step starts on the node
             sleep 0.2 2>/dev/null || sleep 1
             n=$((n + 1))
         done
         read -r rb_port 2>/dev/null <"$rb_pfile" || :
-        [ -n "$rb_port" ] || rb_fail relay_failed "the TCP relay in job $rb_job did not start: $(cat -- "$rb_jobs/relay-$rb_job.srun" "$rb_jobs/relay-$rb_job.log" 2>/dev/null | tail -n 1)"
+        if [ -z "$rb_port" ]; then # nothing of a relay that did not start is left running: its srun, its step
+            kill "$rb_srun" 2>/dev/null
+            for rb_step in $(squeue -h -s -j "$rb_job" -o '%i %j' 2>/dev/null | awk '$2 == "rb-relay" { print $1 }'); do
+                scancel "$rb_step" 2>/dev/null
+            done
+            rb_fail relay_failed "the TCP relay in job $rb_job did not start: $(cat -- "$rb_jobs/relay-$rb_job.srun" "$rb_jobs/relay-$rb_job.log" 2>/dev/null | tail -n 1)"
+        fi
         rb_put "$rb_jobs/via-$rb_job" tcp-relay
+    fi
+    if [ -z "$rb_port" ]; then # `query` while the relay is not (or no longer) there: no endpoint without a port
+        rb_answer "{\"ok\":true,\"action\":\"starting\",\"job\":$(rb_str "$rb_job"),\"line\":$(rb_text "$rb_line")}"
+        exit 0
     fi
     rb_naddr=
     read -r rb_naddr 2>/dev/null <"$rb_jobs/relay-$rb_job.addr" || :

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -18,7 +19,7 @@ from remotebook.core.errors import RemotebookError, SSHError
 from remotebook.launch.base import walltime_warning
 from remotebook.local import state
 from remotebook.platform import exitwatch
-from remotebook.project import handle
+from remotebook.project import endpoint, handle
 from remotebook.supervisor import netwatch, outage
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,10 @@ HEALTH = state.HEALTH
 LOCK = state.SUPERVISOR_LOCK
 
 CHECK_INTERVAL = 1.5  # seconds between checks: two cheap local calls, no busy polling
-PROBE_TIMEOUT = 2.0  # an HTTP probe through a stalled link hangs; this bounds it
+PROBE_TIMEOUT = 2.0  # an HTTP probe through a stalled link hangs; this bounds it (the first one: it adapts)
+MAX_PROBE_TIMEOUT = 30.0  # a server slower than this on /api/status is as good as hung
+SLOW_FACTOR = 4.0  # the limit stays this many times above the slowest of the recent answers
+OWNER_EVERY = 4  # a TCP server: every this many checks (and the first), the remote says it still holds its port
 STALLED_AFTER = 2  # failed probes with a live master before the link counts as dead
 LINK_TIMEOUT = 5.0  # a command through a live master on a working link returns well within this
 SLEEP_JUMP = outage.SLEEP_JUMP
@@ -63,6 +67,9 @@ class Supervisor:
         self.say = say
         self.health = Health()
         self.failed_probes = 0
+        self.probe_timeout = PROBE_TIMEOUT  # adapted to the server: see _answered and _slow
+        self.answers: deque[float] = deque(maxlen=5)  # how long the recent probes took
+        self.checks = 0  # probes since the last (re)connect: when to ask the remote who holds a TCP port
         self.master_pid: int | None = None  # cached by _master
         self._tick = threading.Event()  # ends the wait between checks: poke(), or the master's exit
         self._done = threading.Event()  # set when run() returns: the exit watchers end with it
@@ -127,13 +134,44 @@ class Supervisor:
             return "the ssh connection was lost" + (" (the computer slept)" if slept else "")
         if port and not tunnel.held_by_master(pid, port):
             return "the forward was gone"  # never send the token to whatever holds the port now
-        if port and token and tunnel.api_status(port, token, timeout=PROBE_TIMEOUT) == 200:
-            self.failed_probes = 0
-            return ""
+        if port and token:
+            # A TCP port may be someone else's once our server is gone: the probe there carries no
+            # token (any HTTP answer says the server answers); a unix socket is in our private dir.
+            server = session.saved_server(saved)
+            tokenless = server is None or endpoint.needs_proof(server)
+            self.checks += 1
+            if server and tokenless and self.checks % OWNER_EVERY == 1 and not endpoint.is_ours(self.sess, server):
+                return "the server no longer holds its port"  # it died and something else listens there
+            got = tunnel.probe(port, "" if tokenless else token, self.probe_timeout)
+            if got.status != 0 if tokenless else got.status == 200:
+                self._answered(got.elapsed)
+                return ""
+            if got.timed_out and not slept and self._slow():
+                return ""
         self.failed_probes += 1
         if slept or self.failed_probes >= STALLED_AFTER:
             return "no answer through the tunnel" + (" after the computer slept" if slept else "")
         return ""
+
+    def _answered(self, elapsed: float) -> None:
+        """The limit follows the server: a few times its slowest recent answer, never below the first."""
+        self.failed_probes = 0
+        self.answers.append(elapsed)
+        self.probe_timeout = min(MAX_PROBE_TIMEOUT, max(PROBE_TIMEOUT, SLOW_FACTOR * max(self.answers)))
+
+    def _slow(self) -> bool:
+        """No answer in time, but is the link alive? Then the server is slow (busy, swapping, stopped), not gone.
+
+        Rebuilding would not help: `up` would find the same server running. The next probe waits
+        twice as long, up to MAX_PROBE_TIMEOUT; past that, the misses count as a dead tunnel.
+        """
+        if self.probe_timeout >= MAX_PROBE_TIMEOUT or not mux.link_alive(self.sess.target, timeout=LINK_TIMEOUT):
+            return False
+        self.probe_timeout = min(MAX_PROBE_TIMEOUT, self.probe_timeout * 2)
+        log.info(
+            "Jupyter gave no answer in time through a live link: slow, not gone (next limit %.0fs)", self.probe_timeout
+        )
+        return True
 
     def _warn_walltime(self) -> None:
         """Once per job, `warn_before` ahead of its walltime: from the end recorded at `up`, no scheduler query."""
@@ -253,6 +291,9 @@ class Supervisor:
         h.reconnects += 1
         h.last_reconnect = time.time()
         self.failed_probes = 0
+        self.probe_timeout = PROBE_TIMEOUT  # a new server (or link) earns its own limit
+        self.answers.clear()
+        self.checks = 0
         self._publish()
         self.say(h.message)
 

@@ -30,12 +30,14 @@ def rows(app: AppContext) -> list[ListRow]:
     found = []
     for key, data in state.all_projects(app.paths):
         port, token = data.get("local_port"), data.get("token")
-        # The token goes only to a port our master holds, never to whatever took it since.
+        # The token goes only to a port our master holds, never to whatever took it since; and
+        # never to a saved TCP endpoint (another user may hold it now): there any HTTP answer will do.
+        unix = (data.get("server") or {}).get("transport") == "unix"
         alive = bool(
             port
             and token
             and tunnel.forward_is_ours(str(data.get("control_path", "")), port)
-            and tunnel.api_status(port, token) == 200
+            and (tunnel.api_status(port, token) == 200 if unix else tunnel.api_status(port, "") != 0)
         )
         watch = state.health_of(app.paths, key) or {}
         found.append(

@@ -32,6 +32,9 @@ def password(app: AppContext, target: str | None, from_stdin: bool, clear: bool,
         raise UsageError("--clear takes no password", hint="drop --stdin")
     secret = None if clear else _read(from_stdin)  # before any connection: a bad entry leaves nothing behind
     sess = app.session(target)
+    if secret is not None:  # still before any connection: `ssh -G` alone told the names
+        names = (sess.profile.name, sess.profile.host, sess.target.user, sess.target.hostname, getpass.getuser())
+        passwords.refuse_names(secret, names)
     say = progress(as_json)
     say(f"connecting to {sess.profile.host}")
     report, restarted = passwords.change(sess, secret, restart=restart, progress=say)
@@ -63,7 +66,10 @@ def _summary(r: PasswordReport, restarted: bool) -> str:
         effect = "the token alone logs in"
     else:
         done = f"{r.target}: password set (hashed on the server with {r.algorithm or 'Jupyter'})"
-        effect = "the login page asks for it; the token keeps working"
+        effect = (
+            "the login page asks for it and locks after 5 wrong ones in a row (for a minute); "
+            "the token keeps working and stays the stronger door"
+        )
     if restarted:
         return f"{done}; the server restarted: {effect}"
     if r.server_running:
