@@ -493,7 +493,7 @@ rb_password_clear() {
     rb_answer "{\"ok\":true,\"action\":\"password_cleared\",\"had\":$rb_had,\"running\":$rb_running}"
 }
 
-rb_root=$(rb_abs "$RB_ROOT")
+rb_resolve_root
 case $RB_ACTION in
     ensure)
         mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"

@@ -17,7 +17,7 @@ rb_cleanup() {
 trap rb_cleanup EXIT
 
 rb_locate() { # the project dir (made if needed, as `up` does), its key, the env dir, a scratch dir
-    rb_root=$(rb_abs "$RB_ROOT")
+    rb_resolve_root
     mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
     rb_canonical_root || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
     rb_tmp=$(mktemp -d 2>/dev/null) || rb_fail state_dir "cannot create a temporary dir on the remote"

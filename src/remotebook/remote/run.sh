@@ -12,7 +12,7 @@
 # the server's dir, which `down --server` removes, and per host (a pid means nothing elsewhere).
 # shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
 
-rb_root=$(rb_abs "$RB_ROOT")
+rb_resolve_root
 
 rb_locate() { # rb_runs (this project's runs), rb_run (this notebook's)
     if ! { [ -d "$rb_root" ] && rb_canonical_root; }; then

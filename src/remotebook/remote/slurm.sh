@@ -226,7 +226,7 @@ rb_cancel() { # scancel our job and wait (bounded) until Slurm says it ended; th
     fi
 }
 
-rb_root=$(rb_abs "$RB_ROOT")
+rb_resolve_root
 [ -d "$rb_root" ] || mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
 rb_slurm_dirs
 rb_private_dir "$rb_jobs" || rb_fail state_dir "cannot create a private dir $rb_jobs"
