@@ -41,7 +41,7 @@ rb_abs() { # ~ and relative paths are relative to the remote home
 rb_judge() { # PATH: rb_real (its real path: symlinks followed as far as it exists) and rb_why
     # rb_why says why PATH is the account's, not a project's folder ("" when it is a project's):
     # the home, a folder that holds it, or one inside a dotted folder of it. remote/roots.py judges the text alike.
-    rb_real=$1 rb_rest= rb_why= rb_i=0
+    rb_real=$1 rb_rest='' rb_why='' rb_i=0
     [ -n "$rb_real" ] || rb_real=/
     while [ ! -d "$rb_real" ] && [ "$rb_i" -lt 256 ]; do # what does not exist yet is read as written
         rb_rest="/${rb_real##*/}$rb_rest"

@@ -4,7 +4,7 @@
 # with shlex; the answer is one JSON line after a marker line.
 #   probe:   python3 and its version, uv, the env's state and the hash of what it holds
 #   install: create or update the env; a brand-new env that fails is removed entirely
-# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+# shellcheck disable=SC2088,SC2015,SC2153,SC2154 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header; rb_root, rb_real from common.sh (rb_resolve_root, rb_judge)
 
 rb_tmp=
 rb_lock=

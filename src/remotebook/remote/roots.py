@@ -91,7 +91,7 @@ def skip_for(root: str, homes: Sequence[str]) -> Skip | None:
     never pushed anywhere (sync.ALWAYS_SKIPPED).
     """
     root = posixpath.normpath(root)
-    for home in {posixpath.normpath(h) for h in homes if h.startswith("/")}:
+    for home in dict.fromkeys(posixpath.normpath(h) for h in homes if h.startswith("/")):  # the real one first
         if root == home:
             return Skip("", False, "remote_dir is your home there")
         if _inside(home, root):

@@ -2,7 +2,7 @@
 #   mkdir:   make remote_dir if it is missing; says whether it was (then nothing there can conflict),
 #            its real path and the home's (check: the same, making nothing: before a pull)
 #   restore: after a push, put back what changed on the server since the plan (from rsync's --backup-dir)
-# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+# shellcheck disable=SC2088,SC2015,SC2153,SC2154 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header; rb_root, rb_real from common.sh (rb_resolve_root, rb_judge)
 
 rb_resolve_root
 
