@@ -116,7 +116,7 @@ def test_ssh_config_override_beats_profile(tmp_path: Path) -> None:
         ('jupyter = "/j"\nvenv = "~/v"\nconda_env = "c"\njupyter_args = ["--x"]', False, "conda_env, jupyter,"),
         ('setup = ["module load x"]', True, ""),
         ('scheduler = "slurm"\n[profiles.a.slurm]\npartition = "gpu"', False, "scheduler, slurm"),
-        ('remote_dir = "~/r"\napp = "notebook"\nlocal_port = 9\ntransport = "tcp"\nexclude = ["a"]', False, ""),
+        ('remote_dir = "~/r"\napp = "notebook"\nlocal_port = 9\ntransport = "unix"\nexclude = ["a"]', False, ""),
         ('start_timeout = 5\nidle_timeout = "1h"\npull = ["results/"]\nsetup = []\nvenv = ""', False, ""),
     ],
 )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remotebook import remote
-from remotebook.core.errors import EXIT_REMOTE, EXIT_SYNC
+from remotebook.core.errors import EXIT_REMOTE, EXIT_SYNC, EXIT_UNTRUSTED
 from remotebook.project.reports import Check
 from remotebook.remote.failures import env_hint
 
@@ -78,6 +78,16 @@ def jupyter(data: Mapping[str, Any], app: str) -> Check:
 def remote_dir(data: Mapping[str, Any]) -> Check:
     name = "remote_dir writable"
     root = str(data.get("root", ""))
+    risk = str(data.get("root_risk", ""))
+    if risk and data.get("root_ok") != "yes":
+        return fail(
+            name,
+            f"{root} {risk}",
+            'give the project a folder of its own (remote_dir = "~/NAME"), or approve it with `remotebook trust`',
+            EXIT_UNTRUSTED,
+        )
+    if risk:
+        return warn(name, f"{root} {risk}", "you chose it; sync push never sends start-up files there")
     if data.get("root_writable") != "yes":
         return fail(
             name,

@@ -17,7 +17,8 @@ EXIT_SYNC = 9  # sync: rsync could not finish (disk full, permission, no rsync)
 EXIT_DIFFERS = 10  # reqs --check: the requirements file differs from the project's imports
 EXIT_INSTALL = 11  # env: a package failed to install on the remote (the previous env is kept)
 EXIT_INSECURE = 12  # the server answers without a token (auth off); remotebook stopped what it started
-EXIT_UNTRUSTED = 13  # a project file is not trusted: owned/writable by others, or not approved (`remotebook trust`)
+EXIT_UNTRUSTED = 13  # a project file is not trusted: owned/writable by others, or not approved (`remotebook trust`);
+# also a remote_dir that is the server account's (its home, ~/.ssh...), unless approved or the user's own
 EXIT_RUN_FAILED = 14  # run: a cell raised, does not parse, or the kernel died; what ran is saved in the notebook
 EXIT_DURABLE = 15  # durable outputs: the server's Jupyter lacks the extensions and remotebook could not install them
 EXIT_INTERRUPTED = 130  # Ctrl-C

@@ -178,7 +178,7 @@ def env_hash(
 
 def _values(profile: Profile, **extra: str) -> dict[str, str]:
     values = {
-        "ROOT": profile.remote_dir,
+        **profile.root_values(),
         "VENV": profile.venv,
         "CONDA_ENV": profile.conda_env,
         "SETUP": "\n".join(profile.setup),

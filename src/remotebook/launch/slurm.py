@@ -77,7 +77,7 @@ class SlurmLauncher:
 
     def _request(self, action: str, **values: str) -> Request:
         base = {
-            "ROOT": self.profile.remote_dir,
+            **self.profile.root_values(),
             "KERNEL": kernel_name(self.profile.project_dir),
             "SQUEUE_FORMAT": st.SQUEUE_FORMAT,
             "TOKEN": "",

@@ -98,6 +98,13 @@ class Profile:
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     source: str = ""  # which file defined it, for messages
     project_dir: Path = field(default=Path("."), compare=False)
+    # remote_dir is the user's choice: set in their own config.toml, or in a project file they approved
+    # (`trust` named its risk). Else the remote scripts refuse one that is the account's (local/roots.py).
+    remote_dir_chosen: bool = field(default=False, compare=False)
+
+    def root_values(self) -> dict[str, str]:
+        """remote_dir for a remote script, and whether it may be the home or a settings folder."""
+        return {"ROOT": self.remote_dir, "ROOT_OK": "yes" if self.remote_dir_chosen else "no"}
 
 
 @dataclass(frozen=True)
@@ -269,6 +276,8 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
         )
     table = dict(config.profiles.get(name, {}))
     _require_approval(config, name, table, ssh_config_override)
+    source = config.sources.get(name, "")
+    chosen = "remote_dir" in table and bool(source) and source not in config.unapproved
     setup = table.pop("setup", ())
     idle = parse_duration(table.pop("idle_timeout", 0)) or 0
     ssh_config = ssh_config_override or table.pop("ssh_config", "")
@@ -286,6 +295,7 @@ def resolve(config: Config, target: str | None, ssh_config_override: str = "") -
         source=config.sources.get(name, ""),
         project_dir=config.project_dir,
         idle_timeout=idle,
+        remote_dir_chosen=chosen,
         **table,
     )
     problem = host_problem(profile.host)
@@ -309,16 +319,25 @@ _SHELL_CHARS = re.compile(r"[\s'`\"$\\;&<>|(){}\x00-\x1f\x7f]")
 
 
 def _require_approval(config: Config, name: str, table: dict[str, Any], ssh_config_override: str) -> None:
+    """An unapproved project file's command keys, and its data keys with a risky value, are refused."""
     source = config.sources.get(name, "")
-    keys = trust.command_keys(table, ssh_config_override)
-    if source not in config.unapproved or not keys:
+    if source not in config.unapproved:
         return
     changed = config.unapproved[source] == "changed"
-    raise UntrustedError(
-        f"{source} sets {', '.join(keys)}, which run commands; "
-        + ("it changed since you approved it" if changed else "it is not approved"),
-        hint=f"review {'the change' if changed else 'it'}, then run `remotebook trust`",
-    )
+    status = "it changed since you approved it" if changed else "it is not approved"
+    hint = f"review {'the change' if changed else 'it'}, then run `remotebook trust`"
+    keys = trust.command_keys(table, ssh_config_override)
+    if keys:
+        raise UntrustedError(f"{source} sets {', '.join(keys)}, which run commands; {status}", hint=hint)
+    risky = trust.risky_data(table)  # remote_dir at home or in ~/.ssh, transport = "tcp"
+    if risky:
+        key, why = risky[0]
+        raise UntrustedError(
+            f"{source} sets {key} = {table[key]!r}, which {why}; {status}",
+            hint=hint + ', or give the project a folder of its own (remote_dir = "~/NAME")'
+            if key == "remote_dir"
+            else hint,
+        )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -8,8 +8,10 @@ Two rules, after git's `safe.directory` and `direnv allow` / `mise trust`:
   are the bytes parsed and hashed: a symlink is judged by the file it leads to, and
   swapping the file between the check and the read is not possible.
 - A project file whose profile sets a key that makes remotebook run something
-  (COMMAND_KEYS) is obeyed only once the user approved that content: its sha256 is
-  pinned in the trust store; a changed file asks again.
+  (COMMAND_KEYS), or a data key with a risky value (risky_data: a remote_dir that is the
+  server's home or in ~/.ssh, transport = "tcp"), is obeyed only once the user approved
+  that content: its sha256 is pinned in the trust store; a changed file asks again.
+  Harmless data (remote_dir = "~/proj") needs no approval, so a fresh clone just works.
 
 The folder that holds the file is not judged: whoever can write it can only replace
 the file with one they own (refused) or with other content (another hash: asks again).
@@ -46,6 +48,10 @@ COMMAND_KEYS = {
     "scheduler": "submits batch jobs on the cluster, charged to your account",
     "slurm": "sbatch arguments for those jobs (extra_args can set their environment, account, or what they depend on)",
 }
+# Data keys that are harmless in most values; the risky ones need approval as the command keys do.
+# exclude and pull need none: sync makes each of their patterns a plain one (never an include or a
+# `!` that clears the always-skipped list), and they reach only into remote_dir, which is judged.
+TCP_RISK = "puts Jupyter on a TCP port on the server that its other users can reach (only the token guards it)"
 STORE_NAME = "trusted.json"
 
 
@@ -96,6 +102,32 @@ def refusal(path: Path, real: Path, why: str) -> UntrustedError:
 def command_keys(table: Mapping[str, Any], ssh_config_override: str = "") -> list[str]:
     """The keys of one profile table that would run something (an --ssh-config replaces ssh_config)."""
     return sorted(k for k in COMMAND_KEYS if table.get(k) and not (k == "ssh_config" and ssh_config_override))
+
+
+def risky_data(table: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(key, what it risks) of a profile's data keys whose value is not harmless: these need approval too."""
+    from remotebook.local.roots import risk
+
+    found = []
+    why = risk(table["remote_dir"]) if isinstance(table.get("remote_dir"), str) else ""
+    if why:
+        found.append(("remote_dir", why))
+    if table.get("transport") == "tcp":
+        found.append(("transport", TCP_RISK))
+    return found
+
+
+def risks_of(tables: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, Any, str]]:
+    """(profile, key, value, what approving it allows) of every risky data key: what `trust` names."""
+    found = [(name, key, table[key], why) for name, table in tables.items() for key, why in risky_data(table)]
+    for name, table in tables.items():
+        value = table.get("remote_dir")
+        if (
+            isinstance(value, str) and value.startswith("/") and value.strip("/")
+        ):  # judged on the server, unless approved
+            why = "if that is your home on the server, or holds it, or is in a dotted folder of it, this file may write there"
+            found.append((name, "remote_dir", value, why))
+    return found
 
 
 def commands_of(tables: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, Any]]:

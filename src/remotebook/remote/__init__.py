@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from remotebook.local.roots import JUDGED_ACTIONS
+
 HERE = Path(__file__).parent  # plain file reads: importlib.resources costs start-up time
 BOOTSTRAP = HERE / "bootstrap.sh"
 COMMON = HERE / "common.sh"  # helpers every script gets, sent before it
@@ -16,7 +18,7 @@ ACTIONS = ("ensure", "query", "stop", "logs")
 SCRIPTS = {
     "bootstrap": (*ACTIONS, "durable", "password_set", "password_clear"),
     "env": ("probe", "install"),
-    "sync": ("mkdir", "restore"),
+    "sync": ("mkdir", "check", "restore"),
     "run": ("start", "status", "follow", "list", "stop"),
     "doctor": ("check",),
     "slurm": ACTIONS,
@@ -80,8 +82,11 @@ def render(
     if not nonce.isalnum():
         raise ValueError("the nonce must be letters and digits")
     lines = [f"RB_ACTION={shlex.quote(action)}", f"RB_NONCE={nonce}"]
+    if "ROOT" in values:  # an action that writes in remote_dir judges it first, unless the user chose it
+        judged = action in JUDGED_ACTIONS.get(script, ()) and values.get("ROOT_OK") != "yes"
+        lines.append(f"RB_JUDGE_ROOT={'yes' if judged else 'no'}")
     for key, value in sorted(values.items()):
-        if not key.isidentifier() or not key.isupper() or key == "NONCE":
+        if not key.isidentifier() or not key.isupper() or key in ("NONCE", "JUDGE_ROOT"):
             raise ValueError(f"bad variable name {key}")
         lines.append(f"RB_{key}={shlex.quote(value)}")
     lines.append("set -- " + shlex.join(jupyter_args))

@@ -3,7 +3,7 @@
 # POSIX sh. remotebook prepends the RB_* assignments, `set -- JUPYTER_ARGS...` and
 # common.sh (rb_str, rb_fail, rb_activate...), every value quoted with shlex, so
 # nothing here is interpolated from user input.
-# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+# shellcheck disable=SC2088,SC2015,SC2153,SC2154 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header; rb_root, rb_real from common.sh (rb_resolve_root, rb_judge)
 rb_dirs() { # ROOT (canonical), D (per-server state dir), SOCK, ENV (made by `remotebook env`)
     rb_canonical_root || return 1
     rb_host=$(hostname 2>/dev/null || uname -n)
@@ -495,7 +495,7 @@ rb_password_clear() {
     rb_answer "{\"ok\":true,\"action\":\"password_cleared\",\"had\":$rb_had,\"running\":$rb_running}"
 }
 
-rb_root=$(rb_abs "$RB_ROOT")
+rb_resolve_root
 case $RB_ACTION in
     ensure)
         mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"

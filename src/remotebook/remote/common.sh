@@ -38,6 +38,57 @@ rb_abs() { # ~ and relative paths are relative to the remote home
     esac
 }
 
+rb_judge() { # PATH: rb_real (its real path: symlinks followed as far as it exists) and rb_why
+    # rb_why says why PATH is the account's, not a project's folder ("" when it is a project's):
+    # the home, a folder that holds it, or one inside a dotted folder of it. local/roots.py judges the text alike.
+    rb_real=$1 rb_rest='' rb_why='' rb_i=0
+    [ -n "$rb_real" ] || rb_real=/
+    while [ ! -d "$rb_real" ] && [ "$rb_i" -lt 256 ]; do # what does not exist yet is read as written
+        rb_rest="/${rb_real##*/}$rb_rest"
+        rb_real=${rb_real%/*}
+        [ -n "$rb_real" ] || rb_real=/
+        rb_i=$((rb_i + 1))
+    done
+    # One we cannot enter, nothing can be made in either: the action's own error says so.
+    rb_real=$(cd -P -- "$rb_real" 2>/dev/null && pwd -P) || { rb_real=$1; return 0; }
+    while [ -n "$rb_rest" ] && [ "$rb_i" -lt 1024 ]; do # mkdir -p makes them as written: .. is lexical here
+        rb_rest=${rb_rest#/}
+        rb_c=${rb_rest%%/*}
+        rb_rest=${rb_rest#"$rb_c"}
+        case $rb_c in
+            '' | .) ;;
+            ..) rb_real=${rb_real%/*} && [ -n "$rb_real" ] || rb_real=/ ;;
+            *) rb_real="${rb_real%/}/$rb_c" ;;
+        esac
+        rb_i=$((rb_i + 1))
+    done
+    rb_home_real=$(cd -P -- "$HOME" 2>/dev/null && pwd -P) || rb_home_real=$HOME
+    for rb_h in "$rb_home_real" "${HOME%/}"; do # the real home, and the home as named (a symlink to it)
+        [ -n "$rb_h" ] || continue
+        if [ "$rb_real" = "$rb_h" ]; then
+            rb_why="is your home folder on the server: a project's files there can be your shell start-up files (.bash_profile) and ~/.ssh keys"
+            return 0
+        fi
+        case $rb_h/ in "${rb_real%/}/"*)
+            rb_why="holds your home folder on the server ($rb_h): a project's files there can be your shell start-up files (.bash_profile) and ~/.ssh keys"
+            return 0 ;;
+        esac
+        case $rb_real/ in "$rb_h/."*)
+            rb_c=${rb_real#"$rb_h/"}
+            rb_why="is inside ~/${rb_c%%/*} on the server, where ssh, your shell or your tools read their settings"
+            return 0 ;;
+        esac
+    done
+    return 0
+}
+
+rb_resolve_root() { # rb_root from RB_ROOT; one that is the account's is refused before anything is made there
+    rb_root=$(rb_abs "$RB_ROOT")
+    [ "${RB_JUDGE_ROOT-}" = yes ] || return 0 # remotebook says so: an action that writes, and not approved
+    rb_judge "$rb_root"
+    [ -z "$rb_why" ] || rb_fail remote_dir_refused "remote_dir $RB_ROOT $rb_why"
+}
+
 rb_private_dir() { # DIR (and missing parents): 0700 from the start, and ours
     (umask 077 && mkdir -p -- "$1") && chmod 700 -- "$1" && [ -O "$1" ]
 }

@@ -17,6 +17,9 @@ rb_activate "$HOME/.remotebook/doctor-setup.log" || true
 rb_add env_error "$rb_env_error"
 
 rb_root=$(rb_abs "$RB_ROOT")
+rb_judge "$rb_root" # the home or a settings folder of it: reported (up, sync, env, run refuse it)
+rb_add root_risk "$rb_why"
+rb_add root_ok "${RB_ROOT_OK-no}"
 if [ -d "$rb_root" ]; then
     rb_add root_exists yes
     if [ -w "$rb_root" ]; then rb_add root_writable yes; else rb_add root_writable no; fi

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from remotebook import remote
 from remotebook.connection import ssh
 from remotebook.core.errors import SSHError
+from remotebook.local.roots import JUDGED_ACTIONS, risk
 from remotebook.remote.failures import translate
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,20 @@ class Request:
     def render(self) -> remote.Script:
         return remote.render(self.action, dict(self.values), tuple(self.args), script=self.script)
 
+    def refusal(self) -> remote.Answer | None:
+        """The server's answer to a remote_dir that reads as the account's (`~`, `~/.ssh`), known here already."""
+        root = self.values.get("ROOT")
+        if (
+            root is None
+            or self.values.get("ROOT_OK") == "yes"
+            or self.action not in JUDGED_ACTIONS.get(self.script, ())
+        ):
+            return None
+        why = risk(root)
+        if not why:
+            return None
+        return remote.Answer(False, {}, error="remote_dir_refused", message=f"remote_dir {root} {why}")
+
 
 def call(
     target: ssh.Target,
@@ -48,6 +63,9 @@ def call(
     may_create_master: a missing master is made (and may prompt, unless batch); persist is
     its ControlPersist. Without it, no master means a direct BatchMode-free connection.
     """
+    refused = request.refusal()  # judged before any ssh; an absolute path is judged there, in the same call
+    if refused is not None:
+        raise translate(refused, target.destination)
     script = request.render()
     log.debug("remote exchange: %s %s on %s", request.script, request.action, target.destination)
     result = ssh.run_script(
@@ -66,6 +84,9 @@ def stream(target: ssh.Target, request: Request, *, write: Callable[[str], None]
     comes before the mark and is dropped; an answer after the output means the script
     failed, and becomes the project's error like any call's.
     """
+    refused = request.refusal()
+    if refused is not None:
+        raise translate(refused, target.destination)
     script = request.render()
     reader = FollowReader(script.nonce, write)
     log.debug("remote exchange (stream): %s %s on %s", request.script, request.action, target.destination)

@@ -4,7 +4,7 @@
 # with shlex; the answer is one JSON line after a marker line.
 #   probe:   python3 and its version, uv, the env's state and the hash of what it holds
 #   install: create or update the env; a brand-new env that fails is removed entirely
-# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+# shellcheck disable=SC2088,SC2015,SC2153,SC2154 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header; rb_root, rb_real from common.sh (rb_resolve_root, rb_judge)
 
 rb_tmp=
 rb_lock=
@@ -17,7 +17,7 @@ rb_cleanup() {
 trap rb_cleanup EXIT
 
 rb_locate() { # the project dir (made if needed, as `up` does), its key, the env dir, a scratch dir
-    rb_root=$(rb_abs "$RB_ROOT")
+    rb_resolve_root
     mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
     rb_canonical_root || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
     rb_tmp=$(mktemp -d 2>/dev/null) || rb_fail state_dir "cannot create a temporary dir on the remote"

@@ -14,6 +14,7 @@ from remotebook.core.errors import (
     ServerError,
     SyncError,
     TunnelError,
+    UntrustedError,
     UsageError,
 )
 from remotebook.remote import Answer
@@ -92,6 +93,12 @@ def translate(answer: Answer, destination: str) -> RemotebookError:
         )
     if answer.error == "relay_failed":
         return TunnelError(where, hint="`remotebook logs` shows the job's output; `sinfo` whether its node is up")
+    if answer.error == "remote_dir_refused":  # exit 13, like the other trust refusals
+        return UntrustedError(
+            where,
+            hint='give the project a folder of its own (remote_dir = "~/NAME"); if you mean it, set it in your own '
+            "config.toml, or approve the project file with `remotebook trust`, which names this risk",
+        )
     if answer.error == "sync_failed":  # exit 9, like rsync's own failures
         return SyncError(where, hint="choose a remote_dir you can write to, or check its permissions on the server")
     if answer.error == "install_failed":

@@ -10,9 +10,9 @@
 #           KILL, when it does not end in time
 # The state of a run is ~/.remotebook/<host>/runs/<root key>/<notebook key>/ (0700): outside
 # the server's dir, which `down --server` removes, and per host (a pid means nothing elsewhere).
-# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+# shellcheck disable=SC2088,SC2015,SC2153,SC2154 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header; rb_root, rb_real from common.sh (rb_resolve_root, rb_judge)
 
-rb_root=$(rb_abs "$RB_ROOT")
+rb_resolve_root
 
 rb_locate() { # rb_runs (this project's runs), rb_run (this notebook's)
     if ! { [ -d "$rb_root" ] && rb_canonical_root; }; then

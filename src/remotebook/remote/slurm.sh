@@ -7,7 +7,7 @@
 #   ~/.remotebook/jobs/<key>/        job id, token, the job script, its output (private)
 #   ~/.remotebook/<node>/<key>/      what the bootstrap in the job wrote on the node
 #   ~/.remotebook/<login>/<key>/     this login node's relay to the node (node.sock, relay.ctl)
-# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+# shellcheck disable=SC2088,SC2015,SC2153,SC2154 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header; rb_root, rb_real from common.sh (rb_resolve_root, rb_judge)
 
 rb_slurm_dirs() {
     rb_canonical_root || rb_fail root_not_writable "cannot enter remote_dir $rb_root"
@@ -242,7 +242,7 @@ rb_cancel() { # scancel our job and wait (bounded) until Slurm says it ended; th
     fi
 }
 
-rb_root=$(rb_abs "$RB_ROOT")
+rb_resolve_root
 [ -d "$rb_root" ] || mkdir -p -- "$rb_root" 2>/dev/null || rb_fail root_not_writable "cannot create remote_dir $rb_root"
 rb_slurm_dirs
 rb_private_dir "$rb_jobs" || rb_fail state_dir "cannot create a private dir $rb_jobs"

@@ -1,9 +1,10 @@
 # remotebook sync's remote steps, beside rsync's own: POSIX sh, values quoted by remotebook.
-#   mkdir:   make remote_dir if it is missing; says whether it was (then nothing there can conflict)
+#   mkdir:   make remote_dir if it is missing; says whether it was (then nothing there can conflict),
+#            its real path and the home's (check: the same, making nothing: before a pull)
 #   restore: after a push, put back what changed on the server since the plan (from rsync's --backup-dir)
-# shellcheck disable=SC2088,SC2015,SC2153 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header
+# shellcheck disable=SC2088,SC2015,SC2153,SC2154 # literal "~/" prefixes; A && B || fail is meant; RB_* come from the header; rb_root, rb_real from common.sh (rb_resolve_root, rb_judge)
 
-rb_root=$(rb_abs "$RB_ROOT")
+rb_resolve_root
 
 rb_keep() { # NAME "SIZE MTIME"|- INDEX STEM EXT: the replaced file, unless it is what the plan saw
     rb_was=$(stat -c '%s %Y' -- "$rb_b/$1" 2>/dev/null || stat -f '%z %m' -- "$rb_b/$1" 2>/dev/null) || return 0
@@ -21,13 +22,14 @@ rb_keep() { # NAME "SIZE MTIME"|- INDEX STEM EXT: the replaced file, unless it i
 }
 
 case $RB_ACTION in
-    mkdir)
-        if [ -d "$rb_root" ]; then
-            rb_answer '{"ok":true,"created":false}'
-        else
+    mkdir | check)
+        rb_made=false
+        if [ "$RB_ACTION" = mkdir ] && ! [ -d "$rb_root" ]; then
             mkdir -p -- "$rb_root" 2>/dev/null || rb_fail sync_failed "cannot create remote_dir $rb_root"
-            rb_answer '{"ok":true,"created":true}'
+            rb_made=true
         fi
+        rb_judge "$rb_root" # where it really is, and the home: what a push there must skip (sync/skips.py)
+        rb_answer "{\"ok\":true,\"created\":$rb_made,\"root\":$(rb_str "$rb_real"),\"homes\":[$(rb_str "$rb_home_real"),$(rb_str "$HOME")]}"
         ;;
     restore)
         cd -- "$rb_root" || rb_fail sync_failed "cannot enter remote_dir $rb_root"

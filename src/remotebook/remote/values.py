@@ -22,7 +22,7 @@ def durable_requirements() -> list[str]:
 def bootstrap_values(profile: Profile, **extra: str) -> dict[str, str]:
     """What the bootstrap needs to know of a profile (each value arrives as a literal)."""
     values = {
-        "ROOT": profile.remote_dir,
+        **profile.root_values(),
         "APP": profile.app,
         "JUPYTER": profile.jupyter,
         "VENV": profile.venv,

@@ -21,7 +21,7 @@ from remotebook.core.errors import RemotebookError, SyncError, UsageError
 from remotebook.local.config import Profile
 from remotebook.project.handle import Session
 from remotebook.remote.door import Request, call
-from remotebook.sync import rsync
+from remotebook.sync import rsync, skips
 from remotebook.sync.rsync import PARTIAL_DIR, SHORT_PERSIST
 from remotebook.sync.rsync_text import (
     ITEM_FORMAT,
@@ -56,6 +56,8 @@ class Outcome:
     seconds: float
     bytes: int
     dry_run: bool
+    skipped: list[str] = dataclasses.field(default_factory=list)  # start-up files never pushed (skips.Skip)
+    skip_why: str = ""
 
     def summary(self) -> str:
         verb = "would transfer" if self.dry_run else "transferred"
@@ -64,6 +66,9 @@ class Outcome:
             line += f"; {len(self.plan.conflicts)} conflict(s), both versions kept"
         if self.plan.deletions:
             line += f"; {len(self.plan.deletions)} deletion(s)"
+        if self.skipped:
+            shown = ", ".join(self.skipped[:8]) + (", ..." if len(self.skipped) > 8 else "")
+            line += f"; skipped {len(self.skipped)} start-up item(s) the server would read ({self.skip_why}): {shown}"
         return line
 
 
@@ -74,16 +79,22 @@ def remote_root(sess: Session) -> str:
 
 def _remote_path(sess: Session) -> str:
     path = sess.profile.remote_dir
-    if path in ("~", "~/"):
+    if path in ("", "~", "~/"):  # the home, as the remote scripts read them (rb_abs)
         return "."
     if path.startswith("~/"):
         path = path[2:]
     return path.rstrip("/") or "/"
 
 
-def filters(profile: Profile, direction: str, paths: list[str]) -> list[str]:
-    """rsync filter rules: always-skipped dirs, .gitignore files, the profile's excludes, the paths asked for."""
-    rules = [f"--exclude={pattern}" for pattern in [*ALWAYS_SKIPPED, *profile.exclude]]
+def filters(profile: Profile, direction: str, paths: list[str], skip: skips.Skip | None = None) -> list[str]:
+    """rsync filter rules: start-up files, always-skipped dirs, .gitignore files, the profile's excludes, the paths.
+
+    Each `exclude` of the profile is a plain exclude (`- PATTERN`): a `+ x` or `!` in it would
+    otherwise be read as an include, or clear the always-skipped list (.git/ and its hooks).
+    """
+    rules = [f"--exclude={skip.pattern()}"] if skip is not None else []  # first: no include can undo it
+    rules += [f"--exclude={pattern}" for pattern in ALWAYS_SKIPPED]
+    rules += [f"--filter=- {pattern}" for pattern in profile.exclude]
     rules.append("--filter=:- .gitignore")  # rsync reads each dir's .gitignore as exclude rules
     if paths:  # paths on the command line are names, the profile's `pull` entries are patterns
         wanted = [(literal("/" + item.strip("/")), literal("/" + item.strip("/"), "/***")) for item in paths]
@@ -212,19 +223,63 @@ def run(
     start = time.monotonic()
     rsync.local_rsync()  # before anything touches the server
     project = sess.profile.project_dir
-    rules = filters(sess.profile, direction, check_paths(project, paths or []))
+    wanted = check_paths(project, paths or [])
     manifest = sess.store.load(MANIFEST) or {}
-    if direction == "push" and not manifest and _mkdir_remote(sess) and not dry_run:
+    created, skip = _judged_root(sess, direction, make=direction == "push" and not manifest)
+    skip = skip if direction == "push" else None
+    rules = filters(sess.profile, direction, wanted, skip)
+    if created and not manifest and not dry_run:
         # The remote dir did not exist: nothing there can conflict, so no planning pass.
-        return _first_push(sess, rules, progress=progress, start=start)
+        return _noted(_first_push(sess, rules, progress=progress, start=start), project, skip)
     planned = plan(sess, direction, rules, manifest, delete=delete)
     if dry_run:
-        return Outcome(direction, planned, {}, time.monotonic() - start, planned.bytes, True)
+        return _noted(Outcome(direction, planned, {}, time.monotonic() - start, planned.bytes, True), project, skip)
     if planned.deletions and confirm is not None:
         confirm(planned.deletions)
     kept = apply(sess, direction, planned, progress=progress)
     _record(sess, manifest, planned, project)
-    return Outcome(direction, planned, kept, time.monotonic() - start, planned.bytes, False)
+    return _noted(Outcome(direction, planned, kept, time.monotonic() - start, planned.bytes, False), project, skip)
+
+
+def _noted(outcome: Outcome, project: Path, skip: skips.Skip | None) -> Outcome:
+    """The outcome, naming what the push left out (never silently)."""
+    if skip is not None:
+        outcome.skipped, outcome.skip_why = skipped_here(project, skip), skip.why
+    return outcome
+
+
+ROOT_RECORD = "sync-root.json"  # per project: the remote_dir last judged on the server, and where it really is
+
+
+def _judged_root(sess: Session, direction: str, *, make: bool) -> tuple[bool, skips.Skip | None]:
+    """Has the server judged this remote_dir (refused the account's, unless chosen)? (made it now, what to skip).
+
+    The judgement rides a call the push makes anyway (`mkdir`, before a first push) or, when
+    remote_dir or its approval changed since the last sync, one `check`; a sync of the same
+    remote_dir again costs no round trip.
+    """
+    values = sess.profile.root_values()
+    record = sess.store.load(ROOT_RECORD) or {}
+    if not make and record.get("values") == values and isinstance(record.get("root"), str):
+        return False, skips.skip_for(record["root"], [str(h) for h in record.get("homes", [])])
+    request = Request("sync", "mkdir" if make or direction == "push" else "check", values)
+    answer = call(sess.target, request, timeout=60, persist=SHORT_PERSIST)
+    root, homes = str(answer.data.get("root", "")), [str(h) for h in answer.data.get("homes", [])]
+    sess.store.save({"values": values, "root": root, "homes": homes}, ROOT_RECORD)
+    return bool(answer.data.get("created")), skips.skip_for(root, homes)
+
+
+def skipped_here(project: Path, skip: skips.Skip) -> list[str]:
+    """The project's items that `skip` keeps from the server (what the summary names), dirs with a /."""
+    folder = project / skip.folder
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    always = {name.rstrip("/") for name in ALWAYS_SKIPPED}
+    chosen = [name for name in entries if (skip.everything or name.startswith(".")) and name not in always]
+    prefix = f"{skip.folder}/" if skip.folder else ""
+    return [prefix + name + ("/" if (folder / name).is_dir() else "") for name in chosen]
 
 
 def _ends(sess: Session, direction: str) -> tuple[str, str]:
@@ -454,7 +509,7 @@ def _restore_remote(
         was, ext = seen.get(name), Path(name).suffix
         stem = side_name(name, "local", stamp).removesuffix(ext)
         words += [name, f"{was[0]} {was[1]}" if was else "-", str(i), stem, ext]
-    values = {"ROOT": sess.profile.remote_dir, "BACKUP": backup, "KEEP": shlex.join(words), "DIRS": shlex.join(dirs)}
+    values = {**sess.profile.root_values(), "BACKUP": backup, "KEEP": shlex.join(words), "DIRS": shlex.join(dirs)}
     answer = call(sess.target, Request("sync", "restore", values), timeout=120, persist=SHORT_PERSIST)
     back: dict[str, str | None] = {}
     for word, index, n in (
@@ -510,13 +565,6 @@ def _rsync(
     if result.returncode not in ok:
         raise _translate(result, sess.profile.host)
     return result
-
-
-def _mkdir_remote(sess: Session) -> bool:
-    """Make the remote dir if needed; True when it did not exist (then nothing there can conflict)."""
-    request = Request("sync", "mkdir", {"ROOT": sess.profile.remote_dir})
-    answer = call(sess.target, request, timeout=60, persist=SHORT_PERSIST)
-    return bool(answer.data.get("created"))
 
 
 def _remote_meta(sess: Session, rules: list[str]) -> dict[str, tuple[int, int]]:

@@ -67,7 +67,8 @@ Exit codes:
   {EXIT_INSECURE}   the server lets requests in without a token (auth off in its config);
        remotebook stopped what it started
   {EXIT_UNTRUSTED}   a project file is another user's or writable by others, or sets
-       commands you have not approved (`remotebook trust`)
+       commands or a risky value you have not approved (`remotebook trust`), such as
+       a remote_dir that is the server home or in ~/.ssh
   {EXIT_RUN_FAILED}   run: a cell raised an error or does not parse, or the kernel died
        (the outputs until then are saved in the notebook)
   {EXIT_DURABLE}   durable outputs: the server's Jupyter lacks their extensions and

@@ -25,8 +25,10 @@ def trust(app: AppContext, file: Path | None, list_: bool, revoke: bool, yes: bo
     """Approve FILE (default: the remotebook.toml found from here upward) after showing what it runs.
 
     A project file's ssh_config, setup, jupyter, venv, conda_env and jupyter_args make
-    remotebook run commands here or on the server; they take effect only once you
-    approved the file's content. An edit asks again. Running `trust` is consent: without
+    remotebook run commands here or on the server; a remote_dir that is the server's
+    home (or holds it, or is in ~/.ssh, ~/.config, ...) lets it write your start-up
+    files, and transport = "tcp" opens a port; they take effect only once you approved
+    the file's content. An edit asks again. Running `trust` is consent: without
     a terminal (or with --yes) it records the approval without asking, like `direnv allow`.
     """
     if list_:
@@ -64,17 +66,33 @@ def _approve(app: AppContext, path: Path, *, ask: bool) -> None:
 
     checked, _, tables = config.read(path)  # refuses a file of another user, or writable by others
     runs = approvals.commands_of(tables)
+    risks = approvals.risks_of(tables)
     if runs:
         click.echo(f"{checked.real} makes remotebook run:")
         for name, key, value in runs:
             click.echo(f"  profiles.{name}.{key} = {json.dumps(value)}")
             click.echo(f"      {approvals.COMMAND_KEYS[key]}")
-    else:
-        click.echo(f"{checked.real} sets nothing that runs commands (it needs no approval)")
-    if runs and ask and not click.confirm("approve this file as it is now?", err=True):
+    if risks:
+        click.echo(f"{checked.real} {'also ' if runs else ''}sets:")
+        for name, key, value, why in risks:
+            click.echo(f"  profiles.{name}.{key} = {json.dumps(value)}")
+            click.echo(f"      {_risk_line(key, value, why)}")
+    if not runs and not risks:
+        click.echo(f"{checked.real} sets nothing that runs commands or is risky (it needs no approval)")
+    if (runs or risks) and ask and not click.confirm("approve this file as it is now?", err=True):
         raise UsageError("not approved; nothing was recorded", hint="add --yes to approve without asking")
     approvals.record(app.paths, checked)
     click.echo(f"approved {checked.real} (sha256 {checked.sha256[:16]}…); an edit asks again")
+
+
+def _risk_line(key: str, value: object, why: str) -> str:
+    """What approving a risky data key lets the file do, in words."""
+    if key == "remote_dir" and not str(value).startswith("/"):
+        where = why.partition(":")[0]  # roots.risk: "is your home folder on the server: ..."
+        return f"remote_dir = {value!r} lets this file write your shell start-up files and ~/.ssh on the server (it {where})"
+    if key == "remote_dir":
+        return why + " (start-up files are never pushed)"
+    return why
 
 
 def _revoke(app: AppContext, file: Path | None) -> None:
