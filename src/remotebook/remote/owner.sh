@@ -7,6 +7,7 @@ case $RB_PID$RB_PORT in *[!0-9]* | '') rb_fail usage "pid and port must be numbe
 if [ -r /proc/net/tcp ] && [ -d "/proc/$RB_PID" ]; then
     rb_how=proc
     rb_want=$(printf '0100007F:%04X' "$RB_PORT")
+    # shellcheck disable=SC2013 # one inode a line, each a single word
     for rb_i in $(awk -v a="$rb_want" '$2 == a && $4 == "0A" { print $10 }' /proc/net/tcp); do
         for rb_fd in "/proc/$RB_PID"/fd/*; do
             [ "$(readlink "$rb_fd" 2>/dev/null)" = "socket:[$rb_i]" ] && rb_owned=true && break 2
